@@ -1,0 +1,19 @@
+package main
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+)
+
+// manifestScheme knows every kind the offline commands read from files.
+// Kinds it does not know are kept as unstructured and skipped by the commands.
+var manifestScheme = runtime.NewScheme()
+
+func init() {
+	utilruntime.Must(corev1.AddToScheme(manifestScheme))
+	utilruntime.Must(appsv1.AddToScheme(manifestScheme))
+	utilruntime.Must(networkingv1.AddToScheme(manifestScheme))
+}
