@@ -6,6 +6,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+
+	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
 )
 
 // manifestScheme knows every kind the offline commands read from files.
@@ -16,4 +18,5 @@ func init() {
 	utilruntime.Must(corev1.AddToScheme(manifestScheme))
 	utilruntime.Must(appsv1.AddToScheme(manifestScheme))
 	utilruntime.Must(networkingv1.AddToScheme(manifestScheme))
+	utilruntime.Must(netguardv1alpha1.AddToScheme(manifestScheme))
 }
