@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -82,9 +83,14 @@ a live cluster (audit).`,
 // run executes the CLI and returns the process exit code. Errors are printed
 // as a single line prefixed with "netguard: ".
 func run(args []string, streams ioStreams) int {
+	return runContext(context.Background(), args, streams)
+}
+
+// runContext is run with a context that ends on SIGINT or SIGTERM in main.
+func runContext(ctx context.Context, args []string, streams ioStreams) int {
 	root := newRootCommand(streams)
 	root.SetArgs(args)
-	err := root.Execute()
+	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
 	}

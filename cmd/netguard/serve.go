@@ -1,0 +1,268 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/netguard/netguard/webhook"
+)
+
+// serveOptions holds every flag of `netguard serve`. Flags override the
+// --config file; see mergeConfig.
+type serveOptions struct {
+	WebhookPort            int
+	CertDir                string
+	CertName               string
+	KeyName                string
+	HealthProbeBindAddress string
+	MetricsBindAddress     string
+	Kubeconfig             string
+	ConfigFile             string
+	LogFormat              string
+	LogLevel               string
+	TLSMinVersion          string
+}
+
+func defaultServeOptions() *serveOptions {
+	return &serveOptions{
+		WebhookPort:            9443,
+		CertDir:                filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs"),
+		CertName:               "tls.crt",
+		KeyName:                "tls.key",
+		HealthProbeBindAddress: ":8081",
+		MetricsBindAddress:     ":8080",
+		LogFormat:              "json",
+		LogLevel:               "info",
+		TLSMinVersion:          "1.2",
+	}
+}
+
+func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.IntVar(&o.WebhookPort, "webhook-port", o.WebhookPort, "HTTPS port of the admission webhook server")
+	fs.StringVar(&o.CertDir, "cert-dir", o.CertDir, "directory holding the serving certificate and key; reloaded when they change on disk")
+	fs.StringVar(&o.CertName, "cert-name", o.CertName, "file name of the serving certificate inside --cert-dir")
+	fs.StringVar(&o.KeyName, "key-name", o.KeyName, "file name of the serving key inside --cert-dir")
+	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, "address of /healthz and /readyz; \"0\" disables them")
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "address of the Prometheus /metrics endpoint; \"0\" disables it")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "path to a kubeconfig; empty uses $KUBECONFIG or the in-cluster config")
+	fs.StringVar(&o.ConfigFile, "config", o.ConfigFile, "path to a NetguardConfiguration file (docs/configuration.md)")
+	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat, "log encoding: json or console")
+	fs.StringVar(&o.LogLevel, "log-level", o.LogLevel, "log level: debug, info or error")
+	fs.StringVar(&o.TLSMinVersion, "tls-min-version", o.TLSMinVersion, "minimum TLS version of the webhook server: 1.2 or 1.3")
+}
+
+// Validate checks every option and returns one error naming the flag and the fix.
+func (o *serveOptions) Validate() error {
+	var errs []error
+	if o.WebhookPort < 1 || o.WebhookPort > 65535 {
+		errs = append(errs, fmt.Errorf("--webhook-port %d: must be 1-65535", o.WebhookPort))
+	}
+	for _, a := range []struct{ flag, val string }{
+		{"--health-probe-bind-address", o.HealthProbeBindAddress},
+		{"--metrics-bind-address", o.MetricsBindAddress},
+	} {
+		if err := validateBindAddress(a.val); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", a.flag, a.val, err))
+		}
+	}
+	switch o.LogFormat {
+	case "json", "console":
+	default:
+		errs = append(errs, fmt.Errorf("--log-format %q: must be json or console", o.LogFormat))
+	}
+	if _, err := parseLogLevel(o.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := parseTLSVersion(o.TLSMinVersion); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	// The certificate is checked last: it is the most common start-up failure,
+	// and the message should not be buried under flag errors.
+	return o.validateCert()
+}
+
+func (o *serveOptions) validateCert() error {
+	certPath := filepath.Join(o.CertDir, o.CertName)
+	keyPath := filepath.Join(o.CertDir, o.KeyName)
+	for _, p := range []string{certPath, keyPath} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("serving certificate: %w; create it with cert-manager or the chart, or point --cert-dir at a directory holding %s and %s", err, o.CertName, o.KeyName)
+		}
+	}
+	if _, err := tls.LoadX509KeyPair(certPath, keyPath); err != nil {
+		return fmt.Errorf("serving certificate %q with key %q: %w", certPath, keyPath, err)
+	}
+	return nil
+}
+
+func validateBindAddress(a string) error {
+	if a == "0" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return errors.New("must be HOST:PORT, :PORT or 0")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return errors.New("port must be 0-65535")
+	}
+	return nil
+}
+
+func parseLogLevel(s string) (zapcore.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return zapcore.DebugLevel, nil
+	case "info":
+		return zapcore.InfoLevel, nil
+	case "error":
+		return zapcore.ErrorLevel, nil
+	}
+	return 0, fmt.Errorf("--log-level %q: must be debug, info or error", s)
+}
+
+func parseTLSVersion(s string) (uint16, error) {
+	switch s {
+	case "1.2":
+		return tls.VersionTLS12, nil
+	case "1.3":
+		return tls.VersionTLS13, nil
+	}
+	return 0, fmt.Errorf("--tls-min-version %q: must be 1.2 or 1.3", s)
+}
+
+// restConfig follows kubectl: --kubeconfig, then $KUBECONFIG, then in-cluster.
+func (o *serveOptions) restConfig() (*rest.Config, error) {
+	if o.Kubeconfig != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("--kubeconfig %q: %w", o.Kubeconfig, err)
+		}
+		return cfg, nil
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("no kubeconfig: set --kubeconfig or $KUBECONFIG, or run in a cluster: %w", err)
+	}
+	return cfg, nil
+}
+
+func init() {
+	registerSubcommand("serve", func(streams ioStreams) *cobra.Command {
+		o := defaultServeOptions()
+		cmd := &cobra.Command{
+			Use:   "serve",
+			Short: "Run the admission webhook server and controllers",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				if err := o.Validate(); err != nil {
+					return usageError("%s", joinedOneLine(err))
+				}
+				cfg, err := loadServeConfig(o.ConfigFile)
+				if err != nil {
+					return usageError("%s", err.Error())
+				}
+				return runServe(cmd, o, cfg, streams)
+			},
+		}
+		o.AddFlags(cmd.Flags())
+		return cmd
+	})
+}
+
+func joinedOneLine(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", "; ")
+}
+
+func runServe(cmd *cobra.Command, o *serveOptions, cfg *NetguardConfiguration, streams ioStreams) error {
+	level, _ := parseLogLevel(o.LogLevel)
+	logger := zap.New(
+		zap.WriteTo(streams.ErrOut),
+		zap.UseDevMode(false),
+		zap.Level(level),
+		func(zo *zap.Options) {
+			if o.LogFormat == "console" {
+				zo.Encoder = zapcore.NewConsoleEncoder(zapcore.EncoderConfig{
+					TimeKey: "ts", LevelKey: "level", NameKey: "logger", MessageKey: "msg",
+					EncodeTime: zapcore.ISO8601TimeEncoder, EncodeLevel: zapcore.CapitalLevelEncoder,
+					EncodeDuration: zapcore.StringDurationEncoder, ConsoleSeparator: "  ",
+				})
+			}
+		},
+	)
+	ctrl.SetLogger(logger)
+	log := logger.WithName("serve")
+
+	restCfg, err := o.restConfig()
+	if err != nil {
+		return usageError("%s", err.Error())
+	}
+	tlsMin, _ := parseTLSVersion(o.TLSMinVersion)
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress: o.HealthProbeBindAddress,
+		WebhookServer: crwebhook.NewServer(crwebhook.Options{
+			Port:     o.WebhookPort,
+			CertDir:  o.CertDir,
+			CertName: o.CertName,
+			KeyName:  o.KeyName,
+			TLSOpts: []func(*tls.Config){func(c *tls.Config) {
+				c.MinVersion = tlsMin
+				if tlsMin == tls.VersionTLS12 {
+					c.CipherSuites = modernCipherSuites()
+				}
+			}},
+		}),
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	if err := webhook.Setup(mgr); err != nil {
+		return fmt.Errorf("set up webhooks: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		return err
+	}
+	log.Info("starting netguard", "version", currentVersion().Version, "webhookPort", o.WebhookPort, "certDir", o.CertDir, "configFile", o.ConfigFile, "enforce", cfg.Defaults.Enforce, "audit", cfg.Defaults.Audit, "warn", cfg.Defaults.Warn)
+	if err := mgr.Start(cmd.Context()); err != nil {
+		return fmt.Errorf("manager stopped: %w", err)
+	}
+	log.Info("netguard stopped")
+	return nil
+}
+
+// modernCipherSuites are the TLS 1.2 AEAD suites with forward secrecy; TLS 1.3
+// suites are not configurable in Go and are all modern.
+func modernCipherSuites() []uint16 {
+	return []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	}
+}
