@@ -22,15 +22,15 @@ const crdFile = "../../charts/netguard/crds/netguard.io_networkprofiles.yaml"
 
 // openAPISchema is the part of an OpenAPI v3 schema these tests read.
 type openAPISchema struct {
-	Type                 string             `json:"type"`
+	Type                 string                    `json:"type"`
 	Properties           map[string]*openAPISchema `json:"properties"`
 	Items                *openAPISchema            `json:"items"`
 	AdditionalProperties *openAPISchema            `json:"additionalProperties"`
-	Required             []string           `json:"required"`
-	IntOrString          bool               `json:"x-kubernetes-int-or-string"`
-	PreserveUnknown      bool               `json:"x-kubernetes-preserve-unknown-fields"`
-	MaxItems             *int               `json:"maxItems"`
-	MaxLength            *int               `json:"maxLength"`
+	Required             []string                  `json:"required"`
+	IntOrString          bool                      `json:"x-kubernetes-int-or-string"`
+	PreserveUnknown      bool                      `json:"x-kubernetes-preserve-unknown-fields"`
+	MaxItems             *int                      `json:"maxItems"`
+	MaxLength            *int                      `json:"maxLength"`
 	Validations          []struct {
 		Rule    string `json:"rule"`
 		Message string `json:"message"`
