@@ -150,15 +150,16 @@ func dropEmpty(vs []Violation) []Violation {
 // portPredicate reports whether the ports of one protocol are too broad.
 type portPredicate func(ProtocolPorts) bool
 
-// portBreadthViolations finds where an effective rule opens ports that
-// match pred, at the narrowest field that explains it:
+// portBreadthViolations finds the peers of effective rules whose ports,
+// merged over every rule whose peers cover them, match pred for some
+// protocol, and reports each at the narrowest field that explains it:
 //
 //  1. a rule without ports: the rule;
 //  2. a single ports entry: the entry;
 //  3. several entries of the rule together: the rule's ports;
 //  4. the rule together with other rules whose peers cover one of its peers
-//     (peers merged semantically, so splitting a rule in two changes
-//     nothing): that peer, naming the other rules.
+//     (so splitting a rule in two changes nothing): that peer, naming the
+//     other rules.
 //
 // describe renders what is too broad; its scope argument tells which case.
 func portBreadthViolations(a *Analysis, d *DirectionAnalysis, pred portPredicate, describe func(scope string, set PortSet, protocols []corev1.Protocol) string) []Violation {
@@ -176,9 +177,24 @@ func portBreadthViolations(a *Analysis, d *DirectionAnalysis, pred portPredicate
 	}
 	var out []Violation
 	for i, r := range d.Rules {
-		var done []corev1.Protocol
+		type peerPorts struct {
+			set   PortSet
+			rules []int
+		}
+		effective := make([]peerPorts, len(r.Peers))
+		var broad []corev1.Protocol
+		for k, p := range r.Peers {
+			set, rules := a.PortsFor(d, p)
+			effective[k] = peerPorts{set, rules}
+			broad = append(broad, matching(set, broad)...)
+		}
+		if len(broad) == 0 {
+			continue
+		}
+		// done starts with the protocols no peer of this rule gets too broadly.
+		done := slices.DeleteFunc(slices.Clone(portProtocols), func(p corev1.Protocol) bool { return slices.Contains(broad, p) })
 		if len(r.PortEntries) == 0 {
-			if ps := matching(r.Ports, nil); len(ps) > 0 {
+			if ps := matching(r.Ports, done); len(ps) > 0 {
 				out = append(out, Violation{Field: r.Field, Message: describe("rule", r.Ports, ps)})
 				done = append(done, ps...)
 			}
@@ -195,20 +211,19 @@ func portBreadthViolations(a *Analysis, d *DirectionAnalysis, pred portPredicate
 				done = append(done, ps...)
 			}
 		}
-		for _, p := range r.Peers {
-			set, rules := a.PortsFor(d, p)
+		for k, p := range r.Peers {
 			// A protocol that one of the contributing rules opens too
 			// broadly on its own is reported at that rule, not again here.
 			skip := slices.Clone(done)
 			var others []string
-			for _, j := range rules {
+			for _, j := range effective[k].rules {
 				skip = append(skip, matching(d.Rules[j].Ports, nil)...)
 				if j != i {
 					others = append(others, d.Rules[j].Field)
 				}
 			}
-			if ps := matching(set, skip); len(ps) > 0 {
-				out = append(out, Violation{Field: p.Field, Message: describe("together with "+joinWords(others), set, ps)})
+			if ps := matching(effective[k].set, skip); len(ps) > 0 {
+				out = append(out, Violation{Field: p.Field, Message: describe("together with "+joinWords(others), effective[k].set, ps)})
 			}
 		}
 	}
