@@ -1,0 +1,166 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
+	"github.com/netguard/netguard/rules"
+)
+
+// namespaceWhenUnset is where a namespaced object without metadata.namespace
+// lands, as with kubectl and no namespace in the context.
+const namespaceWhenUnset = "default"
+
+// workloadInput is an apps/v1 workload read from the input.
+type workloadInput struct {
+	manifest
+	rules.Workload
+}
+
+// where names the workload for messages: `shop.yaml#2: Deployment "web"`.
+func (w workloadInput) where() string {
+	return fmt.Sprintf("%s: %s %q", w.Location(), w.Kind, w.Name)
+}
+
+// profileSet holds the NetworkProfiles of the input.
+type profileSet struct {
+	byName map[string]rules.Profile
+	where  map[string]string
+}
+
+// workloadSet is what generate, reach and check need to know about the
+// workloads and profiles among the manifests.
+type workloadSet struct {
+	workloads []workloadInput // every apps/v1 workload, in input order
+	profiles  profileSet
+	// duplicates are NetworkProfiles defined more than once: bad input.
+	duplicates []error
+}
+
+func collectWorkloads(ms []manifest) workloadSet {
+	set := workloadSet{profiles: profileSet{byName: map[string]rules.Profile{}, where: map[string]string{}}}
+	for _, m := range ms {
+		if p, ok := m.Object.(*netguardv1alpha1.NetworkProfile); ok {
+			if first, dup := set.profiles.where[p.Name]; dup {
+				set.duplicates = append(set.duplicates, fmt.Errorf("%s: NetworkProfile %q is already defined in %s", m.Location(), p.Name, first))
+				continue
+			}
+			set.profiles.where[p.Name] = m.Location()
+			set.profiles.byName[p.Name] = p.ToRulesProfile()
+			continue
+		}
+		w, ok := rules.WorkloadFromObject(m.Object)
+		if !ok {
+			continue
+		}
+		if w.Namespace == "" {
+			w.Namespace = namespaceWhenUnset
+		}
+		set.workloads = append(set.workloads, workloadInput{manifest: m, Workload: w})
+	}
+	return set
+}
+
+// workloadFinding is an error or warning about one workload's annotations.
+type workloadFinding struct {
+	Where   string // file, document, kind and name
+	Warning bool
+	Message string
+}
+
+func (f workloadFinding) String() string {
+	if f.Warning {
+		return f.Where + ": warning: " + f.Message
+	}
+	return f.Where + ": " + f.Message
+}
+
+// generateAll runs the generator over every annotated workload and the
+// input-set checks. It returns the policies (baseline first, then sorted by
+// namespace and name) only when there is no error.
+func (s workloadSet) generateAll(opts rules.BaselineOptions) ([]*networkingv1.NetworkPolicy, []workloadFinding) {
+	var (
+		findings []workloadFinding
+		policies []*networkingv1.NetworkPolicy
+		failed   bool
+		annot    []workloadInput
+	)
+	namespaces := map[string]bool{}
+	for _, w := range s.workloads {
+		if !rules.IsAnnotated(w.Annotations) {
+			continue
+		}
+		annot = append(annot, w)
+		namespaces[w.Namespace] = true
+		g, errs := rules.Generate(w.Workload, s.profiles.byName)
+		for _, msg := range g.Warnings {
+			findings = append(findings, workloadFinding{Where: w.where(), Warning: true, Message: msg})
+		}
+		for _, e := range errs {
+			findings = append(findings, workloadFinding{Where: w.where(), Message: annotationError(e)})
+			failed = true
+		}
+		policies = append(policies, g.Policies...)
+	}
+	plain := make([]rules.Workload, len(annot))
+	for i, w := range annot {
+		plain[i] = w.Workload
+	}
+	for _, f := range rules.CheckWorkloadSet(plain) {
+		w := annot[f.Index]
+		if f.Error != nil {
+			findings = append(findings, workloadFinding{Where: w.where(), Message: f.Error.Error()})
+			failed = true
+			continue
+		}
+		findings = append(findings, workloadFinding{Where: w.where(), Warning: true, Message: f.Warning})
+	}
+	if failed {
+		return nil, findings
+	}
+	for ns := range namespaces {
+		policies = append(policies, rules.NamespaceBaseline(ns, opts)...)
+	}
+	sort.Slice(policies, func(i, j int) bool {
+		if policies[i].Namespace != policies[j].Namespace {
+			return policies[i].Namespace < policies[j].Namespace
+		}
+		return policies[i].Name < policies[j].Name
+	})
+	return policies, findings
+}
+
+// annotationError adds what to do to a missing profile; other messages say
+// it already.
+func annotationError(e *field.Error) string {
+	if e.Type == field.ErrorTypeNotFound && e.Field == field.NewPath("metadata", "annotations").Key(rules.AnnotationProfiles).String() {
+		return fmt.Sprintf("%s: NetworkProfile %q is not in the input; add its manifest or fix the name", e.Field, e.BadValue)
+	}
+	return e.Error()
+}
+
+// reportWorkloadFindings checks the annotations of every annotated workload
+// among ms (what `netguard generate` would reject), writes one line per error
+// or warning to w and returns the number of errors. The check command calls
+// it so that annotation errors fail a check like policy violations do.
+func reportWorkloadFindings(w io.Writer, ms []manifest) int {
+	set := collectWorkloads(ms)
+	errs := 0
+	for _, e := range set.duplicates {
+		fmt.Fprintln(w, e)
+		errs++
+	}
+	_, findings := set.generateAll(rules.BaselineOptions{})
+	for _, f := range findings {
+		fmt.Fprintln(w, f)
+		if !f.Warning {
+			errs++
+		}
+	}
+	return errs
+}

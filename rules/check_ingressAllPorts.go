@@ -1,0 +1,29 @@
+package rules
+
+/*
+ingressAllPorts: an ingress rule must name the ports it opens.
+
+Inspects: spec.ingress[*].ports, in a policy whose effective policyTypes
+include Ingress.
+
+Allowed: rules whose ports leave no protocol fully open. Fails on a rule
+without ports (every port of every protocol), an entry without port (every
+port of its protocol, TCP when protocol is unset), a range 1-65535, and
+entries or rules that add up to every port for peers they share. Rules are
+merged per peer semantically: a rule for all pods of the namespace also
+applies to a rule for some of them, so splitting a range over rules changes
+nothing. Named ports are fine: they open only the port each selected pod
+declares under that name.
+*/
+
+func checkIngressAllPorts() Check {
+	return Check{
+		ID:    "ingressAllPorts",
+		Level: LevelRestricted,
+		Versions: []VersionedCheck{
+			{MinimumVersion: MajorMinorVersion(1, 0), Func: ingressAllPorts_1_0},
+		},
+	}
+}
+
+func ingressAllPorts_1_0(a *Analysis) []Violation { return allPortsViolations(a, &a.Ingress) }

@@ -1,0 +1,26 @@
+package rules
+
+/*
+ingressFromAnywhere: an ingress rule must name its sources.
+
+Inspects: spec.ingress[*].from, in a policy whose effective policyTypes
+include Ingress.
+
+Allowed: every ingress rule lists at least one peer. A rule without from, or
+with from: [], allows traffic from any source, inside the cluster or outside
+it; so does a peer with none of podSelector, namespaceSelector and ipBlock,
+which the API server rejects. Traffic from outside the namespace is reserved
+for platform NetworkProfiles.
+*/
+
+func checkIngressFromAnywhere() Check {
+	return Check{
+		ID:    "ingressFromAnywhere",
+		Level: LevelBaseline,
+		Versions: []VersionedCheck{
+			{MinimumVersion: MajorMinorVersion(1, 0), Func: ingressFromAnywhere_1_0},
+		},
+	}
+}
+
+func ingressFromAnywhere_1_0(a *Analysis) []Violation { return anywhereViolations(&a.Ingress) }

@@ -1,0 +1,299 @@
+package rules
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+)
+
+// Shared logic of the check_*.go files: each check picks a direction and a
+// peer class or port predicate, and the words of its messages.
+
+// directionWords are the words messages use for a direction.
+type directionWords struct {
+	to       string // "from" or "to": traffic from/to a peer
+	anyPeer  string // "any source" or "any destination"
+	peerPods string // the pods a peer podSelector picks
+}
+
+func wordsFor(d *DirectionAnalysis) directionWords {
+	if d.Type == networkingv1.PolicyTypeEgress {
+		return directionWords{to: "to", anyPeer: "any destination", peerPods: "destination pods"}
+	}
+	return directionWords{to: "from", anyPeer: "any source", peerPods: "client pods"}
+}
+
+// namespaceWords names the policy's namespace in a message.
+func namespaceWords(a *Analysis) string {
+	if a.Namespace == "" {
+		return "the policy's namespace"
+	}
+	return fmt.Sprintf("namespace %q", a.Namespace)
+}
+
+// peerViolations returns a violation for every peer of the effective
+// direction d whose class is in classes.
+func peerViolations(d *DirectionAnalysis, classes []PeerClass, violation func(PeerAnalysis) Violation) []Violation {
+	if !d.Effective {
+		return nil
+	}
+	var out []Violation
+	for _, r := range d.Rules {
+		for _, p := range r.Peers {
+			if slices.Contains(classes, p.Class) {
+				out = append(out, violation(p))
+			}
+		}
+	}
+	return out
+}
+
+func anywhereViolations(d *DirectionAnalysis) []Violation {
+	w := wordsFor(d)
+	return peerViolations(d, []PeerClass{PeerAnywhere}, func(p PeerAnalysis) Violation {
+		return Violation{Field: p.Field, Message: fmt.Sprintf(
+			"allows traffic %s %s; select the %s with podSelector or use a NetworkProfile", w.to, w.anyPeer, w.peerPods)}
+	})
+}
+
+func ipBlockViolations(d *DirectionAnalysis) []Violation {
+	w := wordsFor(d)
+	union := AddressSet{}
+	if d.Effective {
+		union = d.Addresses()
+	}
+	return peerViolations(d, []PeerClass{PeerIPBlock}, func(p PeerAnalysis) Violation {
+		what := describeIPBlock(p)
+		// Say when several blocks add up to a whole family, so that
+		// 0.0.0.0/1 plus 128.0.0.0/1 reads like the 0.0.0.0/0 it is.
+		mine := p.Addresses
+		if union.AllIPv4() && !mine.AllIPv4() && !mine.Subtract(AllIPv6Addresses()).IsEmpty() {
+			what += fmt.Sprintf(", and with the other ipBlocks in %s every IPv4 address", d.Field)
+		}
+		if union.AllIPv6() && !mine.AllIPv6() && !mine.Subtract(AllIPv4Addresses()).IsEmpty() {
+			what += fmt.Sprintf(", and with the other ipBlocks in %s every IPv6 address", d.Field)
+		}
+		return Violation{Field: p.Field + ".ipBlock", Message: fmt.Sprintf(
+			"allows traffic %s %s; IP addresses are outside the namespace and reserved for platform NetworkProfiles: use one instead", w.to, what)}
+	})
+}
+
+func describeIPBlock(p PeerAnalysis) string {
+	b := p.IPBlock
+	if b == nil {
+		return "IP addresses " + p.Addresses.String()
+	}
+	switch {
+	case p.Addresses.AllIPv4() && p.Addresses.AllIPv6():
+		return fmt.Sprintf("every IP address (cidr %q is not valid and counts as all)", b.CIDR)
+	case p.Addresses.AllIPv4():
+		return "every IPv4 address (" + b.CIDR + ")"
+	case p.Addresses.AllIPv6():
+		return "every IPv6 address (" + b.CIDR + ")"
+	case len(b.Except) > 0:
+		return b.CIDR + " except " + strings.Join(b.Except, ", ")
+	}
+	return b.CIDR
+}
+
+func otherNamespacesViolations(a *Analysis, d *DirectionAnalysis) []Violation {
+	w := wordsFor(d)
+	return peerViolations(d, []PeerClass{PeerAllNamespaces, PeerOtherNamespaces}, func(p PeerAnalysis) Violation {
+		pods := "pods"
+		if !p.Pods.MatchesAll() {
+			pods = "pods matching " + p.Pods.String()
+		}
+		var where string
+		switch {
+		case p.Class == PeerAllNamespaces:
+			where = "in every namespace"
+		case a.Namespace == "":
+			where = "in namespaces matching " + p.Namespaces.String() + ", which need not be the policy's own (it has no namespace)"
+		default:
+			where = fmt.Sprintf("in namespaces other than %q (namespaceSelector %s)", a.Namespace, p.Namespaces.String())
+		}
+		return Violation{Field: p.Field + ".namespaceSelector", Message: fmt.Sprintf(
+			"allows traffic %s %s %s; traffic across namespaces is reserved for platform NetworkProfiles: use one, or drop namespaceSelector to stay in %s",
+			w.to, pods, where, namespaceWords(a))}
+	})
+}
+
+func allPodsViolations(a *Analysis, d *DirectionAnalysis) []Violation {
+	if !a.Subject.MatchesAll() {
+		return nil
+	}
+	ns := namespaceWords(a)
+	return dropEmpty(peerViolations(d, []PeerClass{PeerOwnNamespace}, func(p PeerAnalysis) Violation {
+		if !p.Pods.MatchesAll() {
+			return Violation{}
+		}
+		if d.Type == networkingv1.PolicyTypeEgress {
+			return Violation{Field: p.Field, Message: fmt.Sprintf(
+				"with spec.podSelector {} this lets every pod in %s send traffic to every pod in it; select the client pods in spec.podSelector or the server pods in podSelector", ns)}
+		}
+		return Violation{Field: p.Field, Message: fmt.Sprintf(
+			"with spec.podSelector {} this lets every pod in %s accept traffic from every pod in it; select the server pods in spec.podSelector or the client pods in podSelector", ns)}
+	}))
+}
+
+// dropEmpty removes zero violations, which peerViolations callbacks return
+// for peers they accept.
+func dropEmpty(vs []Violation) []Violation {
+	return slices.DeleteFunc(vs, func(v Violation) bool { return v == Violation{} })
+}
+
+// portPredicate reports whether the ports of one protocol are too broad.
+type portPredicate func(ProtocolPorts) bool
+
+// portBreadthViolations finds where an effective rule opens ports that
+// match pred, at the narrowest field that explains it:
+//
+//  1. a rule without ports: the rule;
+//  2. a single ports entry: the entry;
+//  3. several entries of the rule together: the rule's ports;
+//  4. the rule together with other rules whose peers cover one of its peers
+//     (peers merged semantically, so splitting a rule in two changes
+//     nothing): that peer, naming the other rules.
+//
+// describe renders what is too broad; its scope argument tells which case.
+func portBreadthViolations(a *Analysis, d *DirectionAnalysis, pred portPredicate, describe func(scope string, set PortSet, protocols []corev1.Protocol) string) []Violation {
+	if !d.Effective {
+		return nil
+	}
+	matching := func(set PortSet, skip []corev1.Protocol) []corev1.Protocol {
+		var out []corev1.Protocol
+		for _, p := range portProtocols {
+			if !slices.Contains(skip, p) && pred(set.Protocol(p)) {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	var out []Violation
+	for i, r := range d.Rules {
+		var done []corev1.Protocol
+		if len(r.PortEntries) == 0 {
+			if ps := matching(r.Ports, nil); len(ps) > 0 {
+				out = append(out, Violation{Field: r.Field, Message: describe("rule", r.Ports, ps)})
+				done = append(done, ps...)
+			}
+		}
+		for _, e := range r.PortEntries {
+			if ps := matching(e.Ports, done); len(ps) > 0 {
+				out = append(out, Violation{Field: e.Field, Message: describe("entry", e.Ports, ps)})
+				done = append(done, ps...)
+			}
+		}
+		if len(r.PortEntries) > 1 {
+			if ps := matching(r.Ports, done); len(ps) > 0 {
+				out = append(out, Violation{Field: r.Field + ".ports", Message: describe("entries", r.Ports, ps)})
+				done = append(done, ps...)
+			}
+		}
+		for _, p := range r.Peers {
+			set, rules := a.PortsFor(d, p)
+			// A protocol that one of the contributing rules opens too
+			// broadly on its own is reported at that rule, not again here.
+			skip := slices.Clone(done)
+			var others []string
+			for _, j := range rules {
+				skip = append(skip, matching(d.Rules[j].Ports, nil)...)
+				if j != i {
+					others = append(others, d.Rules[j].Field)
+				}
+			}
+			if ps := matching(set, skip); len(ps) > 0 {
+				out = append(out, Violation{Field: p.Field, Message: describe("together with "+joinWords(others), set, ps)})
+			}
+		}
+	}
+	return out
+}
+
+// joinProtocols is "TCP", "TCP and UDP", "TCP, UDP and SCTP".
+func joinProtocols(ps []corev1.Protocol) string {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = string(p)
+	}
+	return joinWords(names)
+}
+
+// joinWords is "a", "a and b", "a, b and c".
+func joinWords(words []string) string {
+	if len(words) <= 1 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
+}
+
+// shortPorts lists at most a few ranges of a protocol's ports.
+func shortPorts(p ProtocolPorts) string {
+	const shown = 4
+	var parts []string
+	for i, r := range p.Ranges {
+		if i == shown {
+			parts = append(parts, fmt.Sprintf("and %d more", len(p.Ranges)-shown))
+			break
+		}
+		parts = append(parts, r.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+// lowerFirst lowercases the first letter, for messages built from
+// apimachinery's field errors ("Invalid value: ...").
+func lowerFirst(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if r == utf8.RuneError {
+		return s
+	}
+	return string(unicode.ToLower(r)) + s[n:]
+}
+
+// restrictedMaxPorts is the most port numbers per protocol a peer may use at
+// level restricted; see check_ingressWidePortRange.go.
+const restrictedMaxPorts = 1024
+
+func allPortsViolations(a *Analysis, d *DirectionAnalysis) []Violation {
+	return portBreadthViolations(a, d, ProtocolPorts.All, func(scope string, set PortSet, ps []corev1.Protocol) string {
+		what := "every " + joinProtocols(ps) + " port"
+		if len(ps) == len(portProtocols) {
+			what = "every port of every protocol"
+		}
+		switch scope {
+		case "rule":
+			return "allows " + what + "; list the ports in use under ports"
+		case "entry":
+			return "allows " + what + "; set port to the port in use (with endPort for a short range)"
+		case "entries":
+			return "together these entries allow " + what + "; list only the ports in use"
+		}
+		return scope + ", this peer may use " + what + "; list only the ports in use"
+	})
+}
+
+func widePortRangeViolations(a *Analysis, d *DirectionAnalysis) []Violation {
+	wide := func(p ProtocolPorts) bool { return !p.All() && p.Count() > restrictedMaxPorts }
+	return portBreadthViolations(a, d, wide, func(scope string, set PortSet, ps []corev1.Protocol) string {
+		var parts []string
+		for _, p := range ps {
+			pp := set.Protocol(p)
+			parts = append(parts, fmt.Sprintf("%d %s ports (%s)", pp.Count(), p, shortPorts(pp)))
+		}
+		what := strings.Join(parts, " and ")
+		advice := fmt.Sprintf("; at level restricted a peer may use at most %d ports per protocol: list the ports in use, or run the workload in a namespace at level baseline", restrictedMaxPorts)
+		switch scope {
+		case "rule", "entry":
+			return "allows " + what + advice
+		case "entries":
+			return "together these entries allow " + what + advice
+		}
+		return scope + ", this peer may use " + what + advice
+	})
+}

@@ -1,0 +1,302 @@
+package rules
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// NormalizedSelector is a label selector reduced to a canonical conjunction of
+// requirements: matchLabels become In requirements with one value, values are
+// sorted and deduplicated, requirements are sorted and deduplicated. Two
+// spellings of the same selector normalize to the same value.
+//
+// Requirements the API server would reject (unknown operator, invalid key or
+// value, In without values, Exists with values) are dropped and reported:
+// dropping a requirement of a conjunction can only widen what the selector
+// matches, so a malformed selector is never read as narrower than it could be.
+//
+// A selector without requirements matches everything.
+type NormalizedSelector struct {
+	Requirements []SelectorRequirement
+}
+
+// SelectorRequirement is one requirement of a NormalizedSelector. Values is
+// empty for Exists and DoesNotExist.
+type SelectorRequirement struct {
+	Key      string
+	Operator metav1.LabelSelectorOperator
+	Values   []string
+}
+
+// NormalizeSelector normalizes sel; nil matches everything. path names sel in
+// the reported problems.
+func NormalizeSelector(sel *metav1.LabelSelector, path *field.Path) (NormalizedSelector, field.ErrorList) {
+	var (
+		out  NormalizedSelector
+		errs field.ErrorList
+	)
+	if sel == nil {
+		return out, nil
+	}
+	keys := make([]string, 0, len(sel.MatchLabels))
+	for k := range sel.MatchLabels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v := sel.MatchLabels[k]
+		p := path.Child("matchLabels").Key(k)
+		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(p, k, "invalid label key: "+strings.Join(msgs, "; ")+"; ignored, so the selector matches more"))
+			continue
+		}
+		if msgs := validation.IsValidLabelValue(v); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(p, v, "invalid label value: "+strings.Join(msgs, "; ")+"; ignored, so the selector matches more"))
+			continue
+		}
+		out.Requirements = append(out.Requirements, SelectorRequirement{Key: k, Operator: metav1.LabelSelectorOpIn, Values: []string{v}})
+	}
+	for i, e := range sel.MatchExpressions {
+		p := path.Child("matchExpressions").Index(i)
+		r, err := normalizeRequirement(e, p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out.Requirements = append(out.Requirements, r)
+	}
+	slices.SortFunc(out.Requirements, compareRequirements)
+	out.Requirements = slices.CompactFunc(out.Requirements, func(a, b SelectorRequirement) bool { return compareRequirements(a, b) == 0 })
+	return out, errs
+}
+
+const ignoredRequirement = "; this requirement is ignored, so the selector matches more"
+
+func normalizeRequirement(e metav1.LabelSelectorRequirement, p *field.Path) (SelectorRequirement, *field.Error) {
+	if msgs := validation.IsQualifiedName(e.Key); len(msgs) > 0 {
+		return SelectorRequirement{}, field.Invalid(p.Child("key"), e.Key, "invalid label key: "+strings.Join(msgs, "; ")+ignoredRequirement)
+	}
+	r := SelectorRequirement{Key: e.Key, Operator: e.Operator}
+	switch e.Operator {
+	case metav1.LabelSelectorOpIn, metav1.LabelSelectorOpNotIn:
+		if len(e.Values) == 0 {
+			return r, field.Required(p.Child("values"), fmt.Sprintf("operator %s needs at least one value%s", e.Operator, ignoredRequirement))
+		}
+		for j, v := range e.Values {
+			if msgs := validation.IsValidLabelValue(v); len(msgs) > 0 {
+				return r, field.Invalid(p.Child("values").Index(j), v, "invalid label value: "+strings.Join(msgs, "; ")+ignoredRequirement)
+			}
+		}
+		r.Values = slices.Compact(slices.Sorted(slices.Values(e.Values)))
+	case metav1.LabelSelectorOpExists, metav1.LabelSelectorOpDoesNotExist:
+		if len(e.Values) > 0 {
+			return r, field.Forbidden(p.Child("values"), fmt.Sprintf("operator %s takes no values%s", e.Operator, ignoredRequirement))
+		}
+	default:
+		return r, field.NotSupported(p.Child("operator"), e.Operator, []string{
+			string(metav1.LabelSelectorOpIn), string(metav1.LabelSelectorOpNotIn),
+			string(metav1.LabelSelectorOpExists), string(metav1.LabelSelectorOpDoesNotExist),
+		})
+	}
+	return r, nil
+}
+
+func compareRequirements(a, b SelectorRequirement) int {
+	if c := strings.Compare(a.Key, b.Key); c != 0 {
+		return c
+	}
+	if c := strings.Compare(string(a.Operator), string(b.Operator)); c != 0 {
+		return c
+	}
+	return slices.Compare(a.Values, b.Values)
+}
+
+// MatchesAll reports whether the selector has no requirement, so it matches
+// every object.
+func (s NormalizedSelector) MatchesAll() bool { return len(s.Requirements) == 0 }
+
+// Matches reports whether an object with these labels is selected.
+func (s NormalizedSelector) Matches(labels map[string]string) bool {
+	for _, r := range s.Requirements {
+		if !r.Matches(labels) {
+			return false
+		}
+	}
+	return true
+}
+
+// Matches reports whether an object with these labels meets the requirement.
+func (r SelectorRequirement) Matches(labels map[string]string) bool {
+	v, ok := labels[r.Key]
+	switch r.Operator {
+	case metav1.LabelSelectorOpIn:
+		return ok && slices.Contains(r.Values, v)
+	case metav1.LabelSelectorOpNotIn:
+		return !ok || !slices.Contains(r.Values, v)
+	case metav1.LabelSelectorOpExists:
+		return ok
+	case metav1.LabelSelectorOpDoesNotExist:
+		return !ok
+	}
+	return false
+}
+
+// Implies reports whether every object s matches is also matched by o, as far
+// as it can be told requirement by requirement. A false answer may be
+// conservative: it is used to merge what a peer may reach, where missing a
+// merge only means reporting less, never allowing more.
+func (s NormalizedSelector) Implies(o NormalizedSelector) bool {
+	for _, q := range o.Requirements {
+		implied := false
+		for _, p := range s.Requirements {
+			if p.Key == q.Key && requirementImplies(p, q) {
+				implied = true
+				break
+			}
+		}
+		if !implied {
+			return false
+		}
+	}
+	return true
+}
+
+// requirementImplies reports whether p (on the same key) implies q.
+func requirementImplies(p, q SelectorRequirement) bool {
+	subset := func(a, b []string) bool { // a ⊆ b
+		for _, v := range a {
+			if !slices.Contains(b, v) {
+				return false
+			}
+		}
+		return true
+	}
+	disjoint := func(a, b []string) bool {
+		for _, v := range a {
+			if slices.Contains(b, v) {
+				return false
+			}
+		}
+		return true
+	}
+	switch q.Operator {
+	case metav1.LabelSelectorOpExists:
+		return p.Operator == metav1.LabelSelectorOpIn || p.Operator == metav1.LabelSelectorOpExists
+	case metav1.LabelSelectorOpDoesNotExist:
+		return p.Operator == metav1.LabelSelectorOpDoesNotExist
+	case metav1.LabelSelectorOpIn:
+		return p.Operator == metav1.LabelSelectorOpIn && subset(p.Values, q.Values)
+	case metav1.LabelSelectorOpNotIn:
+		switch p.Operator {
+		case metav1.LabelSelectorOpIn:
+			return disjoint(p.Values, q.Values)
+		case metav1.LabelSelectorOpNotIn:
+			return subset(q.Values, p.Values)
+		case metav1.LabelSelectorOpDoesNotExist:
+			return true
+		}
+	}
+	return false
+}
+
+// String renders the selector in kubectl's selector syntax, "{}" when it
+// matches everything: app=web,tier in (a,b),!legacy.
+func (s NormalizedSelector) String() string {
+	if s.MatchesAll() {
+		return "{}"
+	}
+	parts := make([]string, len(s.Requirements))
+	for i, r := range s.Requirements {
+		parts[i] = r.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (r SelectorRequirement) String() string {
+	switch r.Operator {
+	case metav1.LabelSelectorOpIn:
+		if len(r.Values) == 1 {
+			return r.Key + "=" + r.Values[0]
+		}
+		return r.Key + " in (" + strings.Join(r.Values, ",") + ")"
+	case metav1.LabelSelectorOpNotIn:
+		if len(r.Values) == 1 {
+			return r.Key + "!=" + r.Values[0]
+		}
+		return r.Key + " notin (" + strings.Join(r.Values, ",") + ")"
+	case metav1.LabelSelectorOpExists:
+		return r.Key
+	case metav1.LabelSelectorOpDoesNotExist:
+		return "!" + r.Key
+	}
+	return r.Key + " " + string(r.Operator)
+}
+
+// namespaceScope says which namespaces a namespaceSelector can match, seen
+// from a policy in namespace own.
+//
+//   - PeerOwnNamespace only when a requirement pins kubernetes.io/metadata.name
+//     to own (matchLabels, or In with own as the only value; In lists are
+//     intersected): whatever else the selector says, it cannot match another
+//     namespace. An own namespace that is not a valid name never matches.
+//   - PeerAllNamespaces when every requirement holds for every namespace: the
+//     empty selector, or kubernetes.io/metadata.name Exists (the API server
+//     sets that label on every namespace).
+//   - PeerOtherNamespaces otherwise: NotIn, Exists, DoesNotExist, pins to
+//     other names and other labels can all match a namespace other than own.
+func namespaceScope(s NormalizedSelector, own string) PeerClass {
+	var pinned []string
+	pinnedSeen := false
+	for _, r := range s.Requirements {
+		if r.Key != corev1.LabelMetadataName || r.Operator != metav1.LabelSelectorOpIn {
+			continue
+		}
+		if !pinnedSeen {
+			pinned, pinnedSeen = slices.Clone(r.Values), true
+			continue
+		}
+		pinned = slices.DeleteFunc(pinned, func(v string) bool { return !slices.Contains(r.Values, v) })
+	}
+	if pinnedSeen && validNamespaceName(own) {
+		onlyOwn := true
+		for _, v := range pinned {
+			if v != own {
+				onlyOwn = false
+			}
+		}
+		if onlyOwn {
+			return PeerOwnNamespace
+		}
+	}
+	for _, r := range s.Requirements {
+		if r.Key != corev1.LabelMetadataName || r.Operator != metav1.LabelSelectorOpExists {
+			return PeerOtherNamespaces
+		}
+	}
+	return PeerAllNamespaces
+}
+
+// matchesNamespaceByName reports whether s certainly matches the namespace
+// named own: every requirement is on kubernetes.io/metadata.name, whose value
+// is known, and holds.
+func (s NormalizedSelector) matchesNamespaceByName(own string) bool {
+	if !validNamespaceName(own) {
+		return false
+	}
+	for _, r := range s.Requirements {
+		if r.Key != corev1.LabelMetadataName {
+			return false
+		}
+	}
+	return s.Matches(map[string]string{corev1.LabelMetadataName: own})
+}
+
+func validNamespaceName(ns string) bool {
+	return ns != "" && len(validation.IsDNS1123Label(ns)) == 0
+}
