@@ -6,15 +6,23 @@ import (
 )
 
 // Metric names and labels are a user-facing interface (docs/metrics.md).
-// Labels are bounded: resource, operation, decision, mode and level are small
-// enums; rule IDs are bounded by the check registry.
+// Every label is a small enum; rule IDs are bounded by the check registry.
+// Namespaces are never a label on the admission path.
 var (
 	admissionDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "netguard_admission_decisions_total",
-		Help: "Admission decisions by resource, operation, decision (allow, deny, warn, error), mode (enforce, warn, audit, exempt, managed) and level.",
+		Help: "Admission decisions by resource, operation, decision (allow, deny, error), mode (enforce, exempt, managed, platform) and enforced level.",
 	}, []string{"resource", "operation", "decision", "mode", "level"})
+	ruleViolations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "netguard_rule_violations_total",
+		Help: "Guardrail violations found at admission by rule and mode (enforce, warn, audit).",
+	}, []string{"rule", "mode"})
+	namespaceLabelErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "netguard_namespace_label_errors_total",
+		Help: "Admission requests in namespaces whose netguard.io/<mode> label is invalid and was treated as the strictest level, by mode.",
+	}, []string{"mode"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(admissionDecisions)
+	metrics.Registry.MustRegister(admissionDecisions, ruleViolations, namespaceLabelErrors)
 }

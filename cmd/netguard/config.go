@@ -5,8 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 
+	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
+
+	"github.com/netguard/netguard/rules"
+	"github.com/netguard/netguard/webhook"
 )
 
 const (
@@ -81,8 +86,6 @@ func loadServeConfig(path string) (*NetguardConfiguration, error) {
 	return cfg, nil
 }
 
-var knownLevels = map[string]bool{"privileged": true, "baseline": true, "restricted": true, "managed": true}
-
 func (c *NetguardConfiguration) validate() error {
 	var errs []error
 	for _, f := range []struct{ path, val string }{
@@ -90,9 +93,96 @@ func (c *NetguardConfiguration) validate() error {
 		{"defaults.audit", c.Defaults.Audit},
 		{"defaults.warn", c.Defaults.Warn},
 	} {
-		if !knownLevels[f.val] {
-			errs = append(errs, fmt.Errorf("%s: unknown level %q; use privileged, baseline, restricted or managed", f.path, f.val))
+		if _, err := parseLevelVersion(f.val); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.path, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// parseLevelVersion reads "baseline" or "baseline:v1.0" (":latest" is the default).
+func parseLevelVersion(s string) (webhook.LevelVersion, error) {
+	lv := webhook.LevelVersion{Version: rules.LatestVersion()}
+	level, version, pinned := cutLast(s, ':')
+	l, err := rules.ParseLevel(level)
+	if err != nil {
+		return lv, fmt.Errorf("unknown level %q; use privileged, baseline, restricted or managed, optionally with :v<major>.<minor>", s)
+	}
+	lv.Level = l
+	if pinned {
+		v, err := rules.ParseVersion(version)
+		if err != nil {
+			return lv, err
+		}
+		lv.Version = v
+	}
+	return lv, nil
+}
+
+func cutLast(s string, sep byte) (string, string, bool) {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == sep {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// mergeFlags applies the policy flags the user set on top of the file: a flag
+// that was given replaces the file's field (lists are replaced, not merged);
+// a flag that was not given leaves the file's value. docs/configuration.md
+// documents this, and TestFlagsOverrideConfigFile proves it.
+func (o *serveOptions) mergeFlags(fs *pflag.FlagSet, c *NetguardConfiguration) error {
+	set := func(name string, dst *string, val string) {
+		if fs.Changed(name) {
+			*dst = val
+		}
+	}
+	setList := func(name string, dst *[]string, val []string) {
+		if fs.Changed(name) {
+			*dst = slices.Clone(val)
+		}
+	}
+	set("default-enforce", &c.Defaults.Enforce, o.DefaultEnforce)
+	set("default-audit", &c.Defaults.Audit, o.DefaultAudit)
+	set("default-warn", &c.Defaults.Warn, o.DefaultWarn)
+	setList("exempt-usernames", &c.Exemptions.Usernames, o.ExemptUsernames)
+	setList("exempt-groups", &c.Exemptions.Groups, o.ExemptGroups)
+	setList("exempt-namespaces", &c.Exemptions.Namespaces, o.ExemptNamespaces)
+	setList("platform-usernames", &c.Platform.Usernames, o.PlatformUsernames)
+	setList("platform-groups", &c.Platform.Groups, o.PlatformGroups)
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("flags: %w", err)
+	}
+	return nil
+}
+
+// webhookConfig turns the merged configuration into the admission Config.
+// kube-system and netguard's own namespace are always exempt: guarding them
+// could lock the cluster or netguard itself out.
+func (o *serveOptions) webhookConfig(c *NetguardConfiguration) (webhook.Config, error) {
+	var wc webhook.Config
+	var err error
+	if wc.Defaults.Enforce, err = parseLevelVersion(c.Defaults.Enforce); err != nil {
+		return wc, err
+	}
+	if wc.Defaults.Audit, err = parseLevelVersion(c.Defaults.Audit); err != nil {
+		return wc, err
+	}
+	if wc.Defaults.Warn, err = parseLevelVersion(c.Defaults.Warn); err != nil {
+		return wc, err
+	}
+	wc.ExemptUsernames = slices.Clone(c.Exemptions.Usernames)
+	wc.ExemptGroups = slices.Clone(c.Exemptions.Groups)
+	wc.ExemptNamespaces = slices.Clone(c.Exemptions.Namespaces)
+	for _, ns := range []string{"kube-system", o.Namespace} {
+		if ns != "" && !slices.Contains(wc.ExemptNamespaces, ns) {
+			wc.ExemptNamespaces = append(wc.ExemptNamespaces, ns)
+		}
+	}
+	slices.Sort(wc.ExemptNamespaces)
+	wc.PlatformUsernames = slices.Clone(c.Platform.Usernames)
+	wc.PlatformGroups = slices.Clone(c.Platform.Groups)
+	wc.SelfUsername = o.SelfUsername
+	return wc, wc.Validate()
 }

@@ -38,6 +38,13 @@ type serveOptions struct {
 	LogFormat              string
 	LogLevel               string
 	TLSMinVersion          string
+	Namespace              string
+
+	// Policy flags override the --config file field by field; see mergeFlags.
+	DefaultEnforce, DefaultAudit, DefaultWarn      string
+	ExemptUsernames, ExemptGroups, ExemptNamespaces []string
+	PlatformUsernames, PlatformGroups               []string
+	SelfUsername                                    string
 }
 
 func defaultServeOptions() *serveOptions {
@@ -51,7 +58,15 @@ func defaultServeOptions() *serveOptions {
 		LogFormat:              "json",
 		LogLevel:               "info",
 		TLSMinVersion:          "1.2",
+		Namespace:              envOr("POD_NAMESPACE", "netguard-system"),
 	}
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
 }
 
 func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
@@ -66,6 +81,16 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat, "log encoding: json or console")
 	fs.StringVar(&o.LogLevel, "log-level", o.LogLevel, "log level: debug, info or error")
 	fs.StringVar(&o.TLSMinVersion, "tls-min-version", o.TLSMinVersion, "minimum TLS version of the webhook server: 1.2 or 1.3")
+	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "netguard's own namespace, always exempt (default $POD_NAMESPACE or netguard-system)")
+	fs.StringVar(&o.DefaultEnforce, "default-enforce", "", "enforce level for namespaces without a netguard.io/enforce label (overrides defaults.enforce)")
+	fs.StringVar(&o.DefaultAudit, "default-audit", "", "audit level for namespaces without a netguard.io/audit label (overrides defaults.audit)")
+	fs.StringVar(&o.DefaultWarn, "default-warn", "", "warn level for namespaces without a netguard.io/warn label (overrides defaults.warn)")
+	fs.StringSliceVar(&o.ExemptUsernames, "exempt-usernames", nil, "users whose requests are never evaluated (replaces exemptions.usernames)")
+	fs.StringSliceVar(&o.ExemptGroups, "exempt-groups", nil, "groups whose requests are never evaluated (replaces exemptions.groups)")
+	fs.StringSliceVar(&o.ExemptNamespaces, "exempt-namespaces", nil, "namespaces never evaluated (replaces exemptions.namespaces; kube-system and --namespace are always exempt)")
+	fs.StringSliceVar(&o.PlatformUsernames, "platform-usernames", nil, "users who may write netguard-managed policies (replaces platformIdentities.usernames)")
+	fs.StringSliceVar(&o.PlatformGroups, "platform-groups", nil, "groups who may write netguard-managed policies (replaces platformIdentities.groups)")
+	fs.StringVar(&o.SelfUsername, "self-username", "", "netguard's own username; empty asks the API server (SelfSubjectReview)")
 }
 
 // Validate checks every option and returns one error naming the flag and the fix.
@@ -92,6 +117,16 @@ func (o *serveOptions) Validate() error {
 	}
 	if _, err := parseTLSVersion(o.TLSMinVersion); err != nil {
 		errs = append(errs, err)
+	}
+	for _, f := range []struct{ flag, val string }{
+		{"--default-enforce", o.DefaultEnforce}, {"--default-audit", o.DefaultAudit}, {"--default-warn", o.DefaultWarn},
+	} {
+		if f.val == "" {
+			continue
+		}
+		if _, err := parseLevelVersion(f.val); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.flag, err))
+		}
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
@@ -182,7 +217,14 @@ func init() {
 				if err != nil {
 					return usageError("%s", err.Error())
 				}
-				return runServe(cmd, o, cfg, streams)
+				if err := o.mergeFlags(cmd.Flags(), cfg); err != nil {
+					return usageError("%s", err.Error())
+				}
+				wcfg, err := o.webhookConfig(cfg)
+				if err != nil {
+					return usageError("%s", err.Error())
+				}
+				return runServe(cmd, o, wcfg, streams)
 			},
 		}
 		o.AddFlags(cmd.Flags())
@@ -194,7 +236,7 @@ func joinedOneLine(err error) string {
 	return strings.ReplaceAll(err.Error(), "\n", "; ")
 }
 
-func runServe(cmd *cobra.Command, o *serveOptions, cfg *NetguardConfiguration, streams ioStreams) error {
+func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams ioStreams) error {
 	level, _ := parseLogLevel(o.LogLevel)
 	logger := zap.New(
 		zap.WriteTo(streams.ErrOut),
@@ -237,7 +279,8 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg *NetguardConfiguration, s
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
-	if err := webhook.Setup(mgr); err != nil {
+	srv, err := webhook.Setup(mgr, cfg)
+	if err != nil {
 		return fmt.Errorf("set up webhooks: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
@@ -246,7 +289,11 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg *NetguardConfiguration, s
 	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
 		return err
 	}
-	log.Info("starting netguard", "version", currentVersion().Version, "webhookPort", o.WebhookPort, "certDir", o.CertDir, "configFile", o.ConfigFile, "enforce", cfg.Defaults.Enforce, "audit", cfg.Defaults.Audit, "warn", cfg.Defaults.Warn)
+	if err := mgr.AddReadyzCheck("caches", srv.ReadyCheck()); err != nil {
+		return err
+	}
+	log.Info("starting netguard", "version", currentVersion().Version, "webhookPort", o.WebhookPort, "certDir", o.CertDir, "configFile", o.ConfigFile,
+		"enforce", cfg.Defaults.Enforce.String(), "audit", cfg.Defaults.Audit.String(), "warn", cfg.Defaults.Warn.String(), "exemptNamespaces", cfg.ExemptNamespaces)
 	if err := mgr.Start(cmd.Context()); err != nil {
 		return fmt.Errorf("manager stopped: %w", err)
 	}

@@ -1,0 +1,49 @@
+# netguard. The quickstart is two commands: `make run` and `make test`.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+
+GO        ?= go
+BIN       := $(CURDIR)/bin
+ASSETS    := $(BIN)/k8s
+NETGUARD  := $(BIN)/netguard
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+GOFILES    = $(shell git ls-files --cached --others --exclude-standard '*.go')
+
+export KUBEBUILDER_ASSETS := $(ASSETS)
+
+.PHONY: all build run test test-unit test-e2e envtest-assets vet fmt-check clean help
+
+all: build
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+build: ## build bin/netguard
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(NETGUARD) ./cmd/netguard
+
+# The control plane is compiled from Go modules once and cached in bin/k8s.
+# The script returns at once when every binary is there at the pinned versions.
+envtest-assets: ## build etcd, kube-apiserver, kube-controller-manager, kubectl into bin/k8s
+	hack/envtest-assets.sh
+
+run: build envtest-assets ## start a local control plane with netguard's webhooks; prints KUBECONFIG=...
+	$(GO) run ./hack/run -netguard $(NETGUARD) -assets $(ASSETS)
+
+test: fmt-check vet envtest-assets ## every test: unit, race, fuzz seeds, e2e against a real API server
+	$(GO) test -race -count=1 -timeout 45m ./...
+
+test-unit: ## tests that need no control plane
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+
+test-e2e: envtest-assets ## e2e tests against the real control plane only
+	$(GO) test -count=1 -timeout 45m -v ./e2e/...
+
+vet: ## go vet
+	$(GO) vet ./...
+
+fmt-check: ## fail when gofmt would change a file
+	@out=$$(gofmt -l $(GOFILES)); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+clean: ## remove bin/ except the cached control plane
+	find $(BIN) -mindepth 1 -maxdepth 1 ! -name k8s -exec rm -rf {} +

@@ -1,0 +1,229 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/netguard/netguard/certs"
+	"github.com/netguard/netguard/webhook"
+)
+
+// NetguardOptions start `netguard serve` as a separate process, as a cluster runs it.
+type NetguardOptions struct {
+	// Binary is the built netguard.
+	Binary string
+	// Kubeconfig it uses; defaults to the cluster's admin kubeconfig.
+	Kubeconfig string
+	// Args are extra `serve` flags.
+	Args []string
+	// Log receives its output; nil discards it.
+	Log io.Writer
+	// KeepWebhooks leaves the webhook configurations in place on Stop, as a
+	// crashed netguard would.
+	KeepWebhooks bool
+}
+
+// Netguard is a running `netguard serve`.
+type Netguard struct {
+	cluster    *Cluster
+	cmd        *exec.Cmd
+	done       chan error
+	opts       NetguardOptions
+	WebhookURL string
+	MetricsURL string
+	HealthURL  string
+	CertDir    string
+	CABundle   []byte
+}
+
+// FreePort asks the kernel for an unused loopback port.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// EnsureServingCerts writes a CA and a serving certificate for 127.0.0.1 into
+// dir, once, and returns the CA bundle.
+func EnsureServingCerts(dir string) ([]byte, error) {
+	if b, err := certs.LoadCABundleFromDir(dir); err == nil {
+		return b, nil
+	}
+	ca, err := certs.NewCA("netguard-local-ca", 24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := certs.NewServing(ca, []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")}, 24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	if err := certs.WriteServingDir(dir, ca, srv); err != nil {
+		return nil, err
+	}
+	return ca.CertPEM, nil
+}
+
+// StartNetguard runs netguard serve against the cluster, waits for /readyz and
+// registers its webhook configurations with a URL clientConfig.
+func (c *Cluster) StartNetguard(ctx context.Context, o NetguardOptions) (*Netguard, error) {
+	if o.Kubeconfig == "" {
+		o.Kubeconfig = c.KubeconfigPath
+	}
+	n := &Netguard{cluster: c, opts: o, CertDir: filepath.Join(c.Dir, "netguard-certs")}
+	bundle, err := EnsureServingCerts(n.CertDir)
+	if err != nil {
+		return nil, fmt.Errorf("serving certs: %w", err)
+	}
+	n.CABundle = bundle
+	ports := make([]int, 3)
+	for i := range ports {
+		if ports[i], err = FreePort(); err != nil {
+			return nil, err
+		}
+	}
+	n.WebhookURL = "https://127.0.0.1:" + strconv.Itoa(ports[0])
+	n.MetricsURL = "http://127.0.0.1:" + strconv.Itoa(ports[1]) + "/metrics"
+	n.HealthURL = "http://127.0.0.1:" + strconv.Itoa(ports[2])
+	args := append([]string{"serve",
+		"--kubeconfig=" + o.Kubeconfig,
+		"--cert-dir=" + n.CertDir,
+		"--webhook-port=" + strconv.Itoa(ports[0]),
+		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(ports[1]),
+		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(ports[2]),
+	}, o.Args...)
+	cmd := exec.Command(o.Binary, args...)
+	out := o.Log
+	if out == nil {
+		out = io.Discard
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start netguard: %w", err)
+	}
+	n.cmd = cmd
+	n.done = make(chan error, 1)
+	go func() { n.done <- cmd.Wait() }()
+	if err := n.WaitReady(ctx, 60*time.Second); err != nil {
+		_ = n.Stop(ctx)
+		return nil, err
+	}
+	if err := n.InstallWebhooks(ctx); err != nil {
+		_ = n.Stop(ctx)
+		return nil, err
+	}
+	return n, nil
+}
+
+// WaitReady polls /readyz until it answers 200.
+func (n *Netguard) WaitReady(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-n.done:
+			n.done <- err
+			return fmt.Errorf("netguard exited before it was ready: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		resp, err := http.Get(n.HealthURL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("netguard not ready within %s", timeout)
+}
+
+// InstallWebhooks creates or replaces netguard's webhook configurations.
+func (n *Netguard) InstallWebhooks(ctx context.Context) error {
+	cs, err := n.cluster.Clientset()
+	if err != nil {
+		return err
+	}
+	vwc := webhook.ValidatingConfiguration(webhook.ConfigurationOptions{
+		ClientConfig: func(path string) admissionregistrationv1.WebhookClientConfig {
+			u := n.WebhookURL + path
+			return admissionregistrationv1.WebhookClientConfig{URL: &u, CABundle: n.CABundle}
+		},
+		ExcludedNamespaces: []string{"kube-system"},
+	})
+	api := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations()
+	if cur, err := api.Get(ctx, vwc.Name, metav1.GetOptions{}); err == nil {
+		vwc.ResourceVersion = cur.ResourceVersion
+		_, err = api.Update(ctx, vwc, metav1.UpdateOptions{})
+		return err
+	} else if !apierrors.IsNotFound(err) {
+		return err
+	}
+	_, err = api.Create(ctx, vwc, metav1.CreateOptions{})
+	return err
+}
+
+// RemoveWebhooks deletes netguard's webhook configurations.
+func (n *Netguard) RemoveWebhooks(ctx context.Context) error {
+	cs, err := n.cluster.Clientset()
+	if err != nil {
+		return err
+	}
+	err = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Delete(ctx, webhook.ValidatingConfigurationName, metav1.DeleteOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// Stop sends SIGTERM, waits for a clean exit, and removes the webhook
+// configurations unless KeepWebhooks is set.
+func (n *Netguard) Stop(ctx context.Context) error {
+	var errs []error
+	if !n.opts.KeepWebhooks {
+		errs = append(errs, n.RemoveWebhooks(ctx))
+	}
+	if n.cmd != nil && n.cmd.Process != nil {
+		_ = n.cmd.Process.Signal(os.Interrupt)
+		select {
+		case err := <-n.done:
+			n.done <- err
+			var ee *exec.ExitError
+			if err != nil && !errors.As(err, &ee) {
+				errs = append(errs, err)
+			} else if ee != nil && ee.ExitCode() != 0 {
+				errs = append(errs, fmt.Errorf("netguard exited with %d", ee.ExitCode()))
+			}
+		case <-time.After(30 * time.Second):
+			_ = n.cmd.Process.Kill()
+			errs = append(errs, errors.New("netguard did not stop within 30s of SIGTERM"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Metrics fetches the Prometheus text exposition.
+func (n *Netguard) Metrics() (string, error) {
+	resp, err := http.Get(n.MetricsURL)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}

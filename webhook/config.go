@@ -1,0 +1,97 @@
+package webhook
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/netguard/netguard/rules"
+)
+
+// Namespace labels that choose a level per mode, as Pod Security Admission's
+// pod-security.kubernetes.io/<mode> labels do. A <mode>-version label pins the
+// checks' behaviour to a version; without it, "latest" applies.
+const (
+	LabelEnforce        = "netguard.io/enforce"
+	LabelEnforceVersion = "netguard.io/enforce-version"
+	LabelAudit          = "netguard.io/audit"
+	LabelAuditVersion   = "netguard.io/audit-version"
+	LabelWarn           = "netguard.io/warn"
+	LabelWarnVersion    = "netguard.io/warn-version"
+
+	// AuditAnnotationViolations is the audit annotation key netguard sets; the
+	// API server prefixes it with the webhook's name.
+	AuditAnnotationViolations = "audit-violations"
+	// AuditAnnotationEnforcePolicy records the level and version enforced.
+	AuditAnnotationEnforcePolicy = "enforce-policy"
+)
+
+// LevelVersion is a level evaluated at a version of the checks.
+type LevelVersion struct {
+	Level   rules.Level
+	Version rules.Version
+}
+
+func (lv LevelVersion) String() string {
+	if lv.Version.Latest() {
+		return string(lv.Level)
+	}
+	return string(lv.Level) + ":" + lv.Version.String()
+}
+
+// Policy is what applies to one namespace.
+type Policy struct {
+	Enforce, Audit, Warn LevelVersion
+}
+
+// Config is netguard's admission configuration after the file and the flags
+// have been combined and validated (see cmd/netguard).
+type Config struct {
+	Defaults Policy
+	// Exempt requests are allowed without evaluation.
+	ExemptUsernames, ExemptGroups, ExemptNamespaces []string
+	// Platform identities may write netguard-managed policies, and raw
+	// policies in managed namespaces.
+	PlatformUsernames, PlatformGroups []string
+	// SelfUsername is netguard's own identity. Empty means: ask the API server
+	// at start (SelfSubjectReview).
+	SelfUsername string
+}
+
+// Validate rejects levels that are not one of the four.
+func (c *Config) Validate() error {
+	for _, f := range []struct {
+		name string
+		lv   LevelVersion
+	}{{"enforce", c.Defaults.Enforce}, {"audit", c.Defaults.Audit}, {"warn", c.Defaults.Warn}} {
+		if !f.lv.Level.Valid() {
+			return fmt.Errorf("defaults.%s: unknown level %q", f.name, f.lv.Level)
+		}
+	}
+	return nil
+}
+
+func (c *Config) namespaceExempt(ns string) bool { return slices.Contains(c.ExemptNamespaces, ns) }
+
+func (c *Config) userExempt(user string, groups []string) bool {
+	if slices.Contains(c.ExemptUsernames, user) {
+		return true
+	}
+	for _, g := range groups {
+		if slices.Contains(c.ExemptGroups, g) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Config) isPlatform(user string, groups []string) bool {
+	if slices.Contains(c.PlatformUsernames, user) {
+		return true
+	}
+	for _, g := range groups {
+		if slices.Contains(c.PlatformGroups, g) {
+			return true
+		}
+	}
+	return false
+}

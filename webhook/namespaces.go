@@ -1,0 +1,108 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/netguard/netguard/rules"
+)
+
+// labelError is a namespace label whose value is not a level or version.
+type labelError struct {
+	Mode, Label, Value string
+	Err                error
+}
+
+// policyFor resolves a namespace's labels against the defaults. A bad level is
+// treated as managed, the strictest level, so a typo can never open a
+// namespace; a bad version is treated as latest.
+func policyFor(defaults Policy, labels map[string]string) (Policy, []labelError) {
+	p := defaults
+	var errs []labelError
+	resolve := func(mode, levelLabel, versionLabel string, lv *LevelVersion) {
+		if v, ok := labels[levelLabel]; ok {
+			l, err := rules.ParseLevel(v)
+			if err != nil {
+				errs = append(errs, labelError{mode, levelLabel, v, err})
+				l = rules.LevelManaged
+			}
+			lv.Level = l
+			lv.Version = rules.LatestVersion()
+		}
+		if v, ok := labels[versionLabel]; ok {
+			ver, err := rules.ParseVersion(v)
+			if err != nil {
+				errs = append(errs, labelError{mode, versionLabel, v, err})
+				ver = rules.LatestVersion()
+			}
+			lv.Version = ver
+		}
+	}
+	resolve("enforce", LabelEnforce, LabelEnforceVersion, &p.Enforce)
+	resolve("audit", LabelAudit, LabelAuditVersion, &p.Audit)
+	resolve("warn", LabelWarn, LabelWarnVersion, &p.Warn)
+	return p, errs
+}
+
+// namespaceLabeler returns a namespace's labels.
+type namespaceLabeler interface {
+	NamespaceLabels(ctx context.Context, name string) (map[string]string, error)
+}
+
+// cachedNamespaces reads namespace metadata from the manager's informer cache.
+// A namespace created a moment before one of its objects may not have reached
+// the cache yet; then it polls the cache briefly and, only on a miss, reads
+// the namespace once from the API server.
+type cachedNamespaces struct {
+	cache  client.Reader
+	live   client.Reader
+	synced *atomic.Bool
+	poll   time.Duration
+}
+
+// errNotSynced makes a request fail with a retryable error.
+var errNotSynced = fmt.Errorf("netguard is starting and its caches are not synced yet; retry in a few seconds")
+
+func (c *cachedNamespaces) NamespaceLabels(ctx context.Context, name string) (map[string]string, error) {
+	if c.synced != nil && !c.synced.Load() {
+		return nil, errNotSynced
+	}
+	get := func(r client.Reader) (map[string]string, error) {
+		ns := &metav1.PartialObjectMetadata{}
+		ns.SetGroupVersionKind(namespaceGVK)
+		if err := r.Get(ctx, types.NamespacedName{Name: name}, ns); err != nil {
+			return nil, err
+		}
+		return ns.Labels, nil
+	}
+	deadline := time.Now().Add(c.poll)
+	for {
+		labels, err := get(c.cache)
+		if err == nil {
+			return labels, nil
+		}
+		if !apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("read namespace %q from cache: %w", name, err)
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	labels, err := get(c.live)
+	if err != nil {
+		return nil, fmt.Errorf("namespace %q: %w", name, err)
+	}
+	return labels, nil
+}

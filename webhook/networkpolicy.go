@@ -1,0 +1,212 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/netguard/netguard/rules"
+)
+
+var (
+	networkPoliciesResource = schema.GroupResource{Group: "networking.k8s.io", Resource: "networkpolicies"}
+	networkPolicyGVK        = networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy")
+	namespaceGVK            = schema.GroupVersionKind{Version: "v1", Kind: "Namespace"}
+)
+
+// networkPolicyValidator judges raw NetworkPolicy writes. It is fail-closed:
+// anything it cannot decode or resolve is denied.
+type networkPolicyValidator struct {
+	cfg        *Config
+	isSelf     func(user string) bool
+	namespaces namespaceLabeler
+}
+
+// IsManaged reports whether np is one of netguard's own policies: labelled
+// managed-by netguard, or the namespace's default-deny. Either one is enough,
+// so a policy cannot escape protection by dropping the label while keeping the
+// name, or slip in by borrowing the label.
+func IsManaged(np *networkingv1.NetworkPolicy) bool {
+	if np == nil {
+		return false
+	}
+	return np.Labels[rules.LabelManagedBy] == rules.ManagedByValue || np.Name == rules.DefaultDenyPolicyName
+}
+
+func (v *networkPolicyValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	resp, d := v.handle(ctx, req)
+	admissionDecisions.WithLabelValues("networkpolicies", string(req.Operation), d.decision, d.mode, d.level).Inc()
+	return resp
+}
+
+// decision is what the metrics and logs record about one request.
+type decision struct{ decision, mode, level string }
+
+func (v *networkPolicyValidator) handle(ctx context.Context, req admission.Request) (admission.Response, decision) {
+	log := logf.FromContext(ctx)
+	errored := func(code int32, err error) (admission.Response, decision) {
+		log.Info("rejecting malformed or unresolvable request", "operation", req.Operation, "reason", err.Error())
+		return admission.Errored(code, err), decision{"error", "enforce", "none"}
+	}
+	if req.Kind.Group != networkPolicyGVK.Group || req.Kind.Kind != networkPolicyGVK.Kind {
+		return errored(http.StatusBadRequest, fmt.Errorf("this webhook handles networking.k8s.io NetworkPolicy, not %s", req.Kind.String()))
+	}
+	var newNP, oldNP *networkingv1.NetworkPolicy
+	var err error
+	switch req.Operation {
+	case admissionv1.Create:
+		newNP, err = decodeNetworkPolicy("object", req.Object.Raw)
+	case admissionv1.Update:
+		if newNP, err = decodeNetworkPolicy("object", req.Object.Raw); err == nil {
+			oldNP, err = decodeNetworkPolicy("oldObject", req.OldObject.Raw)
+		}
+	case admissionv1.Delete:
+		oldNP, err = decodeNetworkPolicy("oldObject", req.OldObject.Raw)
+	default:
+		return errored(http.StatusBadRequest, fmt.Errorf("operation %q is not handled", req.Operation))
+	}
+	if err != nil {
+		return errored(http.StatusBadRequest, err)
+	}
+	name := req.Name
+	if name == "" && newNP != nil {
+		name = newNP.Name
+	}
+	if newNP != nil && newNP.Namespace == "" {
+		newNP.Namespace = req.Namespace
+	}
+	user, groups := req.UserInfo.Username, req.UserInfo.Groups
+
+	if v.cfg.namespaceExempt(req.Namespace) {
+		return admission.Allowed(""), decision{"allow", "exempt", "none"}
+	}
+
+	// Managed policies: only netguard and platform identities touch them, in
+	// every namespace and whatever the level.
+	if IsManaged(oldNP) || IsManaged(newNP) {
+		if v.isSelf(user) || v.cfg.isPlatform(user, groups) {
+			return admission.Allowed(""), decision{"allow", "managed", "none"}
+		}
+		verb := strings.ToLower(string(req.Operation))
+		msg := fmt.Sprintf("%q is managed by netguard: only netguard and platform identities may %s it, and user %q is neither; change the workload's netguard.io annotations or ask the platform team", name, verb, user)
+		if newNP != nil && oldNP == nil && newNP.Labels[rules.LabelManagedBy] == rules.ManagedByValue {
+			msg = fmt.Sprintf("%q is labelled %s=%s, which only netguard and platform identities may create; user %q is neither: remove the label", name, rules.LabelManagedBy, rules.ManagedByValue, user)
+		} else if newNP != nil && oldNP == nil {
+			msg = fmt.Sprintf("the name %q is reserved for netguard's namespace default-deny; user %q may not create it: choose another name", name, user)
+		} else if oldNP != nil && newNP != nil && !IsManaged(newNP) {
+			msg = fmt.Sprintf("%q is managed by netguard: removing its %s label or renaming it is not allowed for user %q", name, rules.LabelManagedBy, user)
+		}
+		log.Info("denied change to a managed NetworkPolicy", "operation", req.Operation, "user", user)
+		return forbidden(name, msg), decision{"deny", "managed", "none"}
+	}
+
+	// Deleting a raw policy only removes allowances; default-deny still holds.
+	if req.Operation == admissionv1.Delete {
+		return admission.Allowed(""), decision{"allow", "enforce", "none"}
+	}
+	if v.cfg.userExempt(user, groups) {
+		return admission.Allowed(""), decision{"allow", "exempt", "none"}
+	}
+	if v.cfg.isPlatform(user, groups) {
+		return admission.Allowed(""), decision{"allow", "platform", "none"}
+	}
+
+	labels, err := v.namespaces.NamespaceLabels(ctx, req.Namespace)
+	if err != nil {
+		code := int32(http.StatusInternalServerError)
+		if errors.Is(err, errNotSynced) {
+			code = http.StatusServiceUnavailable
+		}
+		return errored(code, err)
+	}
+	policy, labelErrs := policyFor(v.cfg.Defaults, labels)
+	for _, le := range labelErrs {
+		namespaceLabelErrors.WithLabelValues(le.Mode).Inc()
+		log.Info("namespace label has an invalid value; using the strictest setting", "label", le.Label, "value", le.Value, "error", le.Err.Error())
+	}
+	d := decision{"allow", "enforce", string(policy.Enforce.Level)}
+
+	if vs := rules.Evaluate(policy.Enforce.Level, policy.Enforce.Version, newNP); len(vs) > 0 {
+		countViolations(vs, "enforce")
+		log.Info("denied NetworkPolicy", "operation", req.Operation, "level", policy.Enforce.String(), "rules", ruleIDs(vs))
+		d.decision = "deny"
+		resp := forbidden(name, "violates netguard "+quote(policy.Enforce)+": "+joinViolations(vs))
+		resp.AuditAnnotations = map[string]string{AuditAnnotationEnforcePolicy: policy.Enforce.String()}
+		return resp, d
+	}
+	resp := admission.Allowed("")
+	resp.AuditAnnotations = map[string]string{AuditAnnotationEnforcePolicy: policy.Enforce.String()}
+	if vs := rules.Evaluate(policy.Warn.Level, policy.Warn.Version, newNP); len(vs) > 0 {
+		countViolations(vs, "warn")
+		for _, vi := range vs {
+			resp.Warnings = append(resp.Warnings, "would violate netguard "+quote(policy.Warn)+": "+vi.String())
+		}
+	}
+	if vs := rules.Evaluate(policy.Audit.Level, policy.Audit.Version, newNP); len(vs) > 0 {
+		countViolations(vs, "audit")
+		resp.AuditAnnotations[AuditAnnotationViolations] = "would violate netguard " + quote(policy.Audit) + ": " + joinViolations(vs)
+	}
+	log.V(1).Info("allowed NetworkPolicy", "operation", req.Operation, "level", policy.Enforce.String(), "warnings", len(resp.Warnings))
+	return resp, d
+}
+
+// decodeNetworkPolicy decodes a raw object and insists that it is a
+// networking.k8s.io/v1 NetworkPolicy.
+func decodeNetworkPolicy(fieldName string, raw []byte) (*networkingv1.NetworkPolicy, error) {
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("request.%s is missing", fieldName)
+	}
+	np := &networkingv1.NetworkPolicy{}
+	if err := json.Unmarshal(raw, np); err != nil {
+		return nil, fmt.Errorf("request.%s is not a NetworkPolicy: %v", fieldName, err)
+	}
+	if np.APIVersion != "" || np.Kind != "" {
+		if gvk := np.GroupVersionKind(); gvk != networkPolicyGVK {
+			return nil, fmt.Errorf("request.%s is %s, want networking.k8s.io/v1 NetworkPolicy", fieldName, gvk.String())
+		}
+	}
+	return np, nil
+}
+
+// forbidden is a 403 in the API server's own words:
+// networkpolicies.networking.k8s.io "web" is forbidden: <msg>.
+func forbidden(name, msg string) admission.Response {
+	st := apierrors.NewForbidden(networkPoliciesResource, name, errors.New(msg)).ErrStatus
+	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &st}}
+}
+
+func quote(lv LevelVersion) string { return `"` + lv.String() + `"` }
+
+func joinViolations(vs []rules.Violation) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = v.String()
+	}
+	return strings.Join(parts, "; ")
+}
+
+func ruleIDs(vs []rules.Violation) []string {
+	ids := make([]string, 0, len(vs))
+	for _, v := range vs {
+		if len(ids) == 0 || ids[len(ids)-1] != v.Rule {
+			ids = append(ids, v.Rule)
+		}
+	}
+	return ids
+}
+
+func countViolations(vs []rules.Violation, mode string) {
+	for _, v := range vs {
+		ruleViolations.WithLabelValues(v.Rule, mode).Inc()
+	}
+}
