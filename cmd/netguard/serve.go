@@ -41,7 +41,7 @@ type serveOptions struct {
 	Namespace              string
 
 	// Policy flags override the --config file field by field; see mergeFlags.
-	DefaultEnforce, DefaultAudit, DefaultWarn      string
+	DefaultEnforce, DefaultAudit, DefaultWarn       string
 	ExemptUsernames, ExemptGroups, ExemptNamespaces []string
 	PlatformUsernames, PlatformGroups               []string
 	SelfUsername                                    string
