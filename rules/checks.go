@@ -178,7 +178,10 @@ func Evaluate(level Level, version Version, np *networkingv1.NetworkPolicy) []Vi
 	if level == LevelPrivileged {
 		return nil
 	}
-	a := Analyze(np)
+	a, err := analyzeSafely(np)
+	if err != nil {
+		return []Violation{{Rule: checkMalformedPolicy().ID, Message: err.Error()}}
+	}
 	var out []Violation
 	for _, c := range registry {
 		if c.Level.Rank() > level.Rank() {
@@ -201,6 +204,17 @@ func Evaluate(level Level, version Version, np *networkingv1.NetworkPolicy) []Vi
 		out = append(out, slices.CompactFunc(vs, func(x, y Violation) bool { return x == y })...)
 	}
 	return out
+}
+
+// analyzeSafely is Analyze, with a panic turned into an error: a bug in the
+// analysis must deny the policy, not crash the webhook or allow it.
+func analyzeSafely(np *networkingv1.NetworkPolicy) (a *Analysis, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error analysing the policy: %v; the policy is not allowed until this is fixed, please report it", r)
+		}
+	}()
+	return Analyze(np), nil
 }
 
 func runCheck(id string, f CheckFunc, a *Analysis) (vs []Violation) {
