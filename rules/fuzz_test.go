@@ -2,7 +2,6 @@ package rules_test
 
 import (
 	"encoding/json"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -22,26 +21,30 @@ import (
 // same answer twice, registered rule IDs only, and levels that only add
 // violations.
 //
-// The seed corpus is every fixture under testdata plus the entries in
+// The seed corpus is every level and seed fixture plus the entries in
 // testdata/fuzz/FuzzAnalyze, which hold past crashers as regression tests.
 func FuzzAnalyze(f *testing.F) {
-	_ = filepath.WalkDir(fixtureDir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".yaml") {
-			return nil
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, doc := range splitYAML(f, data) {
-			j, err := utilyaml.ToJSON(doc)
+	var dirs []string
+	for _, level := range rules.Levels() {
+		dirs = append(dirs, filepath.Join(fixtureDir, string(level), fixturePass), filepath.Join(fixtureDir, string(level), fixtureFail))
+	}
+	dirs = append(dirs, filepath.Join(fixtureDir, seedFixtureDir))
+	for _, dir := range dirs {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+		for _, p := range files {
+			data, err := os.ReadFile(p)
 			if err != nil {
-				f.Fatalf("%s: %v", p, err)
+				f.Fatal(err)
 			}
-			f.Add(j)
+			for _, doc := range splitYAML(f, data) {
+				j, err := utilyaml.ToJSON(doc)
+				if err != nil {
+					f.Fatalf("%s: %v", p, err)
+				}
+				f.Add(j)
+			}
 		}
-		return nil
-	})
+	}
 	for _, s := range []string{
 		`null`,
 		`{}`,
