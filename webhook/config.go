@@ -7,17 +7,7 @@ import (
 	"github.com/netguard/netguard/rules"
 )
 
-// Namespace labels that choose a level per mode, as Pod Security Admission's
-// pod-security.kubernetes.io/<mode> labels do. A <mode>-version label pins the
-// checks' behaviour to a version; without it, "latest" applies.
 const (
-	LabelEnforce        = "netguard.io/enforce"
-	LabelEnforceVersion = "netguard.io/enforce-version"
-	LabelAudit          = "netguard.io/audit"
-	LabelAuditVersion   = "netguard.io/audit-version"
-	LabelWarn           = "netguard.io/warn"
-	LabelWarnVersion    = "netguard.io/warn-version"
-
 	// AuditAnnotationViolations is the audit annotation key netguard sets; the
 	// API server prefixes it with the webhook's name.
 	AuditAnnotationViolations = "audit-violations"
@@ -25,23 +15,12 @@ const (
 	AuditAnnotationEnforcePolicy = "enforce-policy"
 )
 
-// LevelVersion is a level evaluated at a version of the checks.
-type LevelVersion struct {
-	Level   rules.Level
-	Version rules.Version
-}
-
-func (lv LevelVersion) String() string {
-	if lv.Version.Latest() {
-		return string(lv.Level)
-	}
-	return string(lv.Level) + ":" + lv.Version.String()
-}
-
-// Policy is what applies to one namespace.
-type Policy struct {
-	Enforce, Audit, Warn LevelVersion
-}
+// LevelVersion and Policy are the rules package's types, named here for the
+// webhook's configuration.
+type (
+	LevelVersion = rules.LevelVersion
+	Policy       = rules.NamespacePolicy
+)
 
 // Config is netguard's admission configuration after the file and the flags
 // have been combined and validated (see cmd/netguard).

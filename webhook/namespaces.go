@@ -10,46 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/netguard/netguard/rules"
 )
-
-// labelError is a namespace label whose value is not a level or version.
-type labelError struct {
-	Mode, Label, Value string
-	Err                error
-}
-
-// policyFor resolves a namespace's labels against the defaults. A bad level is
-// treated as managed, the strictest level, so a typo can never open a
-// namespace; a bad version is treated as latest.
-func policyFor(defaults Policy, labels map[string]string) (Policy, []labelError) {
-	p := defaults
-	var errs []labelError
-	resolve := func(mode, levelLabel, versionLabel string, lv *LevelVersion) {
-		if v, ok := labels[levelLabel]; ok {
-			l, err := rules.ParseLevel(v)
-			if err != nil {
-				errs = append(errs, labelError{mode, levelLabel, v, err})
-				l = rules.LevelManaged
-			}
-			lv.Level = l
-			lv.Version = rules.LatestVersion()
-		}
-		if v, ok := labels[versionLabel]; ok {
-			ver, err := rules.ParseVersion(v)
-			if err != nil {
-				errs = append(errs, labelError{mode, versionLabel, v, err})
-				ver = rules.LatestVersion()
-			}
-			lv.Version = ver
-		}
-	}
-	resolve("enforce", LabelEnforce, LabelEnforceVersion, &p.Enforce)
-	resolve("audit", LabelAudit, LabelAuditVersion, &p.Audit)
-	resolve("warn", LabelWarn, LabelWarnVersion, &p.Warn)
-	return p, errs
-}
 
 // namespaceLabeler returns a namespace's labels.
 type namespaceLabeler interface {

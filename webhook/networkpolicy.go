@@ -129,7 +129,7 @@ func (v *networkPolicyValidator) handle(ctx context.Context, req admission.Reque
 		}
 		return errored(code, err)
 	}
-	policy, labelErrs := policyFor(v.cfg.Defaults, labels)
+	policy, labelErrs := rules.PolicyForNamespace(v.cfg.Defaults, labels)
 	for _, le := range labelErrs {
 		namespaceLabelErrors.WithLabelValues(le.Mode).Inc()
 		log.Info("namespace label has an invalid value; using the strictest setting", "label", le.Label, "value", le.Value, "error", le.Err.Error())
