@@ -253,8 +253,8 @@ func ParseProfiles(value string, fldPath *field.Path) ([]string, []string, field
 		seen     = map[string]bool{}
 	)
 	for _, tok := range tokens {
-		if msgs := validation.IsDNS1123Subdomain(tok); len(msgs) > 0 {
-			errs = append(errs, field.Invalid(fldPath, shown(tok), "must be a NetworkProfile name: "+strings.Join(msgs, "; ")))
+		if len(validation.IsDNS1123Subdomain(tok)) > 0 {
+			errs = append(errs, field.Invalid(fldPath, shown(tok), profileHelp))
 			continue
 		}
 		if seen[tok] {
@@ -372,6 +372,8 @@ func parseDependency(tok string) (Dependency, string) {
 	d.Port = intstr.FromString(port)
 	return d, ""
 }
+
+const profileHelp = "must be a NetworkProfile name: up to 253 lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
 
 const portHelp = "port must be 1-65535, a range LOW-HIGH, or a port name (up to 15 lowercase letters, digits and '-', starting with a letter)"
 
