@@ -3,8 +3,8 @@ package chart
 import (
 	"testing"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 
 	"github.com/netguard/netguard/webhook"
 )
