@@ -1,6 +1,8 @@
 package chart
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -91,5 +93,24 @@ func TestBadValuesFailWithReadableErrors(t *testing.T) {
 			}
 			t.Logf("%s:\n%v", tc.values, err)
 		})
+	}
+}
+
+// TestInstallDocValues renders every values snippet in docs/install.md, so the
+// documentation never shows values the schema rejects.
+func TestInstallDocValues(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "install.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(doc), "```yaml\n")[1:]
+	if len(blocks) < 2 {
+		t.Fatalf("found %d yaml blocks in docs/install.md", len(blocks))
+	}
+	for i, b := range blocks {
+		snippet, _, _ := strings.Cut(b, "```")
+		if _, err := renderChart(t, "netguard", "netguard-system", snippet); err != nil {
+			t.Errorf("docs/install.md yaml block %d does not install:\n%s\n%v", i+1, snippet, err)
+		}
 	}
 }
