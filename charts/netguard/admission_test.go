@@ -135,18 +135,18 @@ func TestWebhooksReachOnlyWhatTheyShould(t *testing.T) {
 	}{
 		{"a Deployment without annotations", func() error { return createDeployment(ctx, cs, "team-a", "plain", nil) }, nil},
 		{"a Deployment with depends-on", func() error { return createDeployment(ctx, cs, "team-a", "web", annotated) },
-			[]call{{"/mutate-workload", "CREATE", "team-a", "web"}}},
+			injected("CREATE", "team-a", "web")},
 		{"a Deployment with only netguard's record", func() error {
 			return createDeployment(ctx, cs, "team-a", "old", map[string]string{"netguard.io/generated": `{"digest":"x","policies":[]}`})
-		}, []call{{"/mutate-workload", "CREATE", "team-a", "old"}}},
+		}, injected("CREATE", "team-a", "old")},
 		{"a StatefulSet with profiles", func() error {
 			return createStatefulSet(ctx, cs, "team-a", "db", map[string]string{"netguard.io/profiles": "dns"})
-		}, []call{{"/mutate-workload", "CREATE", "team-a", "db"}}},
+		}, injected("CREATE", "team-a", "db")},
 		{"another annotation on a plain Deployment", func() error {
 			return setAnnotations(ctx, cs, "team-a", "plain", map[string]string{"example.com/owner": "team-a"})
 		}, nil},
 		{"netguard's annotations removed", func() error { return setAnnotations(ctx, cs, "team-a", "web", nil) },
-			[]call{{"/mutate-workload", "UPDATE", "team-a", "web"}}},
+			injected("UPDATE", "team-a", "web")},
 		{"an annotated Deployment in an ignored namespace", func() error { return createDeployment(ctx, cs, "team-ignored", "web", annotated) }, nil},
 		{"an annotated Deployment in kube-system", func() error { return createDeployment(ctx, cs, "kube-system", "web", annotated) }, nil},
 		{"an annotated Deployment in netguard's namespace", func() error { return createDeployment(ctx, cs, "netguard-system", "web", annotated) }, nil},
@@ -166,6 +166,12 @@ func TestWebhooksReachOnlyWhatTheyShould(t *testing.T) {
 			t.Errorf("%s: webhooks called %v, want %v", s.what, got, s.want)
 		}
 	}
+}
+
+// injected is what one workload write sends to the injection webhooks: the
+// mutating one, then the validating one.
+func injected(op, ns, name string) []call {
+	return []call{{"/mutate-workload", op, ns, name}, {"/validate-workload", op, ns, name}}
 }
 
 func podTemplate() corev1.PodTemplateSpec {

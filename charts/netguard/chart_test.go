@@ -13,6 +13,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
@@ -253,16 +254,27 @@ func checkService(t *testing.T, r *release) {
 func checkValidatingWebhook(t *testing.T, r *release) {
 	t.Helper()
 	v := get[admissionregistrationv1.ValidatingWebhookConfiguration](t, r, "ValidatingWebhookConfiguration", "netguard-validating")
-	if len(v.Webhooks) != 1 {
-		t.Fatalf("%d validating webhooks, want 1", len(v.Webhooks))
+	m := get[admissionregistrationv1.MutatingWebhookConfiguration](t, r, "MutatingWebhookConfiguration", "netguard-mutating")
+	if len(v.Webhooks) != 2 || len(m.Webhooks) != 1 {
+		t.Fatalf("%d validating and %d mutating webhooks, want 2 and 1", len(v.Webhooks), len(m.Webhooks))
 	}
-	w := v.Webhooks[0]
-	if w.ClientConfig.Service == nil || w.ClientConfig.Service.Name != "netguard" || w.ClientConfig.Service.Namespace != r.Namespace ||
-		*w.ClientConfig.Service.Path != "/validate-networkpolicy" || *w.ClientConfig.Service.Port != 443 {
-		t.Errorf("clientConfig %+v", w.ClientConfig.Service)
+	clients := map[string]admissionregistrationv1.WebhookClientConfig{
+		"/validate-networkpolicy": v.Webhooks[0].ClientConfig,
+		"/validate-workload":      v.Webhooks[1].ClientConfig,
+		"/mutate-workload":        m.Webhooks[0].ClientConfig,
 	}
-	if *w.TimeoutSeconds > 5 || *w.TimeoutSeconds < 1 {
-		t.Errorf("timeoutSeconds %d", *w.TimeoutSeconds)
+	for path, cc := range clients {
+		if cc.Service == nil || cc.Service.Name != "netguard" || cc.Service.Namespace != r.Namespace || *cc.Service.Path != path || *cc.Service.Port != 443 {
+			t.Errorf("clientConfig %+v, want the netguard Service on 443 at %s", cc.Service, path)
+		}
+	}
+	for _, w := range v.Webhooks {
+		if *w.TimeoutSeconds > 5 || *w.TimeoutSeconds < 1 {
+			t.Errorf("%s: timeoutSeconds %d", w.Name, *w.TimeoutSeconds)
+		}
+	}
+	if *v.Webhooks[1].FailurePolicy != admissionregistrationv1.Ignore || *m.Webhooks[0].FailurePolicy != admissionregistrationv1.Ignore {
+		t.Error("injection must fail open in every value set")
 	}
 }
 
@@ -543,20 +555,43 @@ func TestTunedInstall(t *testing.T) {
 	}
 }
 
-func TestMutatingWebhook(t *testing.T) {
+// TestInjectionWebhooks checks the parts of the injection webhooks the
+// design depends on, in words a reviewer can check against docs/install.md.
+// TestConfigurationsMatchGo compares every field with the Go description.
+func TestInjectionWebhooks(t *testing.T) {
 	r := mustRender(t, valueSetNamed(t, "defaults"))
 	m := get[admissionregistrationv1.MutatingWebhookConfiguration](t, r, "MutatingWebhookConfiguration", "netguard-mutating")
-	if len(m.Webhooks) != 1 {
-		t.Fatalf("%d mutating webhooks", len(m.Webhooks))
+	v := get[admissionregistrationv1.ValidatingWebhookConfiguration](t, r, "ValidatingWebhookConfiguration", "netguard-validating")
+	if len(m.Webhooks) != 1 || len(v.Webhooks) != 2 {
+		t.Fatalf("%d mutating and %d validating webhooks, want 1 and 2", len(m.Webhooks), len(v.Webhooks))
 	}
-	w := m.Webhooks[0]
-	if w.Name != "workloads.netguard.io" || *w.ClientConfig.Service.Path != "/mutate-workload" || w.ClientConfig.Service.Name != "netguard" {
-		t.Errorf("webhook %s at %s", w.Name, *w.ClientConfig.Service.Path)
+	mw, vw, guard := m.Webhooks[0], v.Webhooks[1], v.Webhooks[0]
+	if mw.Name != "workloads.netguard.io" || *mw.ClientConfig.Service.Path != "/mutate-workload" ||
+		vw.Name != "workloads.netguard.io" || *vw.ClientConfig.Service.Path != "/validate-workload" {
+		t.Errorf("webhooks %s at %s and %s at %s", mw.Name, *mw.ClientConfig.Service.Path, vw.Name, *vw.ClientConfig.Service.Path)
 	}
-	if *w.FailurePolicy != admissionregistrationv1.Ignore || *w.SideEffects != admissionregistrationv1.SideEffectClassNoneOnDryRun ||
-		*w.ReinvocationPolicy != admissionregistrationv1.IfNeededReinvocationPolicy || *w.MatchPolicy != admissionregistrationv1.Equivalent ||
-		*w.TimeoutSeconds != 5 || !reflect.DeepEqual(w.AdmissionReviewVersions, []string{"v1"}) {
-		t.Errorf("policies: failure %s sideEffects %s reinvocation %s match %s timeout %d", *w.FailurePolicy, *w.SideEffects, *w.ReinvocationPolicy, *w.MatchPolicy, *w.TimeoutSeconds)
+	if *guard.FailurePolicy != admissionregistrationv1.Fail || *guard.SideEffects != admissionregistrationv1.SideEffectClassNone {
+		t.Errorf("guardrails: failurePolicy %s sideEffects %s, want Fail and None", *guard.FailurePolicy, *guard.SideEffects)
+	}
+	if *mw.FailurePolicy != admissionregistrationv1.Ignore || *vw.FailurePolicy != admissionregistrationv1.Ignore ||
+		*mw.SideEffects != admissionregistrationv1.SideEffectClassNoneOnDryRun || *vw.SideEffects != admissionregistrationv1.SideEffectClassNoneOnDryRun ||
+		*mw.ReinvocationPolicy != admissionregistrationv1.IfNeededReinvocationPolicy {
+		t.Errorf("injection: failurePolicy %s/%s sideEffects %s/%s reinvocation %s", *mw.FailurePolicy, *vw.FailurePolicy, *mw.SideEffects, *vw.SideEffects, *mw.ReinvocationPolicy)
+	}
+	for _, w := range []struct {
+		name     string
+		timeout  int32
+		match    admissionregistrationv1.MatchPolicyType
+		versions []string
+		selector *metav1.LabelSelector
+	}{
+		{"networkpolicies", *guard.TimeoutSeconds, *guard.MatchPolicy, guard.AdmissionReviewVersions, guard.NamespaceSelector},
+		{"mutate workloads", *mw.TimeoutSeconds, *mw.MatchPolicy, mw.AdmissionReviewVersions, mw.NamespaceSelector},
+		{"validate workloads", *vw.TimeoutSeconds, *vw.MatchPolicy, vw.AdmissionReviewVersions, vw.NamespaceSelector},
+	} {
+		if w.timeout != 5 || w.match != admissionregistrationv1.Equivalent || !reflect.DeepEqual(w.versions, []string{"v1"}) || !reflect.DeepEqual(w.selector, guard.NamespaceSelector) {
+			t.Errorf("%s: timeout %d, matchPolicy %s, versions %v, namespaceSelector %v", w.name, w.timeout, w.match, w.versions, w.selector)
+		}
 	}
 	want := []admissionregistrationv1.RuleWithOperations{{
 		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
@@ -566,25 +601,28 @@ func TestMutatingWebhook(t *testing.T) {
 			Scope:     new(admissionregistrationv1.NamespacedScope),
 		},
 	}}
-	if !reflect.DeepEqual(w.Rules, want) {
-		t.Errorf("rules %s", toYAML(w.Rules))
-	}
-	v := get[admissionregistrationv1.ValidatingWebhookConfiguration](t, r, "ValidatingWebhookConfiguration", "netguard-validating")
-	if !reflect.DeepEqual(w.NamespaceSelector, v.Webhooks[0].NamespaceSelector) {
-		t.Errorf("the two webhooks exclude different namespaces:\n%s\n%s", toYAML(w.NamespaceSelector), toYAML(v.Webhooks[0].NamespaceSelector))
-	}
-	for _, ann := range []string{"netguard.io/depends-on", "netguard.io/profiles", "netguard.io/component", "netguard.io/generated"} {
-		if len(w.MatchConditions) != 1 || !strings.Contains(w.MatchConditions[0].Expression, "'"+ann+"'") {
-			t.Errorf("matchConditions %+v do not send workloads annotated %s", w.MatchConditions, ann)
+	for _, rules := range [][]admissionregistrationv1.RuleWithOperations{mw.Rules, vw.Rules} {
+		if !reflect.DeepEqual(rules, want) {
+			t.Errorf("rules %s", toYAML(rules))
 		}
 	}
-	// mutating.enabled=false drops it and nothing else.
-	r2, err := renderChart(t, "netguard", "netguard-system", "webhooks: {mutating: {enabled: false}}\n")
+	for _, ann := range []string{"netguard.io/depends-on", "netguard.io/profiles", "netguard.io/component", "netguard.io/generated"} {
+		if len(mw.MatchConditions) != 1 || !strings.Contains(mw.MatchConditions[0].Expression, "'"+ann+"'") ||
+			!reflect.DeepEqual(mw.MatchConditions, vw.MatchConditions) {
+			t.Errorf("matchConditions %+v do not send workloads annotated %s", mw.MatchConditions, ann)
+		}
+	}
+	// injection.enabled=false keeps the guardrails only.
+	r2, err := renderChart(t, "netguard", "netguard-system", "webhooks: {injection: {enabled: false}}\n")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r2.find("MutatingWebhookConfiguration", "netguard-mutating") != nil || len(r2.Objects) != len(r.Objects)-1 {
-		t.Errorf("mutating.enabled=false: %s", r2.summary())
+		t.Errorf("injection.enabled=false: %s", r2.summary())
+	}
+	v2 := get[admissionregistrationv1.ValidatingWebhookConfiguration](t, r2, "ValidatingWebhookConfiguration", "netguard-validating")
+	if len(v2.Webhooks) != 1 || v2.Webhooks[0].Name != "networkpolicies.netguard.io" {
+		t.Errorf("injection.enabled=false: validating webhooks %v", v2.Webhooks)
 	}
 }
 

@@ -5,16 +5,17 @@ import (
 
 	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netguard/netguard/webhook"
 )
 
-// TestValidatingConfigurationMatchesGo keeps the chart and
-// webhook.ValidatingConfiguration (what `make run` and the e2e tests install)
-// the same in every field the API server acts on. Labels, annotations and the
-// caBundle differ on purpose: the chart adds Helm's labels and cert-manager's
-// injection.
-func TestValidatingConfigurationMatchesGo(t *testing.T) {
+// TestConfigurationsMatchGo keeps the chart's webhook configurations and
+// webhook.ValidatingConfiguration / webhook.MutatingConfiguration (what
+// `make run` and the e2e tests install) the same in every field the API server
+// acts on. Labels, annotations and the caBundle differ on purpose: the chart
+// adds Helm's labels and cert-manager's injection.
+func TestConfigurationsMatchGo(t *testing.T) {
 	for _, tc := range []struct {
 		set      string
 		timeout  int32
@@ -25,8 +26,7 @@ func TestValidatingConfigurationMatchesGo(t *testing.T) {
 	} {
 		t.Run(tc.set, func(t *testing.T) {
 			r := mustRender(t, valueSetNamed(t, tc.set))
-			got := get[admissionregistrationv1.ValidatingWebhookConfiguration](t, r, "ValidatingWebhookConfiguration", webhook.ValidatingConfigurationName)
-			want := webhook.ValidatingConfiguration(webhook.ConfigurationOptions{
+			opts := webhook.ConfigurationOptions{
 				ClientConfig: func(path string) admissionregistrationv1.WebhookClientConfig {
 					return admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
 						Namespace: r.Namespace, Name: "netguard", Path: &path, Port: new(int32(443)),
@@ -34,19 +34,29 @@ func TestValidatingConfigurationMatchesGo(t *testing.T) {
 				},
 				ExcludedNamespaces: tc.excluded,
 				TimeoutSeconds:     tc.timeout,
-			})
-			if got.Name != want.Name {
-				t.Errorf("name %q, want %q", got.Name, want.Name)
 			}
-			for k, v := range want.Labels {
-				if got.Labels[k] != v {
-					t.Errorf("label %s=%q, want %q", k, got.Labels[k], v)
-				}
-			}
-			if diff := yamlDiff(got.Webhooks, want.Webhooks); diff != "" {
-				t.Errorf("chart and webhook.ValidatingConfiguration differ:\n%s", diff)
-			}
+			gotV := get[admissionregistrationv1.ValidatingWebhookConfiguration](t, r, "ValidatingWebhookConfiguration", webhook.ValidatingConfigurationName)
+			wantV := webhook.ValidatingConfiguration(opts)
+			compareConfiguration(t, gotV.ObjectMeta, wantV.ObjectMeta, gotV.Webhooks, wantV.Webhooks)
+			gotM := get[admissionregistrationv1.MutatingWebhookConfiguration](t, r, "MutatingWebhookConfiguration", webhook.MutatingConfigurationName)
+			wantM := webhook.MutatingConfiguration(opts)
+			compareConfiguration(t, gotM.ObjectMeta, wantM.ObjectMeta, gotM.Webhooks, wantM.Webhooks)
 		})
+	}
+}
+
+func compareConfiguration(t *testing.T, got, want metav1.ObjectMeta, gotWebhooks, wantWebhooks any) {
+	t.Helper()
+	if got.Name != want.Name {
+		t.Errorf("name %q, want %q", got.Name, want.Name)
+	}
+	for k, v := range want.Labels {
+		if got.Labels[k] != v {
+			t.Errorf("%s: label %s=%q, want %q", got.Name, k, got.Labels[k], v)
+		}
+	}
+	if diff := yamlDiff(gotWebhooks, wantWebhooks); diff != "" {
+		t.Errorf("%s: the chart and the Go configuration differ:\n%s", got.Name, diff)
 	}
 }
 

@@ -123,3 +123,21 @@ apiVersion: netguard.io/v1alpha1
 kind: NetguardConfiguration
 {{ dict "defaults" $c.defaults "exemptions" $c.exemptions "platformIdentities" $c.platformIdentities | toYaml }}
 {{- end }}
+
+{{/*
+Which workload writes reach the injection webhooks: Deployments, StatefulSets
+and DaemonSets that carry a netguard.io annotation, or carried one before the
+write (so removing the annotations is seen). Every other workload write skips
+the call. Same expression as webhook.WorkloadMatchExpression in Go.
+*/}}
+{{- define "netguard.workloadMatch" -}}
+matchConditions:
+  - name: netguard-annotated
+    expression: {{ `(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k in ['netguard.io/depends-on', 'netguard.io/profiles', 'netguard.io/component', 'netguard.io/generated'])) || (oldObject != null && has(oldObject.metadata.annotations) && oldObject.metadata.annotations.exists(k, k in ['netguard.io/depends-on', 'netguard.io/profiles', 'netguard.io/component', 'netguard.io/generated']))` | quote }}
+rules:
+  - operations: ["CREATE", "UPDATE"]
+    apiGroups: ["apps"]
+    apiVersions: ["v1"]
+    resources: ["deployments", "statefulsets", "daemonsets"]
+    scope: Namespaced
+{{- end }}
