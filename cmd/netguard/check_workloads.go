@@ -146,18 +146,19 @@ func annotationError(e *field.Error) string {
 
 // reportWorkloadFindings checks the annotations of every annotated workload
 // among ms (what `netguard generate` would reject), writes one line per error
-// or warning to w and returns the number of errors. The check command calls
-// it so that annotation errors fail a check like policy violations do.
+// or warning to w, as "netguard: FILE#DOC: KIND "NAME": ...", and returns the
+// number of errors. The check command calls it so that annotation errors fail
+// a check like policy violations do.
 func reportWorkloadFindings(w io.Writer, ms []manifest) int {
 	set := collectWorkloads(ms)
 	errs := 0
 	for _, e := range set.duplicates {
-		fmt.Fprintln(w, e)
+		fmt.Fprintf(w, "netguard: %s\n", oneLine(e.Error()))
 		errs++
 	}
 	_, findings := set.generateAll(rules.BaselineOptions{})
 	for _, f := range findings {
-		fmt.Fprintln(w, f)
+		fmt.Fprintf(w, "netguard: %s\n", oneLine(f.String()))
 		if !f.Warning {
 			errs++
 		}

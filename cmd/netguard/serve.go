@@ -45,6 +45,10 @@ type serveOptions struct {
 	ExemptUsernames, ExemptGroups, ExemptNamespaces []string
 	PlatformUsernames, PlatformGroups               []string
 	SelfUsername                                    string
+
+	LeaderElect             bool
+	LeaderElectionNamespace string
+	DisableControllers      bool
 }
 
 func defaultServeOptions() *serveOptions {
@@ -91,6 +95,9 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.PlatformUsernames, "platform-usernames", nil, "users who may write netguard-managed policies (replaces platformIdentities.usernames)")
 	fs.StringSliceVar(&o.PlatformGroups, "platform-groups", nil, "groups who may write netguard-managed policies (replaces platformIdentities.groups)")
 	fs.StringVar(&o.SelfUsername, "self-username", "", "netguard's own username; empty asks the API server (SelfSubjectReview)")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas for the controllers (webhooks run on every replica)")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default --namespace)")
+	fs.BoolVar(&o.DisableControllers, "disable-controllers", false, "serve admission only: no backfill, repair or namespace baseline (for benchmarks and debugging)")
 }
 
 // Validate checks every option and returns one error naming the flag and the fix.
@@ -260,9 +267,19 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams i
 		return usageError("%s", err.Error())
 	}
 	tlsMin, _ := parseTLSVersion(o.TLSMinVersion)
+	leNamespace := o.LeaderElectionNamespace
+	if leNamespace == "" {
+		leNamespace = o.Namespace
+	}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
-		HealthProbeBindAddress: o.HealthProbeBindAddress,
+		Scheme:                  webhook.NewScheme(),
+		LeaderElection:          o.LeaderElect,
+		LeaderElectionID:        "netguard.netguard.io",
+		LeaderElectionNamespace: leNamespace,
+		// The new leader starts at once when the old one stops cleanly.
+		LeaderElectionReleaseOnCancel: true,
+		Metrics:                       metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress:        o.HealthProbeBindAddress,
 		WebhookServer: crwebhook.NewServer(crwebhook.Options{
 			Port:     o.WebhookPort,
 			CertDir:  o.CertDir,
@@ -282,6 +299,11 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams i
 	srv, err := webhook.Setup(mgr, cfg)
 	if err != nil {
 		return fmt.Errorf("set up webhooks: %w", err)
+	}
+	if !o.DisableControllers {
+		if err := srv.SetupControllers(mgr, webhook.ControllerOptions{}); err != nil {
+			return fmt.Errorf("set up controllers: %w", err)
+		}
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
