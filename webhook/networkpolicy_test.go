@@ -85,6 +85,7 @@ func testConfig() *Config {
 		ExemptNamespaces:  []string{"kube-system", "netguard-system", "sandbox"},
 		PlatformUsernames: []string{"bob"},
 		PlatformGroups:    []string{"platform-admins"},
+		SystemDeleters:    DefaultSystemDeleters,
 	}
 }
 
@@ -524,6 +525,13 @@ func TestManagedProtection(t *testing.T) {
 		{"platform user deletes the default-deny", "team", del, nil, managed(defaultDeny()), "bob", nil, "", "managed"},
 		{"platform group updates", "locked", update, genChanged, gen, "carol", []string{"platform-admins"}, "", "managed"},
 		{"platform group adds the label", "team", update, gen, mine, "carol", []string{"platform-admins"}, "", "managed"},
+		{"the garbage collector deletes a generated policy", "locked", del, nil, gen, "system:serviceaccount:kube-system:generic-garbage-collector", nil, "", "managed"},
+		{"the namespace controller deletes the default-deny", "team", del, nil, managed(defaultDeny()), "system:serviceaccount:kube-system:namespace-controller", nil, "", "managed"},
+		{"kube-controller-manager deletes", "open", del, nil, gen, "system:kube-controller-manager", nil, "", "managed"},
+		{"a system deleter may not change a managed policy", "open", update, genChanged, gen, "system:serviceaccount:kube-system:generic-garbage-collector", nil,
+			denyMsg("backend-from-frontend", `"backend-from-frontend" is managed by netguard: only netguard and platform identities may update it, and user "system:serviceaccount:kube-system:generic-garbage-collector" is neither; change the workload's netguard.io annotations or ask the platform team`), "managed"},
+		{"a system deleter may not create one", "open", cr, gen, nil, "system:kube-controller-manager", nil,
+			denyMsg("backend-from-frontend", `"backend-from-frontend" is labelled app.kubernetes.io/managed-by=netguard, which only netguard and platform identities may create; user "system:kube-controller-manager" is neither: remove the label`), "managed"},
 		{"platform identity writes a raw policy in a managed namespace", "locked", cr, anywherePolicy("raw"), nil, "bob", nil, "", "platform"},
 
 		// Look-alikes are ordinary policies, judged by the level.

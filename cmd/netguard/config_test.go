@@ -187,6 +187,8 @@ func TestFlagsOverrideConfigFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// kube-controller-manager's deleters are not configurable.
+			tc.want.SystemDeleters = webhook.DefaultSystemDeleters
 			if got, want := normalize(got), normalize(tc.want); !reflect.DeepEqual(got, want) {
 				t.Errorf("config:\n got %+v\nwant %+v", got, want)
 			}
