@@ -777,11 +777,13 @@ func TestMetrics(t *testing.T) {
 		levels[string(l)] = true
 	}
 	allowed := map[string]map[string]map[string]bool{
+		// The workload webhooks share the decision counter with their own
+		// resources and mode "inject".
 		"netguard_admission_decisions_total": {
-			"resource":  {"networkpolicies": true},
+			"resource":  {"networkpolicies": true, "deployments": true, "statefulsets": true, "daemonsets": true},
 			"operation": {"CREATE": true, "UPDATE": true, "DELETE": true, "CONNECT": true},
 			"decision":  {"allow": true, "deny": true, "error": true},
-			"mode":      {"enforce": true, "exempt": true, "managed": true, "platform": true},
+			"mode":      {"enforce": true, "exempt": true, "managed": true, "platform": true, "inject": true},
 			"level":     levels,
 		},
 		"netguard_rule_violations_total":        {"rule": ruleIDs, "mode": {"enforce": true, "warn": true, "audit": true}},
@@ -795,10 +797,15 @@ func TestMetrics(t *testing.T) {
 		}
 		found[f.GetName()] = true
 		for _, m := range f.GetMetric() {
+			values := map[string]string{}
 			for _, lp := range m.GetLabel() {
+				values[lp.GetName()] = lp.GetValue()
 				if !labels[lp.GetName()][lp.GetValue()] {
 					t.Errorf("%s has label %s=%q outside its documented set", f.GetName(), lp.GetName(), lp.GetValue())
 				}
+			}
+			if values["resource"] == "networkpolicies" && values["mode"] == "inject" {
+				t.Errorf("%s: a NetworkPolicy decision in mode inject", f.GetName())
 			}
 		}
 	}
