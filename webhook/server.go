@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -71,8 +72,10 @@ func (s *Server) isSelf(user string) bool {
 }
 
 // Setup registers netguard's admission handlers and the runnables that make
-// them ready. Requests that arrive before the caches are synced are denied
-// with a retryable error, never admitted blindly.
+// them ready. It needs no API server: the informers are registered once the
+// manager runs, retrying with backoff until the API server answers. Requests
+// that arrive before the caches are synced are denied with a retryable error,
+// never admitted blindly.
 func Setup(mgr manager.Manager, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -80,15 +83,6 @@ func Setup(mgr manager.Manager, cfg Config) (*Server, error) {
 	s := &Server{cfg: &cfg}
 	if cfg.SelfUsername != "" {
 		s.self.Store(&cfg.SelfUsername)
-	}
-	// Namespaces are read as metadata only: labels are all netguard needs, and
-	// metadata keeps the cache small in clusters with many namespaces.
-	// Every informer admission reads is registered now, so that readiness
-	// (WaitForCacheSync) covers all of them.
-	for _, o := range []client.Object{namespaceMetadata(), &networkingv1.NetworkPolicy{}, &netguardv1alpha1.NetworkProfile{}} {
-		if _, err := mgr.GetCache().GetInformer(context.Background(), o); err != nil {
-			return nil, fmt.Errorf("%T informer: %w", o, err)
-		}
 	}
 	if err := mgr.Add(everyReplica(s.waitForSync(mgr))); err != nil {
 		return nil, err
@@ -102,10 +96,20 @@ func Setup(mgr manager.Manager, cfg Config) (*Server, error) {
 	s.injector = &injector{cache: mgr.GetCache(), client: mgr.GetClient()}
 	s.apiReader = mgr.GetAPIReader()
 	srv := mgr.GetWebhookServer()
-	srv.Register(PathValidateNetworkPolicy, &admission.Webhook{Handler: &networkPolicyValidator{cfg: s.cfg, isSelf: s.isSelf, namespaces: s.namespaces}})
-	srv.Register(PathMutateWorkload, &admission.Webhook{Handler: &workloadMutator{s: s}})
-	srv.Register(PathValidateWorkload, &admission.Webhook{Handler: &workloadApplier{s: s}})
+	for path, h := range s.handlers() {
+		srv.Register(path, h)
+	}
 	return s, nil
+}
+
+// handlers are the admission endpoints by path. Each reads at most
+// MaxRequestBytes of body.
+func (s *Server) handlers() map[string]http.Handler {
+	return map[string]http.Handler{
+		PathValidateNetworkPolicy: limitBody(MaxRequestBytes, &admission.Webhook{Handler: &networkPolicyValidator{cfg: s.cfg, isSelf: s.isSelf, namespaces: s.namespaces}}),
+		PathMutateWorkload:        limitBody(MaxRequestBytes, &admission.Webhook{Handler: &workloadMutator{s: s}}),
+		PathValidateWorkload:      limitBody(MaxRequestBytes, &admission.Webhook{Handler: &workloadApplier{s: s}}),
+	}
 }
 
 // ReadyCheck fails until the caches are synced and netguard knows its own
@@ -125,8 +129,36 @@ func namespaceMetadata() *metav1.PartialObjectMetadata {
 	return ns
 }
 
+// admissionInformers are what admission reads: namespaces (as metadata only:
+// labels are all netguard needs, and metadata keeps the cache small in
+// clusters with many namespaces), NetworkPolicies and NetworkProfiles.
+func admissionInformers() []client.Object {
+	return []client.Object{namespaceMetadata(), &networkingv1.NetworkPolicy{}, &netguardv1alpha1.NetworkProfile{}}
+}
+
+// apiBackoff paces every retry against an unreachable API server.
+func apiBackoff() wait.Backoff {
+	return wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: 30 * time.Second}
+}
+
 func (s *Server) waitForSync(mgr manager.Manager) func(context.Context) error {
 	return func(ctx context.Context) error {
+		log := logf.FromContext(ctx).WithName("caches")
+		// Every informer admission reads is registered before waiting, so
+		// that readiness covers all of them. Registering one needs its REST
+		// mapping, so it waits for the API server.
+		for _, o := range admissionInformers() {
+			err := wait.ExponentialBackoffWithContext(ctx, apiBackoff(), func(ctx context.Context) (bool, error) {
+				if _, err := mgr.GetCache().GetInformer(ctx, o, cache.BlockUntilSynced(false)); err != nil {
+					log.Info("cannot watch yet; retrying", "kind", fmt.Sprintf("%T", o), "error", err.Error())
+					return false, nil
+				}
+				return true, nil
+			})
+			if err != nil {
+				return nil // stopping
+			}
+		}
 		if !mgr.GetCache().WaitForCacheSync(ctx) {
 			return nil // stopping
 		}
@@ -137,8 +169,11 @@ func (s *Server) waitForSync(mgr manager.Manager) func(context.Context) error {
 		for s.self.Load() == nil && ctx.Err() == nil {
 			time.Sleep(50 * time.Millisecond)
 		}
+		if ctx.Err() != nil {
+			return nil
+		}
 		s.synced.Store(true)
-		logf.FromContext(ctx).Info("caches synced; admission is ready", "self", *s.self.Load())
+		log.Info("caches synced; admission is ready", "self", *s.self.Load())
 		<-ctx.Done()
 		return nil
 	}
@@ -154,8 +189,7 @@ func (s *Server) discoverSelf(mgr manager.Manager) func(context.Context) error {
 			return err
 		}
 		log := logf.FromContext(ctx).WithName("self")
-		backoff := wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: 30 * time.Second}
-		return wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
+		err = wait.ExponentialBackoffWithContext(ctx, apiBackoff(), func(ctx context.Context) (bool, error) {
 			r, err := cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
 			if err != nil {
 				log.Info("cannot learn netguard's own identity yet; retrying", "error", err.Error())
@@ -166,6 +200,10 @@ func (s *Server) discoverSelf(mgr manager.Manager) func(context.Context) error {
 			log.Info("netguard's own identity", "username", name)
 			return true, nil
 		})
+		if ctx.Err() != nil {
+			return nil // stopping is not a failure
+		}
+		return err
 	}
 }
 

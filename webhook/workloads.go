@@ -10,6 +10,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -39,7 +40,8 @@ func decodeWorkload(req admission.Request, old bool) (client.Object, error) {
 	if len(raw) == 0 {
 		return nil, fmt.Errorf("request.%s is missing", name)
 	}
-	if err := json.Unmarshal(raw, o); err != nil {
+	// Case-sensitive, as the API server decodes.
+	if err := utiljson.Unmarshal(raw, o); err != nil {
 		return nil, fmt.Errorf("request.%s is not a %s: %v", name, req.Kind.Kind, err)
 	}
 	if gvk := o.GetObjectKind().GroupVersionKind(); !gvk.Empty() && (gvk.Group != "apps" || gvk.Kind != req.Kind.Kind) {
@@ -67,19 +69,25 @@ type workloadMutator struct {
 
 func (m *workloadMutator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	resp, d := m.handle(ctx, req)
-	admissionDecisions.WithLabelValues(resourceOf(req), string(req.Operation), d.decision, d.mode, d.level).Inc()
+	admissionDecisions.WithLabelValues(resourceOf(req), operationLabel(req.Operation), d.decision, d.mode, d.level).Inc()
 	return resp
 }
 
+// resourceOf is the resource label of a workload decision. Labels come from
+// small fixed sets: a request that names anything else, which only a client
+// calling netguard directly can send, is counted as "unknown".
 func resourceOf(req admission.Request) string {
-	if req.Resource.Resource != "" {
-		return req.Resource.Resource
+	if req.Kind.Group == "apps" && newWorkload(req.Kind.Kind) != nil {
+		return strings.ToLower(req.Kind.Kind) + "s"
 	}
-	return strings.ToLower(req.Kind.Kind) + "s"
+	return "unknown"
 }
 
 func (m *workloadMutator) handle(ctx context.Context, req admission.Request) (admission.Response, decision) {
 	log := logf.FromContext(ctx)
+	if err := checkRequest(req); err != nil {
+		return admission.Errored(http.StatusBadRequest, err), decision{"error", "inject", "none"}
+	}
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		return admission.Allowed(""), decision{"allow", "inject", "none"}
 	}
@@ -166,6 +174,9 @@ func (a *workloadApplier) Handle(ctx context.Context, req admission.Request) adm
 
 func (a *workloadApplier) handle(ctx context.Context, req admission.Request) admission.Response {
 	log := logf.FromContext(ctx)
+	if err := checkRequest(req); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		return admission.Allowed("")
 	}
@@ -179,7 +190,9 @@ func (a *workloadApplier) handle(ctx context.Context, req admission.Request) adm
 	dryRun := req.DryRun != nil && *req.DryRun
 	w := toRulesWorkload(req.Kind.Kind, o)
 	if !rules.IsAnnotated(o.GetAnnotations()) {
-		if req.Operation == admissionv1.Update && !dryRun && w.UID != "" {
+		// Before the caches are synced the controller removes the policies
+		// once they are.
+		if a.s.synced.Load() && req.Operation == admissionv1.Update && !dryRun && w.UID != "" {
 			if _, err := a.s.injector.deleteGenerated(ctx, w, nil); err != nil {
 				log.Info("could not delete the policies of a workload whose annotations were removed; the controller retries", "error", err.Error())
 			}
