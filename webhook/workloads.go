@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -118,7 +119,9 @@ func (m *workloadMutator) handle(ctx context.Context, req admission.Request) (ad
 	if len(ferrs) > 0 {
 		level := m.s.enforceLevel(ctx, req.Namespace)
 		if level != rules.LevelPrivileged {
-			log.Info("denied workload with invalid netguard annotations", "errors", ferrs.ToAggregate().Error())
+			// The field paths only: the messages quote annotation values,
+			// which the user sees in the response, not the log.
+			log.Info("denied workload with invalid netguard annotations", "fields", errorFields(ferrs))
 			return invalid(req, o.GetName(), ferrs), decision{"deny", "inject", string(level)}
 		}
 		warnings := make([]string, 0, len(ferrs))
@@ -229,4 +232,15 @@ func (a *workloadApplier) handle(ctx context.Context, req admission.Request) adm
 	}
 	log.V(1).Info("generated policies", "applied", applied, "deleted", deleted)
 	return admission.Allowed("")
+}
+
+// errorFields lists the distinct field paths of errs, in order.
+func errorFields(errs field.ErrorList) []string {
+	var out []string
+	for _, e := range errs {
+		if !slices.Contains(out, e.Field) {
+			out = append(out, e.Field)
+		}
+	}
+	return out
 }
