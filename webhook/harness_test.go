@@ -19,10 +19,14 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -48,10 +52,36 @@ func newTestServer(synced bool) *Server {
 	s.self.Store(&self)
 	s.synced.Store(synced)
 	s.namespaces = &fakeNamespaces{labels: testNamespaces()}
-	c := fake.NewClientBuilder().WithScheme(NewScheme()).Build()
+	c := fakeClient()
 	s.injector = &injector{cache: c, client: c}
 	s.apiReader = c
 	return s
+}
+
+// fakeClient stands in for the API server and the informer cache. Its
+// server-side apply does not take netguard's unstructured NetworkPolicies, so
+// apply is a create or an update here.
+func fakeClient(objs ...client.Object) client.WithWatch {
+	return fake.NewClientBuilder().WithScheme(NewScheme()).WithObjects(objs...).WithInterceptorFuncs(interceptor.Funcs{
+		Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, _ ...client.ApplyOption) error {
+			b, err := json.Marshal(obj)
+			if err != nil {
+				return err
+			}
+			np := &networkingv1.NetworkPolicy{}
+			if err := json.Unmarshal(b, np); err != nil {
+				return err
+			}
+			cur := &networkingv1.NetworkPolicy{}
+			if err := c.Get(ctx, client.ObjectKeyFromObject(np), cur); apierrors.IsNotFound(err) {
+				return c.Create(ctx, np)
+			} else if err != nil {
+				return err
+			}
+			np.ResourceVersion = cur.ResourceVersion
+			return c.Update(ctx, np)
+		},
+	}).Build()
 }
 
 // httpsServer runs netguard's handlers in controller-runtime's webhook
@@ -63,7 +93,7 @@ type httpsServer struct {
 	CA     []byte
 }
 
-func startHTTPS(t *testing.T, s *Server) *httpsServer {
+func startHTTPS(t *testing.T, s *Server, opts ...func(*admission.Webhook)) *httpsServer {
 	t.Helper()
 	dir := t.TempDir()
 	ca, err := certs.NewCA("netguard-test-ca", time.Hour)
@@ -80,7 +110,7 @@ func startHTTPS(t *testing.T, s *Server) *httpsServer {
 	port := freePort(t)
 	srv := crwebhook.NewServer(crwebhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir,
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }}})
-	for path, h := range s.handlers() {
+	for path, h := range s.handlers(opts...) {
 		srv.Register(path, h)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -103,13 +103,22 @@ func Setup(mgr manager.Manager, cfg Config) (*Server, error) {
 }
 
 // handlers are the admission endpoints by path. Each reads at most
-// MaxRequestBytes of body.
-func (s *Server) handlers() map[string]http.Handler {
-	return map[string]http.Handler{
-		PathValidateNetworkPolicy: limitBody(MaxRequestBytes, &admission.Webhook{Handler: &networkPolicyValidator{cfg: s.cfg, isSelf: s.isSelf, namespaces: s.namespaces}}),
-		PathMutateWorkload:        limitBody(MaxRequestBytes, &admission.Webhook{Handler: &workloadMutator{s: s}}),
-		PathValidateWorkload:      limitBody(MaxRequestBytes, &admission.Webhook{Handler: &workloadApplier{s: s}}),
+// MaxRequestBytes of body. opts adjust each admission.Webhook (tests set its
+// logger).
+func (s *Server) handlers(opts ...func(*admission.Webhook)) map[string]http.Handler {
+	hooks := map[string]*admission.Webhook{
+		PathValidateNetworkPolicy: {Handler: &networkPolicyValidator{cfg: s.cfg, isSelf: s.isSelf, namespaces: s.namespaces}},
+		PathMutateWorkload:        {Handler: &workloadMutator{s: s}},
+		PathValidateWorkload:      {Handler: &workloadApplier{s: s}},
 	}
+	out := make(map[string]http.Handler, len(hooks))
+	for path, wh := range hooks {
+		for _, o := range opts {
+			o(wh)
+		}
+		out[path] = limitBody(MaxRequestBytes, wh)
+	}
+	return out
 }
 
 // ReadyCheck fails until the caches are synced and netguard knows its own
