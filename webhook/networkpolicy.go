@@ -80,6 +80,9 @@ func (v *networkPolicyValidator) handle(ctx context.Context, req admission.Reque
 	default:
 		return errored(http.StatusBadRequest, fmt.Errorf("operation %q is not handled", req.Operation))
 	}
+	if err == nil {
+		err = sameNamespace(req, newNP, oldNP)
+	}
 	if err != nil {
 		return errored(http.StatusBadRequest, err)
 	}
@@ -204,6 +207,22 @@ func decodeNetworkPolicy(fieldName string, raw []byte) (*networkingv1.NetworkPol
 		}
 	}
 	return np, nil
+}
+
+// sameNamespace insists that the objects are in the request's namespace, as
+// the API server guarantees: a policy is judged, and its namespaceSelectors
+// read, in the namespace whose labels chose the level.
+func sameNamespace(req admission.Request, objs ...*networkingv1.NetworkPolicy) error {
+	for i, o := range objs {
+		if o != nil && o.Namespace != "" && o.Namespace != req.Namespace {
+			field := "object"
+			if i > 0 {
+				field = "oldObject"
+			}
+			return fmt.Errorf("request.%s.metadata.namespace %q is not request.namespace %q", field, o.Namespace, req.Namespace)
+		}
+	}
+	return nil
 }
 
 // forbidden is a 403 in the API server's own words:

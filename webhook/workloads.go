@@ -51,6 +51,9 @@ func decodeWorkload(req admission.Request, old bool) (client.Object, error) {
 	if o.GetNamespace() == "" {
 		o.SetNamespace(req.Namespace)
 	}
+	if o.GetNamespace() != req.Namespace {
+		return nil, fmt.Errorf("request.%s.metadata.namespace %q is not request.namespace %q", name, o.GetNamespace(), req.Namespace)
+	}
 	return o, nil
 }
 
