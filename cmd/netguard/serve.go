@@ -45,6 +45,8 @@ type serveOptions struct {
 	ExemptUsernames, ExemptGroups, ExemptNamespaces []string
 	PlatformUsernames, PlatformGroups               []string
 	SelfUsername                                    string
+
+	auditServeOptions // the background audit: audit_serve.go
 }
 
 func defaultServeOptions() *serveOptions {
@@ -91,6 +93,7 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.PlatformUsernames, "platform-usernames", nil, "users who may write netguard-managed policies (replaces platformIdentities.usernames)")
 	fs.StringSliceVar(&o.PlatformGroups, "platform-groups", nil, "groups who may write netguard-managed policies (replaces platformIdentities.groups)")
 	fs.StringVar(&o.SelfUsername, "self-username", "", "netguard's own username; empty asks the API server (SelfSubjectReview)")
+	o.addAuditFlags(fs)
 }
 
 // Validate checks every option and returns one error naming the flag and the fix.
@@ -224,6 +227,7 @@ func init() {
 				if err != nil {
 					return usageError("%s", err.Error())
 				}
+				o.audit = backgroundAuditOptions(cfg, wcfg)
 				return runServe(cmd, o, wcfg, streams)
 			},
 		}
@@ -282,6 +286,9 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams i
 	srv, err := webhook.Setup(mgr, cfg)
 	if err != nil {
 		return fmt.Errorf("set up webhooks: %w", err)
+	}
+	if err := webhook.SetupAudit(mgr, o.audit); err != nil {
+		return fmt.Errorf("set up the background audit: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
