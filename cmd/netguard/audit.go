@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -399,7 +400,7 @@ func (r auditReport) writeText(w io.Writer) error {
 		notAllowed++
 		violations += len(res.Violations)
 		switch {
-		case res.Kind == "NetworkPolicy":
+		case res.Kind == "NetworkPolicy" && !slices.Contains(rules.AuditRules(), res.Violations[0].Rule):
 			fmt.Fprintf(&b, "%s %s/%s violates %s\n", res.Kind, res.Namespace, res.Name, res.Level)
 		case res.Namespace == "":
 			fmt.Fprintf(&b, "%s %s (enforce %s):\n", res.Kind, res.Name, res.Level)

@@ -307,6 +307,20 @@ func TestAuditReportsEveryFinding(t *testing.T) {
 			t.Errorf("audit rule %q has no case here; add one", id)
 		}
 	}
+
+	// In text, a policy "violates" a level only for a check; findings
+	// about generated policies, workloads and namespaces are listed.
+	_, text, _ := auditRun(t, "-A")
+	for _, heading := range []string{
+		"\nNetworkPolicy shop/open violates baseline\n",
+		"\nNetworkPolicy shop/netguard.gone.depends-on:\n",
+		"\nDeployment shop/web:\n",
+		"\nNamespace tools (enforce managed):\n",
+	} {
+		if !strings.Contains(text, heading) {
+			t.Errorf("text output has no heading %q:\n%s", heading, text)
+		}
+	}
 }
 
 func TestAuditReadsInPages(t *testing.T) {
