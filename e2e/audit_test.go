@@ -112,6 +112,13 @@ func TestAuditFindsWhatEnforcementWouldBreak(t *testing.T) {
 		}
 		return g["managed rawNetworkPolicy"] == 3 && g["restricted ingressFromIPBlock"] == 1
 	})
+	text, err := ng.Metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if line := `netguard_audit_enforce_level{level="baseline",namespace="` + shop + `"} 1`; !strings.Contains(text, line) {
+		t.Errorf("metrics lack %s", line)
+	}
 	waitForEvent(t, ctx, cs, shop, "ipblock")
 
 	// Fix one: the ipBlock policy goes, and with it its findings.

@@ -49,8 +49,17 @@ var auditViolations = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Help: "Objects (NetworkPolicies, workloads, the namespace itself) that the background audit found to violate rule at level, by namespace. Level is the namespace's enforce level or a stricter one.",
 }, []string{"namespace", "level", "rule"})
 
+// auditEnforceLevel names each audited namespace's enforce level, so that
+// queries can keep only the netguard_audit_violations series at it:
+//
+//	netguard_audit_violations * on (namespace, level) group_left netguard_audit_enforce_level
+var auditEnforceLevel = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "netguard_audit_enforce_level",
+	Help: "1 for the enforce level of each namespace the background audit evaluates; join netguard_audit_violations on (namespace, level) to keep what violates it.",
+}, []string{"namespace", "level"})
+
 func init() {
-	metrics.Registry.MustRegister(auditViolations)
+	metrics.Registry.MustRegister(auditViolations, auditEnforceLevel)
 }
 
 // AuditOptions configure the background audit.
@@ -147,6 +156,8 @@ type auditor struct {
 	// series holds the gauge's label pairs (level, rule) set per namespace,
 	// so that what is fixed disappears without a gap for what is not.
 	series map[string]map[[2]string]bool
+	// enforce is the enforce level last reported per namespace.
+	enforce map[string]rules.Level
 	// lastEvent is when an object last got an Event, by object key.
 	lastEvent map[string]time.Time
 	// noProfiles is set once the NetworkProfile API was found missing.
@@ -159,6 +170,7 @@ func newAuditor(r client.Reader, rec events.EventRecorder, o AuditOptions, log l
 		bucket:    flowcontrol.NewTokenBucketPassiveRateLimiter(o.EventQPS, o.EventBurst),
 		seen:      map[string]bool{},
 		series:    map[string]map[[2]string]bool{},
+		enforce:   map[string]rules.Level{},
 		lastEvent: map[string]time.Time{},
 	}
 }
@@ -236,7 +248,9 @@ func (a *auditor) finishPass() {
 	for ns := range a.series {
 		if !a.seen[ns] {
 			auditViolations.DeletePartialMatch(prometheus.Labels{"namespace": ns})
+			auditEnforceLevel.DeletePartialMatch(prometheus.Labels{"namespace": ns})
 			delete(a.series, ns)
+			delete(a.enforce, ns)
 		}
 	}
 	for k, t := range a.lastEvent {
@@ -302,7 +316,8 @@ func (a *auditor) auditNamespace(ctx context.Context, ns *metav1.PartialObjectMe
 }
 
 // report sets the namespace's gauge series: per level and rule, the number
-// of objects that violate it. Series that are no longer true are deleted.
+// of objects that violate it, and its enforce level. Series that are no
+// longer true are deleted.
 func (a *auditor) report(res rules.NamespaceAudit) {
 	counts := map[[2]string]int{}
 	add := func(level rules.Level, vs []rules.Violation) {
@@ -331,6 +346,11 @@ func (a *auditor) report(res rules.NamespaceAudit) {
 		}
 	}
 	a.series[res.Namespace] = now
+	if old, ok := a.enforce[res.Namespace]; ok && old != res.Enforce.Level {
+		auditEnforceLevel.DeleteLabelValues(res.Namespace, string(old))
+	}
+	auditEnforceLevel.WithLabelValues(res.Namespace, string(res.Enforce.Level)).Set(1)
+	a.enforce[res.Namespace] = res.Enforce.Level
 }
 
 // warn emits an Event on every NetworkPolicy and workload that violates the

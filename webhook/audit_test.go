@@ -65,7 +65,8 @@ var auditTestDefaults = rules.NamespacePolicy{
 func testAuditor(t *testing.T, c client.Reader, o AuditOptions) (*auditor, *events.FakeRecorder) {
 	t.Helper()
 	auditViolations.Reset()
-	t.Cleanup(auditViolations.Reset)
+	auditEnforceLevel.Reset()
+	t.Cleanup(func() { auditViolations.Reset(); auditEnforceLevel.Reset() })
 	if o.Interval == 0 {
 		o.Interval = time.Minute
 	}
@@ -79,10 +80,14 @@ func testAuditor(t *testing.T, c client.Reader, o AuditOptions) (*auditor, *even
 
 // gauge returns every netguard_audit_violations series as
 // "namespace level rule" -> value.
-func gauge(t *testing.T) map[string]float64 {
+func gauge(t *testing.T) map[string]float64 { return collect(t, auditViolations) }
+
+// collect returns every series of g as its label values, in label name
+// order, joined by spaces -> value.
+func collect(t *testing.T, g *prometheus.GaugeVec) map[string]float64 {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(auditViolations)
+	reg.MustRegister(g)
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +99,11 @@ func gauge(t *testing.T) map[string]float64 {
 			for _, lp := range m.GetLabel() {
 				l[lp.GetName()] = lp.GetValue()
 			}
-			out[l["namespace"]+" "+l["level"]+" "+l["rule"]] = m.GetGauge().GetValue()
+			key := l["namespace"] + " " + l["level"]
+			if r, ok := l["rule"]; ok {
+				key += " " + r
+			}
+			out[key] = m.GetGauge().GetValue()
 		}
 	}
 	return out
@@ -149,6 +158,9 @@ func TestAuditGaugeFollowsTheCluster(t *testing.T) {
 	if got := gauge(t); !reflect.DeepEqual(got, want) {
 		t.Fatalf("gauge after the first pass:\n got %v\nwant %v", got, want)
 	}
+	if got, want := collect(t, auditEnforceLevel), map[string]float64{"shop baseline": 1, "tools privileged": 1}; !reflect.DeepEqual(got, want) {
+		t.Errorf("enforce levels: %v, want %v", got, want)
+	}
 
 	// Fixing one policy lowers the count; fixing the other clears the
 	// series; a deleted namespace's series go at the end of the pass.
@@ -173,6 +185,18 @@ func TestAuditGaugeFollowsTheCluster(t *testing.T) {
 	want = map[string]float64{"shop baseline unknownProfile": 1, "shop baseline missingGeneratedPolicy": 1}
 	if got := gauge(t); !reflect.DeepEqual(got, want) {
 		t.Errorf("gauge after the fixes:\n got %v\nwant %v", got, want)
+	}
+
+	// A namespace's new enforce level replaces the old one.
+	shop := auditNamespace("shop", map[string]string{rules.LabelEnforce: "restricted"})
+	if err := c.Update(ctx, shop); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.cycle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := collect(t, auditEnforceLevel), map[string]float64{"shop restricted": 1}; !reflect.DeepEqual(got, want) {
+		t.Errorf("enforce levels after relabelling: %v, want %v", got, want)
 	}
 }
 
