@@ -87,7 +87,7 @@ func TestWriteServingDirReplacesAtomically(t *testing.T) {
 			}
 		}
 	}()
-	for i := 1; i <= 100; i++ {
+	for i := 1; i <= 40; i++ {
 		if err := WriteServingDir(dir, ca, pairs[i%2]); err != nil {
 			t.Fatal(err)
 		}

@@ -30,6 +30,10 @@ type KeyPair struct {
 // NewCA returns a self-signed ECDSA P-256 CA that may sign leaf certificates
 // only (path length zero), valid from now for validity.
 func NewCA(commonName string, validity time.Duration) (*KeyPair, error) {
+	return newCA(commonName, time.Now(), validity)
+}
+
+func newCA(commonName string, now time.Time, validity time.Duration) (*KeyPair, error) {
 	if commonName == "" {
 		return nil, errors.New("new CA: common name is empty; pass a name such as \"netguard-ca\"")
 	}
@@ -40,7 +44,6 @@ func NewCA(commonName string, validity time.Duration) (*KeyPair, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new CA %q: generate key: %w", commonName, err)
 	}
-	now := time.Now()
 	tmpl := &x509.Certificate{
 		Subject:               pkix.Name{CommonName: commonName},
 		NotBefore:             now.Add(-clockSkew),
@@ -57,6 +60,10 @@ func NewCA(commonName string, validity time.Duration) (*KeyPair, error) {
 // signed by ca. Its NotAfter is capped at the CA's: a leaf that outlives its
 // CA cannot be verified anyway, and the cap keeps renewal timing honest.
 func NewServing(ca *KeyPair, dnsNames []string, ips []net.IP, validity time.Duration) (*KeyPair, error) {
+	return newServing(ca, dnsNames, ips, time.Now(), validity)
+}
+
+func newServing(ca *KeyPair, dnsNames []string, ips []net.IP, now time.Time, validity time.Duration) (*KeyPair, error) {
 	if ca == nil || ca.Cert == nil || ca.Key == nil {
 		return nil, errors.New("new serving certificate: CA is nil or has no private key; create one with NewCA or load ca.crt and ca.key")
 	}
@@ -72,14 +79,13 @@ func NewServing(ca *KeyPair, dnsNames []string, ips []net.IP, validity time.Dura
 		}
 	}
 	for i, ip := range ips {
-		if ip == nil || (ip.To4() == nil && ip.To16() == nil) {
+		if ip.To16() == nil {
 			return nil, fmt.Errorf("new serving certificate: IP address [%d] is not valid", i)
 		}
 	}
 	if validity <= 0 {
 		return nil, fmt.Errorf("new serving certificate: validity %s is not positive", validity)
 	}
-	now := time.Now()
 	if !now.Before(ca.Cert.NotAfter) {
 		return nil, fmt.Errorf("new serving certificate: CA %q expired at %s; rotate the CA first", ca.Cert.Subject.CommonName, ca.Cert.NotAfter.UTC().Format(time.RFC3339))
 	}
@@ -194,7 +200,11 @@ func EncodeCertificates(certs ...*x509.Certificate) []byte {
 }
 
 func parsePrivateKey(keyPEM []byte) (crypto.Signer, error) {
-	block, _ := pem.Decode(keyPEM)
+	block, rest := pem.Decode(keyPEM)
+	// openssl ecparam -genkey writes the curve parameters before the key.
+	for block != nil && block.Type == "EC PARAMETERS" {
+		block, rest = pem.Decode(rest)
+	}
 	if block == nil {
 		return nil, errors.New("no PEM private key block found")
 	}

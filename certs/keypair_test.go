@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"net"
 	"strings"
 	"testing"
@@ -138,6 +139,16 @@ func TestParseKeyPairRoundTrip(t *testing.T) {
 	}
 	if !got.Cert.Equal(ca.Cert) || got.Key == nil {
 		t.Error("parsed pair differs from the one encoded")
+	}
+	// As openssl ecparam -genkey writes it: curve parameters, then a SEC 1 key.
+	sec1, err := x509.MarshalECPrivateKey(ca.Key.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opensslKey := append(pem.EncodeToMemory(&pem.Block{Type: "EC PARAMETERS", Bytes: []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1})...)
+	if _, err := ParseKeyPair(ca.CertPEM, opensslKey); err != nil {
+		t.Errorf("SEC 1 key after EC PARAMETERS: %v", err)
 	}
 	bundle, err := ParseCertificates(EncodeCertificates(ca.Cert, mustCA(t, time.Hour).Cert))
 	if err != nil || len(bundle) != 2 || !bundle[0].Equal(ca.Cert) {

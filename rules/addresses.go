@@ -77,8 +77,17 @@ func (s AddressSet) AllIPv6() bool {
 }
 
 // Union returns the addresses in s or o.
-func (s AddressSet) Union(o AddressSet) AddressSet {
-	return AddressSet{v4: mergeRanges(append(slices.Clone(s.v4), o.v4...)), v6: mergeRanges(append(slices.Clone(s.v6), o.v6...))}
+func (s AddressSet) Union(o AddressSet) AddressSet { return UnionAddressSets(s, o) }
+
+// UnionAddressSets returns the addresses in any of the sets, merging once
+// rather than pairwise.
+func UnionAddressSets(sets ...AddressSet) AddressSet {
+	var v4, v6 []addrRange
+	for _, s := range sets {
+		v4 = append(v4, s.v4...)
+		v6 = append(v6, s.v6...)
+	}
+	return AddressSet{v4: mergeRanges(v4), v6: mergeRanges(v6)}
 }
 
 // Subtract returns the addresses in s and not in o.
@@ -138,28 +147,32 @@ func mergeRanges(rs []addrRange) []addrRange {
 	return out
 }
 
-// subtractRanges returns the parts of merged ranges a not in merged ranges b.
+// subtractRanges returns the parts of merged ranges a not in merged ranges
+// b, in one pass over both.
 func subtractRanges(a, b []addrRange) []addrRange {
 	var out []addrRange
+	j := 0
 	for _, r := range a {
-		pieces := []addrRange{r}
-		for _, x := range b {
-			var next []addrRange
-			for _, p := range pieces {
-				if x.to.Compare(p.from) < 0 || x.from.Compare(p.to) > 0 {
-					next = append(next, p)
-					continue
-				}
-				if x.from.Compare(p.from) > 0 {
-					next = append(next, addrRange{p.from, x.from.Prev()})
-				}
-				if x.to.Compare(p.to) < 0 {
-					next = append(next, addrRange{x.to.Next(), p.to})
-				}
-			}
-			pieces = next
+		from := r.from
+		// Skip the ranges of b that end before r starts.
+		for j < len(b) && b[j].to.Compare(from) < 0 {
+			j++
 		}
-		out = append(out, pieces...)
+		k := j
+		cut := false
+		for ; k < len(b) && b[k].from.Compare(r.to) <= 0; k++ {
+			if b[k].from.Compare(from) > 0 {
+				out = append(out, addrRange{from, b[k].from.Prev()})
+			}
+			if b[k].to.Compare(r.to) >= 0 {
+				cut = true // the rest of r is removed
+				break
+			}
+			from = b[k].to.Next()
+		}
+		if !cut {
+			out = append(out, addrRange{from, r.to})
+		}
 	}
 	return out
 }

@@ -109,15 +109,15 @@ func (a *Analysis) Directions() []*DirectionAnalysis {
 
 // Addresses returns the union of the ipBlock peers of all rules.
 func (d *DirectionAnalysis) Addresses() AddressSet {
-	var s AddressSet
+	var sets []AddressSet
 	for _, r := range d.Rules {
 		for _, p := range r.Peers {
 			if p.Class == PeerIPBlock {
-				s = s.Union(p.Addresses)
+				sets = append(sets, p.Addresses)
 			}
 		}
 	}
-	return s
+	return UnionAddressSets(sets...)
 }
 
 // Covers reports whether peer p matches every endpoint peer q matches, as far
@@ -155,23 +155,23 @@ func (a *Analysis) Covers(p, q PeerAnalysis) bool {
 // p, and the indices of those rules. A rule of a direction that is not
 // effective allows nothing.
 func (a *Analysis) PortsFor(d *DirectionAnalysis, p PeerAnalysis) (PortSet, []int) {
+	if !d.Effective {
+		return PortSet{}, nil
+	}
 	var (
-		set   PortSet
+		sets  []PortSet
 		rules []int
 	)
-	if !d.Effective {
-		return set, nil
-	}
 	for i, r := range d.Rules {
 		for _, q := range r.Peers {
 			if a.Covers(q, p) {
-				set = set.Union(r.Ports)
+				sets = append(sets, r.Ports)
 				rules = append(rules, i)
 				break
 			}
 		}
 	}
-	return set, rules
+	return UnionPortSets(sets...), rules
 }
 
 // Analyze reduces np to what it allows. It never panics: a nil policy gives
@@ -290,7 +290,7 @@ func (a *Analysis) analyzeIPBlock(b *networkingv1.IPBlock, path *field.Path) Pee
 		return peer
 	}
 	block := AddressSetOf(prefix)
-	peer.Addresses = block
+	var excepts []AddressSet
 	for k, e := range b.Except {
 		ep := bp.Child("except").Index(k)
 		ex, err := netip.ParsePrefix(e)
@@ -303,7 +303,8 @@ func (a *Analysis) analyzeIPBlock(b *networkingv1.IPBlock, path *field.Path) Pee
 			a.Problems = append(a.Problems, field.Invalid(ep, e, "must be a strict subset of cidr "+prefix.String()+"; ignored, so the block is wider"))
 			continue
 		}
-		peer.Addresses = peer.Addresses.Subtract(exSet)
+		excepts = append(excepts, exSet)
 	}
+	peer.Addresses = block.Subtract(UnionAddressSets(excepts...))
 	return peer
 }

@@ -175,6 +175,24 @@ func portBreadthViolations(a *Analysis, d *DirectionAnalysis, pred portPredicate
 		}
 		return out
 	}
+	// Merging per peer compares every peer with every other. Past
+	// maxMergedPeers (far beyond any real policy) every peer is assumed to
+	// get the ports of every rule: more findings, never fewer, and bounded
+	// work for the webhook.
+	peers := 0
+	for _, r := range d.Rules {
+		peers += len(r.Peers)
+	}
+	var everything PortSet
+	var allRules []int
+	if peers > maxMergedPeers {
+		sets := make([]PortSet, len(d.Rules))
+		for i, r := range d.Rules {
+			sets[i] = r.Ports
+			allRules = append(allRules, i)
+		}
+		everything = UnionPortSets(sets...)
+	}
 	var out []Violation
 	for i, r := range d.Rules {
 		type peerPorts struct {
@@ -184,7 +202,10 @@ func portBreadthViolations(a *Analysis, d *DirectionAnalysis, pred portPredicate
 		effective := make([]peerPorts, len(r.Peers))
 		var broad []corev1.Protocol
 		for k, p := range r.Peers {
-			set, rules := a.PortsFor(d, p)
+			set, rules := everything, allRules
+			if peers <= maxMergedPeers {
+				set, rules = a.PortsFor(d, p)
+			}
 			effective[k] = peerPorts{set, rules}
 			broad = append(broad, matching(set, broad)...)
 		}
@@ -239,8 +260,17 @@ func joinProtocols(ps []corev1.Protocol) string {
 	return joinWords(names)
 }
 
-// joinWords is "a", "a and b", "a, b and c".
+// maxMergedPeers bounds the peers of one direction whose ports are merged
+// pairwise; see portBreadthViolations.
+const maxMergedPeers = 512
+
+// joinWords is "a", "a and b", "a, b and c"; after five words the rest are
+// counted.
 func joinWords(words []string) string {
+	const shown = 5
+	if len(words) > shown+1 {
+		words = append(slices.Clone(words[:shown]), fmt.Sprintf("%d more", len(words)-shown))
+	}
 	if len(words) <= 1 {
 		return strings.Join(words, "")
 	}

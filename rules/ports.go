@@ -53,11 +53,23 @@ func (p ProtocolPorts) Count() int {
 }
 
 // Union returns the ports open in p or o.
-func (p ProtocolPorts) Union(o ProtocolPorts) ProtocolPorts {
-	return ProtocolPorts{
-		Ranges: mergePortRanges(append(slices.Clone(p.Ranges), o.Ranges...)),
-		Names:  slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(p.Names), o.Names...)))),
+func (p ProtocolPorts) Union(o ProtocolPorts) ProtocolPorts { return unionProtocolPorts(p, o) }
+
+func unionProtocolPorts(ps ...ProtocolPorts) ProtocolPorts {
+	var (
+		ranges []PortRange
+		names  []string
+	)
+	for _, p := range ps {
+		ranges = append(ranges, p.Ranges...)
+		names = append(names, p.Names...)
 	}
+	out := ProtocolPorts{Ranges: mergePortRanges(ranges)}
+	if len(names) > 0 {
+		slices.Sort(names)
+		out.Names = slices.Compact(names)
+	}
+	return out
 }
 
 // String lists ranges then names: "80, 8000-8080, metrics"; "all" when every
@@ -131,8 +143,16 @@ func (s *PortSet) protocol(p corev1.Protocol) *ProtocolPorts {
 }
 
 // Union returns the ports open in s or o.
-func (s PortSet) Union(o PortSet) PortSet {
-	return PortSet{TCP: s.TCP.Union(o.TCP), UDP: s.UDP.Union(o.UDP), SCTP: s.SCTP.Union(o.SCTP)}
+func (s PortSet) Union(o PortSet) PortSet { return UnionPortSets(s, o) }
+
+// UnionPortSets returns the ports open in any of the sets, merging once
+// rather than pairwise.
+func UnionPortSets(sets ...PortSet) PortSet {
+	tcp, udp, sctp := make([]ProtocolPorts, len(sets)), make([]ProtocolPorts, len(sets)), make([]ProtocolPorts, len(sets))
+	for i, s := range sets {
+		tcp[i], udp[i], sctp[i] = s.TCP, s.UDP, s.SCTP
+	}
+	return PortSet{TCP: unionProtocolPorts(tcp...), UDP: unionProtocolPorts(udp...), SCTP: unionProtocolPorts(sctp...)}
 }
 
 // AllPorts reports whether every port of every protocol is open.
@@ -176,7 +196,7 @@ func analyzePorts(ports []networkingv1.NetworkPolicyPort, path *field.Path) (Por
 		return AllPortsSet(), nil, nil
 	}
 	var (
-		set     PortSet
+		sets    []PortSet
 		entries []PortEntryAnalysis
 		errs    field.ErrorList
 	)
@@ -185,9 +205,9 @@ func analyzePorts(ports []networkingv1.NetworkPolicyPort, path *field.Path) (Por
 		entry, es := analyzePortEntry(p, ep)
 		errs = append(errs, es...)
 		entries = append(entries, PortEntryAnalysis{Field: ep.String(), Ports: entry})
-		set = set.Union(entry)
+		sets = append(sets, entry)
 	}
-	return set, entries, errs
+	return UnionPortSets(sets...), entries, errs
 }
 
 func analyzePortEntry(p networkingv1.NetworkPolicyPort, path *field.Path) (PortSet, field.ErrorList) {

@@ -197,10 +197,7 @@ func (a *auditor) Start(ctx context.Context) error {
 	}
 }
 
-var (
-	namespaceListGVK = schema.GroupVersionKind{Version: "v1", Kind: "NamespaceList"}
-	workloadKinds    = []string{"DaemonSet", "Deployment", "StatefulSet"}
-)
+var namespaceListGVK = schema.GroupVersionKind{Version: "v1", Kind: "NamespaceList"}
 
 // cycle audits namespaces in name order from the cursor on, until the
 // object budget is spent or the pass is complete.

@@ -31,9 +31,21 @@ type Config struct {
 	// Platform identities may write netguard-managed policies, and raw
 	// policies in managed namespaces.
 	PlatformUsernames, PlatformGroups []string
+	// SystemDeleters may delete (never create or change) managed policies:
+	// the garbage collector removing a deleted workload's policies, and the
+	// namespace controller emptying a terminating namespace.
+	SystemDeleters []string
 	// SelfUsername is netguard's own identity. Empty means: ask the API server
 	// at start (SelfSubjectReview).
 	SelfUsername string
+}
+
+// DefaultSystemDeleters are kube-controller-manager's identities, both when it
+// uses per-controller service accounts and when it does not.
+var DefaultSystemDeleters = []string{
+	"system:kube-controller-manager",
+	"system:serviceaccount:kube-system:generic-garbage-collector",
+	"system:serviceaccount:kube-system:namespace-controller",
 }
 
 // Validate rejects levels that are not one of the four.

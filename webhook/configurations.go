@@ -27,7 +27,9 @@ type ConfigurationOptions struct {
 // Helm chart renders the same shape from values; a test keeps the two equal.
 func ValidatingConfiguration(o ConfigurationOptions) *admissionregistrationv1.ValidatingWebhookConfiguration {
 	fail := admissionregistrationv1.Fail
+	ignore := admissionregistrationv1.Ignore
 	none := admissionregistrationv1.SideEffectClassNone
+	noneOnDryRun := admissionregistrationv1.SideEffectClassNoneOnDryRun
 	equivalent := admissionregistrationv1.Equivalent
 	timeout := o.TimeoutSeconds
 	if timeout == 0 {
@@ -54,8 +56,72 @@ func ValidatingConfiguration(o ConfigurationOptions) *admissionregistrationv1.Va
 					Scope:       ptrScope(admissionregistrationv1.NamespacedScope),
 				},
 			}},
+		}, {
+			// Runs after mutation, when the workload has its UID, and writes
+			// the generated policies. Fail open: the controller backfills.
+			Name:                    "workloads.netguard.io",
+			ClientConfig:            o.ClientConfig(PathValidateWorkload),
+			AdmissionReviewVersions: []string{"v1"},
+			SideEffects:             &noneOnDryRun,
+			FailurePolicy:           &ignore,
+			MatchPolicy:             &equivalent,
+			TimeoutSeconds:          &timeout,
+			NamespaceSelector:       namespaceSelector(o.ExcludedNamespaces),
+			MatchConditions:         workloadMatchConditions(),
+			Rules:                   workloadRules(),
 		}},
 	}
+}
+
+// MutatingConfiguration is the desired MutatingWebhookConfiguration: it labels
+// annotated workloads' pod templates and records what is generated.
+func MutatingConfiguration(o ConfigurationOptions) *admissionregistrationv1.MutatingWebhookConfiguration {
+	ignore := admissionregistrationv1.Ignore
+	noneOnDryRun := admissionregistrationv1.SideEffectClassNoneOnDryRun
+	equivalent := admissionregistrationv1.Equivalent
+	ifNeeded := admissionregistrationv1.IfNeededReinvocationPolicy
+	timeout := o.TimeoutSeconds
+	if timeout == 0 {
+		timeout = 5
+	}
+	return &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: MutatingConfigurationName, Labels: map[string]string{"app.kubernetes.io/name": "netguard"}},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name:                    "workloads.netguard.io",
+			ClientConfig:            o.ClientConfig(PathMutateWorkload),
+			AdmissionReviewVersions: []string{"v1"},
+			SideEffects:             &noneOnDryRun,
+			// Fail open: a netguard outage never blocks deployments.
+			FailurePolicy:      &ignore,
+			MatchPolicy:        &equivalent,
+			ReinvocationPolicy: &ifNeeded,
+			TimeoutSeconds:     &timeout,
+			NamespaceSelector:  namespaceSelector(o.ExcludedNamespaces),
+			MatchConditions:    workloadMatchConditions(),
+			Rules:              workloadRules(),
+		}},
+	}
+}
+
+func workloadRules() []admissionregistrationv1.RuleWithOperations {
+	return []admissionregistrationv1.RuleWithOperations{{
+		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+		Rule: admissionregistrationv1.Rule{
+			APIGroups:   []string{"apps"},
+			APIVersions: []string{"v1"},
+			Resources:   []string{"deployments", "statefulsets", "daemonsets"},
+			Scope:       ptrScope(admissionregistrationv1.NamespacedScope),
+		},
+	}}
+}
+
+// WorkloadMatchExpression is the CEL condition that sends a workload to
+// netguard: it carries a netguard.io annotation now, or carried one before
+// (so that removing the annotations is seen).
+const WorkloadMatchExpression = `(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k in ['netguard.io/depends-on', 'netguard.io/profiles', 'netguard.io/component', 'netguard.io/generated'])) || (oldObject != null && has(oldObject.metadata.annotations) && oldObject.metadata.annotations.exists(k, k in ['netguard.io/depends-on', 'netguard.io/profiles', 'netguard.io/component', 'netguard.io/generated']))`
+
+func workloadMatchConditions() []admissionregistrationv1.MatchCondition {
+	return []admissionregistrationv1.MatchCondition{{Name: "netguard-annotated", Expression: WorkloadMatchExpression}}
 }
 
 func namespaceSelector(excluded []string) *metav1.LabelSelector {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -95,6 +96,9 @@ func (v *networkPolicyValidator) handle(ctx context.Context, req admission.Reque
 	// every namespace and whatever the level.
 	if IsManaged(oldNP) || IsManaged(newNP) {
 		if v.isSelf(user) || v.cfg.isPlatform(user, groups) {
+			return admission.Allowed(""), decision{"allow", "managed", "none"}
+		}
+		if req.Operation == admissionv1.Delete && slices.Contains(v.cfg.SystemDeleters, user) {
 			return admission.Allowed(""), decision{"allow", "managed", "none"}
 		}
 		verb := strings.ToLower(string(req.Operation))

@@ -9,26 +9,59 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
+	"github.com/netguard/netguard/rules"
 )
 
 // Paths the webhook configurations point at. They are part of the install
 // interface (chart, make run, docs/webhooks.md).
 const (
 	PathValidateNetworkPolicy = "/validate-networkpolicy"
+	PathMutateWorkload        = "/mutate-workload"
+	PathValidateWorkload      = "/validate-workload"
 )
 
 // Server is netguard's admission side inside a controller-runtime manager.
 type Server struct {
-	cfg    *Config
-	synced atomic.Bool
-	self   atomic.Pointer[string]
+	cfg        *Config
+	synced     atomic.Bool
+	self       atomic.Pointer[string]
+	namespaces namespaceLabeler
+	injector   *injector
+	apiReader  client.Reader
+}
+
+// namespaceIgnored reports whether ns carries netguard.io/ignore. The webhook
+// configurations keep such namespaces away from admission; the controller
+// checks it here.
+func (s *Server) namespaceIgnored(ctx context.Context, ns string) bool {
+	labels, err := s.namespaces.NamespaceLabels(ctx, ns)
+	if err != nil {
+		return false
+	}
+	_, ok := labels[LabelIgnore]
+	return ok
+}
+
+// enforceLevel is the namespace's enforce level; when it cannot be read, the
+// strictest level, so that a wrong annotation is never waved through.
+func (s *Server) enforceLevel(ctx context.Context, ns string) rules.Level {
+	labels, err := s.namespaces.NamespaceLabels(ctx, ns)
+	if err != nil {
+		return rules.LevelManaged
+	}
+	p, _ := rules.PolicyForNamespace(s.cfg.Defaults, labels)
+	return p.Enforce.Level
 }
 
 // isSelf reports whether user is netguard itself.
@@ -50,8 +83,12 @@ func Setup(mgr manager.Manager, cfg Config) (*Server, error) {
 	}
 	// Namespaces are read as metadata only: labels are all netguard needs, and
 	// metadata keeps the cache small in clusters with many namespaces.
-	if _, err := mgr.GetCache().GetInformer(context.Background(), namespaceMetadata()); err != nil {
-		return nil, fmt.Errorf("namespace informer: %w", err)
+	// Every informer admission reads is registered now, so that readiness
+	// (WaitForCacheSync) covers all of them.
+	for _, o := range []client.Object{namespaceMetadata(), &networkingv1.NetworkPolicy{}, &netguardv1alpha1.NetworkProfile{}} {
+		if _, err := mgr.GetCache().GetInformer(context.Background(), o); err != nil {
+			return nil, fmt.Errorf("%T informer: %w", o, err)
+		}
 	}
 	if err := mgr.Add(everyReplica(s.waitForSync(mgr))); err != nil {
 		return nil, err
@@ -61,9 +98,13 @@ func Setup(mgr manager.Manager, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	ns := &cachedNamespaces{cache: mgr.GetCache(), live: mgr.GetAPIReader(), synced: &s.synced, poll: 2 * time.Second}
+	s.namespaces = &cachedNamespaces{cache: mgr.GetCache(), live: mgr.GetAPIReader(), synced: &s.synced, poll: 2 * time.Second}
+	s.injector = &injector{cache: mgr.GetCache(), client: mgr.GetClient()}
+	s.apiReader = mgr.GetAPIReader()
 	srv := mgr.GetWebhookServer()
-	srv.Register(PathValidateNetworkPolicy, &admission.Webhook{Handler: &networkPolicyValidator{cfg: s.cfg, isSelf: s.isSelf, namespaces: ns}})
+	srv.Register(PathValidateNetworkPolicy, &admission.Webhook{Handler: &networkPolicyValidator{cfg: s.cfg, isSelf: s.isSelf, namespaces: s.namespaces}})
+	srv.Register(PathMutateWorkload, &admission.Webhook{Handler: &workloadMutator{s: s}})
+	srv.Register(PathValidateWorkload, &admission.Webhook{Handler: &workloadApplier{s: s}})
 	return s, nil
 }
 

@@ -209,5 +209,6 @@ func (o *serveOptions) webhookConfig(c *NetguardConfiguration) (webhook.Config, 
 	wc.PlatformUsernames = slices.Clone(c.Platform.Usernames)
 	wc.PlatformGroups = slices.Clone(c.Platform.Groups)
 	wc.SelfUsername = o.SelfUsername
+	wc.SystemDeleters = slices.Clone(webhook.DefaultSystemDeleters)
 	return wc, wc.Validate()
 }

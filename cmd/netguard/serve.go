@@ -46,6 +46,10 @@ type serveOptions struct {
 	PlatformUsernames, PlatformGroups               []string
 	SelfUsername                                    string
 
+	LeaderElect             bool
+	LeaderElectionNamespace string
+	DisableControllers      bool
+
 	auditServeOptions // the background audit: audit_serve.go
 }
 
@@ -93,6 +97,9 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.PlatformUsernames, "platform-usernames", nil, "users who may write netguard-managed policies (replaces platformIdentities.usernames)")
 	fs.StringSliceVar(&o.PlatformGroups, "platform-groups", nil, "groups who may write netguard-managed policies (replaces platformIdentities.groups)")
 	fs.StringVar(&o.SelfUsername, "self-username", "", "netguard's own username; empty asks the API server (SelfSubjectReview)")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas for the controllers (webhooks run on every replica)")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default --namespace)")
+	fs.BoolVar(&o.DisableControllers, "disable-controllers", false, "serve admission only: no backfill, repair or namespace baseline (for benchmarks and debugging)")
 	o.addAuditFlags(fs)
 }
 
@@ -264,9 +271,19 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams i
 		return usageError("%s", err.Error())
 	}
 	tlsMin, _ := parseTLSVersion(o.TLSMinVersion)
+	leNamespace := o.LeaderElectionNamespace
+	if leNamespace == "" {
+		leNamespace = o.Namespace
+	}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
-		HealthProbeBindAddress: o.HealthProbeBindAddress,
+		Scheme:                  webhook.NewScheme(),
+		LeaderElection:          o.LeaderElect,
+		LeaderElectionID:        "netguard.netguard.io",
+		LeaderElectionNamespace: leNamespace,
+		// The new leader starts at once when the old one stops cleanly.
+		LeaderElectionReleaseOnCancel: true,
+		Metrics:                       metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress:        o.HealthProbeBindAddress,
 		WebhookServer: crwebhook.NewServer(crwebhook.Options{
 			Port:     o.WebhookPort,
 			CertDir:  o.CertDir,
@@ -286,6 +303,11 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams i
 	srv, err := webhook.Setup(mgr, cfg)
 	if err != nil {
 		return fmt.Errorf("set up webhooks: %w", err)
+	}
+	if !o.DisableControllers {
+		if err := srv.SetupControllers(mgr, webhook.ControllerOptions{}); err != nil {
+			return fmt.Errorf("set up controllers: %w", err)
+		}
 	}
 	if err := webhook.SetupAudit(mgr, o.audit); err != nil {
 		return fmt.Errorf("set up the background audit: %w", err)

@@ -154,10 +154,15 @@ func (c *Cluster) AddUser(name string, groups ...string) (*rest.Config, string, 
 
 func (c *Cluster) startControllerManager(ctx context.Context, o Options) error {
 	bin := filepath.Join(o.AssetsDir, "kube-controller-manager")
+	// Its own identity, as in a real cluster, so admission sees who acts.
+	_, kc, err := c.AddUser("system:kube-controller-manager", "system:masters")
+	if err != nil {
+		return err
+	}
 	args := []string{
-		"--kubeconfig=" + c.KubeconfigPath,
-		"--authentication-kubeconfig=" + c.KubeconfigPath,
-		"--authorization-kubeconfig=" + c.KubeconfigPath,
+		"--kubeconfig=" + kc,
+		"--authentication-kubeconfig=" + kc,
+		"--authorization-kubeconfig=" + kc,
 		"--leader-elect=false",
 		"--bind-address=127.0.0.1",
 		"--secure-port=0",

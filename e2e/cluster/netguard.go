@@ -25,7 +25,7 @@ import (
 type NetguardOptions struct {
 	// Binary is the built netguard.
 	Binary string
-	// Kubeconfig it uses; defaults to the cluster's admin kubeconfig.
+	// Kubeconfig it uses; defaults to a user "netguard" in system:masters.
 	Kubeconfig string
 	// Args are extra `serve` flags.
 	Args []string
@@ -42,6 +42,7 @@ type Netguard struct {
 	cmd        *exec.Cmd
 	done       chan error
 	opts       NetguardOptions
+	killed     bool
 	WebhookURL string
 	MetricsURL string
 	HealthURL  string
@@ -83,7 +84,13 @@ func EnsureServingCerts(dir string) ([]byte, error) {
 // registers its webhook configurations with a URL clientConfig.
 func (c *Cluster) StartNetguard(ctx context.Context, o NetguardOptions) (*Netguard, error) {
 	if o.Kubeconfig == "" {
-		o.Kubeconfig = c.KubeconfigPath
+		// netguard runs as its own user, as with its ServiceAccount in a
+		// cluster, so that the admin's writes are not mistaken for netguard's.
+		_, kc, err := c.AddUser("netguard", "system:masters")
+		if err != nil {
+			return nil, fmt.Errorf("netguard user: %w", err)
+		}
+		o.Kubeconfig = kc
 	}
 	n := &Netguard{cluster: c, opts: o, CertDir: filepath.Join(c.Dir, "netguard-certs")}
 	bundle, err := EnsureServingCerts(n.CertDir)
@@ -159,22 +166,35 @@ func (n *Netguard) InstallWebhooks(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	vwc := webhook.ValidatingConfiguration(webhook.ConfigurationOptions{
+	opts := webhook.ConfigurationOptions{
 		ClientConfig: func(path string) admissionregistrationv1.WebhookClientConfig {
 			u := n.WebhookURL + path
 			return admissionregistrationv1.WebhookClientConfig{URL: &u, CABundle: n.CABundle}
 		},
 		ExcludedNamespaces: []string{"kube-system"},
-	})
-	api := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations()
-	if cur, err := api.Get(ctx, vwc.Name, metav1.GetOptions{}); err == nil {
+	}
+	vwc := webhook.ValidatingConfiguration(opts)
+	vapi := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations()
+	if cur, err := vapi.Get(ctx, vwc.Name, metav1.GetOptions{}); err == nil {
 		vwc.ResourceVersion = cur.ResourceVersion
-		_, err = api.Update(ctx, vwc, metav1.UpdateOptions{})
+		if _, err := vapi.Update(ctx, vwc, metav1.UpdateOptions{}); err != nil {
+			return err
+		}
+	} else if !apierrors.IsNotFound(err) {
+		return err
+	} else if _, err := vapi.Create(ctx, vwc, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	mwc := webhook.MutatingConfiguration(opts)
+	mapi := cs.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	if cur, err := mapi.Get(ctx, mwc.Name, metav1.GetOptions{}); err == nil {
+		mwc.ResourceVersion = cur.ResourceVersion
+		_, err = mapi.Update(ctx, mwc, metav1.UpdateOptions{})
 		return err
 	} else if !apierrors.IsNotFound(err) {
 		return err
 	}
-	_, err = api.Create(ctx, vwc, metav1.CreateOptions{})
+	_, err = mapi.Create(ctx, mwc, metav1.CreateOptions{})
 	return err
 }
 
@@ -185,6 +205,10 @@ func (n *Netguard) RemoveWebhooks(ctx context.Context) error {
 		return err
 	}
 	err = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Delete(ctx, webhook.ValidatingConfigurationName, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	err = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, webhook.MutatingConfigurationName, metav1.DeleteOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
@@ -198,7 +222,7 @@ func (n *Netguard) Stop(ctx context.Context) error {
 	if !n.opts.KeepWebhooks {
 		errs = append(errs, n.RemoveWebhooks(ctx))
 	}
-	if n.cmd != nil && n.cmd.Process != nil {
+	if n.cmd != nil && n.cmd.Process != nil && !n.killed {
 		_ = n.cmd.Process.Signal(os.Interrupt)
 		select {
 		case err := <-n.done:
@@ -226,4 +250,20 @@ func (n *Netguard) Metrics() (string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
+}
+
+// Kill stops netguard with SIGKILL and leaves its webhook configurations in
+// place, as a crash would.
+func (n *Netguard) Kill() error {
+	n.opts.KeepWebhooks = true
+	n.killed = true
+	if n.cmd == nil || n.cmd.Process == nil {
+		return nil
+	}
+	if err := n.cmd.Process.Kill(); err != nil {
+		return err
+	}
+	err := <-n.done
+	n.done <- err
+	return nil
 }

@@ -1,0 +1,313 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
+	"github.com/netguard/netguard/rules"
+)
+
+// NewScheme knows the built-in kinds and NetworkProfile.
+func NewScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := netguardv1alpha1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// indexProfiles indexes workloads by the NetworkProfiles they reference, so a
+// profile change finds its workloads without a scan.
+const indexProfiles = "netguard.io/profiles"
+
+// workloadReconciler keeps one kind's generated policies true: it backfills
+// workloads admitted while netguard was away, restores edited or deleted
+// policies, follows profile changes and removes what is no longer declared.
+// It reads workloads as metadata only: annotations are all it needs.
+type workloadReconciler struct {
+	s        *Server
+	kind     string
+	gvk      schema.GroupVersionKind
+	client   client.Client
+	recorder events.EventRecorder
+}
+
+func (r *workloadReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	log := logf.FromContext(ctx)
+	if r.s.cfg.namespaceExempt(req.Namespace) || r.s.namespaceIgnored(ctx, req.Namespace) {
+		return reconcile.Result{}, nil
+	}
+	o := &metav1.PartialObjectMetadata{}
+	o.SetGroupVersionKind(r.gvk)
+	if err := r.client.Get(ctx, req.NamespacedName, o); err != nil {
+		if apierrors.IsNotFound(err) {
+			return r.removeOrphans(ctx, req)
+		}
+		return reconcile.Result{}, err
+	}
+	if !o.DeletionTimestamp.IsZero() {
+		return reconcile.Result{}, nil
+	}
+	w := toRulesWorkload(r.kind, o)
+	if !rules.IsAnnotated(w.Annotations) {
+		if _, err := r.s.injector.deleteGenerated(ctx, w, nil); err != nil {
+			return reconcile.Result{}, err
+		}
+		if _, ok := w.Annotations[rules.AnnotationGenerated]; ok {
+			return reconcile.Result{}, r.patchWorkload(ctx, o, nil, "")
+		}
+		return reconcile.Result{}, nil
+	}
+	gen, ferrs, err := r.s.injector.generate(ctx, w)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if len(ferrs) > 0 {
+		// Keep what exists: a profile that vanished for a moment must not cut
+		// a running workload off. The event and the audit say why.
+		r.recorder.Eventf(o, nil, corev1.EventTypeWarning, "GenerationFailed", "Generate", "netguard could not generate NetworkPolicies: %s", ferrs.ToAggregate().Error())
+		return reconcile.Result{}, nil
+	}
+	applied, deleted, err := r.s.injector.apply(ctx, w, gen)
+	if err != nil {
+		r.recorder.Eventf(o, nil, corev1.EventTypeWarning, "GenerationFailed", "Apply", "netguard could not write NetworkPolicies: %v", err)
+		return reconcile.Result{}, err
+	}
+	record := gen.Record().String()
+	if w.Annotations[rules.AnnotationGenerated] != record {
+		if err := r.patchWorkload(ctx, o, &gen, record); err != nil {
+			return reconcile.Result{}, err
+		}
+		r.recorder.Eventf(o, nil, corev1.EventTypeNormal, "PoliciesGenerated", "Generate", "netguard generated NetworkPolicies %s (digest %s)", strings.Join(applied, ", "), short(gen.Digest))
+		log.Info("backfilled generated policies", "applied", applied, "deleted", deleted)
+	} else if len(deleted) > 0 {
+		r.recorder.Eventf(o, nil, corev1.EventTypeNormal, "PoliciesPruned", "Generate", "netguard deleted NetworkPolicies no longer declared: %s", strings.Join(deleted, ", "))
+	}
+	return reconcile.Result{}, nil
+}
+
+// orphanGrace is how long policies written while a workload was being created
+// may wait for it to be stored before they are taken for a failed create.
+const orphanGrace = 30 * time.Second
+
+// removeOrphans handles a workload that is not there. Policies with an
+// ownerReference are the garbage collector's to delete. Policies without one
+// were written while the workload was being created: if the create failed,
+// nothing else will remove them.
+func (r *workloadReconciler) removeOrphans(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	live := &metav1.PartialObjectMetadata{}
+	live.SetGroupVersionKind(r.gvk)
+	if err := r.s.apiReader.Get(ctx, req.NamespacedName, live); err == nil {
+		return reconcile.Result{RequeueAfter: time.Second}, nil // the cache is behind
+	} else if !apierrors.IsNotFound(err) {
+		return reconcile.Result{}, err
+	}
+	list := &networkingv1.NetworkPolicyList{}
+	if err := r.client.List(ctx, list, client.InNamespace(req.Namespace), client.MatchingLabels{rules.LabelManagedBy: rules.ManagedByValue}); err != nil {
+		return reconcile.Result{}, err
+	}
+	ref := r.kind + "/" + req.Name
+	var wait time.Duration
+	for i := range list.Items {
+		p := &list.Items[i]
+		if p.Annotations[rules.AnnotationWorkload] != ref || len(p.OwnerReferences) > 0 {
+			continue
+		}
+		if age := time.Since(p.CreationTimestamp.Time); age < orphanGrace {
+			wait = max(wait, orphanGrace-age)
+			continue
+		}
+		if err := r.client.Delete(ctx, p, client.Preconditions{UID: &p.UID}); client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
+			return reconcile.Result{}, err
+		}
+		logf.FromContext(ctx).Info("deleted a policy whose workload was never created", "policy", p.Name)
+	}
+	return reconcile.Result{RequeueAfter: wait}, nil
+}
+
+func short(digest string) string {
+	if len(digest) > 12 {
+		return digest[:12]
+	}
+	return digest
+}
+
+// patchWorkload sets (or, with gen nil, removes) the generated record and the
+// pod template's component label, as the mutating webhook would have.
+func (r *workloadReconciler) patchWorkload(ctx context.Context, o *metav1.PartialObjectMetadata, gen *rules.Generated, record string) error {
+	var patch string
+	if gen == nil {
+		patch = fmt.Sprintf(`{"metadata":{"annotations":{%q:null}}}`, rules.AnnotationGenerated)
+	} else {
+		patch = fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}},"spec":{"template":{"metadata":{"labels":{%q:%q}}}}}`,
+			rules.AnnotationGenerated, record, rules.LabelComponent, gen.Component)
+	}
+	target := &metav1.PartialObjectMetadata{}
+	target.SetGroupVersionKind(r.gvk)
+	target.SetNamespace(o.Namespace)
+	target.SetName(o.Name)
+	err := r.client.Patch(ctx, target, client.RawPatch(types.MergePatchType, []byte(patch)), client.FieldOwner(FieldManager))
+	return client.IgnoreNotFound(err)
+}
+
+// namespaceReconciler gives every guarded namespace its baseline: the
+// netguard-default-deny policy and the DNS allowance. A namespace is guarded
+// when it is not exempt, not labelled netguard.io/ignore, and its enforce
+// level is above privileged, so that an audit-only rollout changes no traffic.
+type namespaceReconciler struct {
+	s        *Server
+	client   client.Client
+	baseline rules.BaselineOptions
+}
+
+func (r *namespaceReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	if r.s.cfg.namespaceExempt(req.Name) {
+		return reconcile.Result{}, nil
+	}
+	ns := namespaceMetadata()
+	if err := r.client.Get(ctx, types.NamespacedName{Name: req.Name}, ns); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if !ns.DeletionTimestamp.IsZero() {
+		return reconcile.Result{}, nil
+	}
+	if _, ignored := ns.Labels[LabelIgnore]; ignored {
+		return reconcile.Result{}, nil
+	}
+	p, _ := rules.PolicyForNamespace(r.s.cfg.Defaults, ns.Labels)
+	if p.Enforce.Level == rules.LevelPrivileged {
+		return reconcile.Result{}, nil
+	}
+	for _, np := range rules.NamespaceBaseline(req.Name, r.baseline) {
+		if err := r.s.injector.applyPolicy(ctx, np); err != nil {
+			if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
+				// The namespace is being deleted.
+				return reconcile.Result{RequeueAfter: 10 * time.Second}, nil
+			}
+			return reconcile.Result{}, err
+		}
+	}
+	return reconcile.Result{}, nil
+}
+
+// ControllerOptions configure SetupControllers.
+type ControllerOptions struct {
+	Baseline rules.BaselineOptions
+}
+
+// SetupControllers adds the leader-elected controllers to mgr.
+func (s *Server) SetupControllers(mgr manager.Manager, o ControllerOptions) error {
+	ctx := context.Background()
+	recorder := mgr.GetEventRecorder("netguard")
+	for _, kind := range workloadKinds {
+		gvk := schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind}
+		meta := &metav1.PartialObjectMetadata{}
+		meta.SetGroupVersionKind(gvk)
+		if err := mgr.GetFieldIndexer().IndexField(ctx, meta, indexProfiles, func(o client.Object) []string {
+			v, ok := o.GetAnnotations()[rules.AnnotationProfiles]
+			if !ok {
+				return nil
+			}
+			names, _, _ := rules.ParseProfiles(v, field.NewPath("metadata"))
+			return names
+		}); err != nil {
+			return fmt.Errorf("index %s by profile: %w", kind, err)
+		}
+		r := &workloadReconciler{s: s, kind: kind, gvk: gvk, client: mgr.GetClient(), recorder: recorder}
+		err := ctrl.NewControllerManagedBy(mgr).
+			Named("workload-"+strings.ToLower(kind)).
+			For(meta, builder.OnlyMetadata, builder.WithPredicates(netguardWorkload())).
+			Watches(&networkingv1.NetworkPolicy{}, handler.EnqueueRequestsFromMapFunc(policyOwner(kind)), builder.WithPredicates(managedPolicy())).
+			Watches(&netguardv1alpha1.NetworkProfile{}, handler.EnqueueRequestsFromMapFunc(profileUsers(mgr.GetClient(), gvk))).
+			Complete(r)
+		if err != nil {
+			return fmt.Errorf("%s controller: %w", kind, err)
+		}
+	}
+	nr := &namespaceReconciler{s: s, client: mgr.GetClient(), baseline: o.Baseline}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("namespace-baseline").
+		For(namespaceMetadata(), builder.OnlyMetadata).
+		Watches(&networkingv1.NetworkPolicy{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			if o.GetName() != rules.DefaultDenyPolicyName && o.GetName() != rules.AllowDNSPolicyName {
+				return nil
+			}
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: o.GetNamespace()}}}
+		}), builder.WithPredicates(managedPolicy())).
+		Complete(nr)
+}
+
+// netguardWorkload passes workloads that carry netguard annotations or a
+// generated record, before or after an update, so that removing the
+// annotations is seen too.
+func netguardWorkload() predicate.Predicate {
+	has := func(o client.Object) bool { return o != nil && hasNetguardState(o.GetAnnotations()) }
+	return predicate.Funcs{
+		CreateFunc:  func(e event.CreateEvent) bool { return has(e.Object) },
+		UpdateFunc:  func(e event.UpdateEvent) bool { return has(e.ObjectOld) || has(e.ObjectNew) },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(e event.GenericEvent) bool { return has(e.Object) },
+	}
+}
+
+// managedPolicy passes only policies netguard generated.
+func managedPolicy() predicate.Predicate {
+	return predicate.NewPredicateFuncs(func(o client.Object) bool {
+		return o.GetLabels()[rules.LabelManagedBy] == rules.ManagedByValue
+	})
+}
+
+// policyOwner maps a generated policy to the workload of kind that owns it.
+func policyOwner(kind string) handler.MapFunc {
+	return func(_ context.Context, o client.Object) []reconcile.Request {
+		ref := o.GetAnnotations()[rules.AnnotationWorkload]
+		k, name, ok := strings.Cut(ref, "/")
+		if !ok || k != kind || name == "" {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+	}
+}
+
+// profileUsers maps a NetworkProfile to the workloads of gvk that reference it.
+func profileUsers(c client.Client, gvk schema.GroupVersionKind) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if err := c.List(ctx, list, client.MatchingFields{indexProfiles: o.GetName()}); err != nil {
+			logf.FromContext(ctx).Error(err, "list workloads using a profile", "profile", o.GetName())
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(list.Items))
+		for _, w := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: w.Namespace, Name: w.Name}})
+		}
+		return reqs
+	}
+}

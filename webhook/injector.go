@@ -1,0 +1,146 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	appsv1 "k8s.io/api/apps/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
+	"github.com/netguard/netguard/rules"
+)
+
+// FieldManager is the server-side apply field manager of every object netguard writes.
+const FieldManager = "netguard"
+
+// injector generates a workload's policies from cached profiles and makes the
+// cluster match. The admission handlers and the controller share it.
+type injector struct {
+	cache  client.Reader // informer cache: profiles and policies
+	client client.Client // writes go straight to the API server
+}
+
+// generate resolves the workload's profiles from the cache and runs the pure
+// generator. A field.ErrorList means the annotations are wrong; an error means
+// netguard could not read what it needs.
+func (in *injector) generate(ctx context.Context, w rules.Workload) (rules.Generated, field.ErrorList, error) {
+	ann, _, errs := rules.ParseAnnotations(w.Name, w.Annotations, field.NewPath("metadata"))
+	if len(errs) > 0 {
+		return rules.Generated{}, errs, nil
+	}
+	profiles := make(map[string]rules.Profile, len(ann.Profiles))
+	for _, name := range ann.Profiles {
+		p := &netguardv1alpha1.NetworkProfile{}
+		if err := in.cache.Get(ctx, types.NamespacedName{Name: name}, p); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue // the generator reports it with the annotation's field path
+			}
+			return rules.Generated{}, nil, fmt.Errorf("read NetworkProfile %q: %w", name, err)
+		}
+		profiles[name] = p.ToRulesProfile()
+	}
+	gen, errs := rules.Generate(w, profiles)
+	return gen, errs, nil
+}
+
+// apply makes the cluster hold exactly gen's policies for w: each is applied
+// with server-side apply (forcing netguard's ownership, so an edit is undone)
+// and policies generated earlier for w that gen no longer contains are
+// deleted. When w.UID is set, gen's policies carry an ownerReference to w.
+func (in *injector) apply(ctx context.Context, w rules.Workload, gen rules.Generated) (applied, deleted []string, err error) {
+	var errs []error
+	for _, p := range gen.Policies {
+		if err := in.applyPolicy(ctx, p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		applied = append(applied, p.Name)
+	}
+	keep := make([]string, 0, len(gen.Policies))
+	for _, p := range gen.Policies {
+		keep = append(keep, p.Name)
+	}
+	deleted, err = in.deleteGenerated(ctx, w, keep)
+	errs = append(errs, err)
+	return applied, deleted, errors.Join(errs...)
+}
+
+func (in *injector) applyPolicy(ctx context.Context, p *networkingv1.NetworkPolicy) error {
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(p)
+	if err != nil {
+		return err
+	}
+	u := &unstructured.Unstructured{Object: obj}
+	u.SetGroupVersionKind(networkPolicyGVK)
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u.Object, "status")
+	if err := in.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("apply NetworkPolicy %s/%s: %w", p.Namespace, p.Name, err)
+	}
+	return nil
+}
+
+// deleteGenerated deletes the policies generated for w whose names are not in keep.
+func (in *injector) deleteGenerated(ctx context.Context, w rules.Workload, keep []string) ([]string, error) {
+	list := &networkingv1.NetworkPolicyList{}
+	if err := in.cache.List(ctx, list, client.InNamespace(w.Namespace), client.MatchingLabels{rules.LabelManagedBy: rules.ManagedByValue}); err != nil {
+		return nil, fmt.Errorf("list generated policies: %w", err)
+	}
+	var deleted []string
+	var errs []error
+	for i := range list.Items {
+		p := &list.Items[i]
+		if p.Annotations[rules.AnnotationWorkload] != w.Ref() || slices.Contains(keep, p.Name) {
+			continue
+		}
+		err := in.client.Delete(ctx, p, client.Preconditions{UID: &p.UID})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			errs = append(errs, fmt.Errorf("delete NetworkPolicy %s/%s: %w", p.Namespace, p.Name, err))
+			continue
+		}
+		deleted = append(deleted, p.Name)
+	}
+	return deleted, errors.Join(errs...)
+}
+
+// workloadKinds are the kinds netguard injects into.
+var workloadKinds = []string{"Deployment", "StatefulSet", "DaemonSet"}
+
+// newWorkload returns an empty typed object of kind, or nil.
+func newWorkload(kind string) client.Object {
+	switch kind {
+	case "Deployment":
+		return &appsv1.Deployment{}
+	case "StatefulSet":
+		return &appsv1.StatefulSet{}
+	case "DaemonSet":
+		return &appsv1.DaemonSet{}
+	}
+	return nil
+}
+
+// templateLabels points at a workload's pod template labels.
+func templateLabels(o client.Object) *map[string]string {
+	switch t := o.(type) {
+	case *appsv1.Deployment:
+		return &t.Spec.Template.Labels
+	case *appsv1.StatefulSet:
+		return &t.Spec.Template.Labels
+	case *appsv1.DaemonSet:
+		return &t.Spec.Template.Labels
+	}
+	return nil
+}
+
+func toRulesWorkload(kind string, o client.Object) rules.Workload {
+	return rules.Workload{Kind: kind, Namespace: o.GetNamespace(), Name: o.GetName(), UID: o.GetUID(), Annotations: o.GetAnnotations()}
+}

@@ -1,0 +1,219 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/netguard/netguard/rules"
+)
+
+// Workload admission is fail-open: when netguard cannot do its work the
+// workload is admitted with a warning and the controller backfills its
+// policies. Only a workload whose annotations are wrong is denied, and only
+// where the namespace's enforce level is not privileged.
+
+// decodeWorkload decodes the request's object (or oldObject) into its kind.
+func decodeWorkload(req admission.Request, old bool) (client.Object, error) {
+	var o client.Object
+	if req.Kind.Group == "apps" {
+		o = newWorkload(req.Kind.Kind)
+	}
+	if o == nil {
+		return nil, fmt.Errorf("this webhook handles apps/v1 Deployments, StatefulSets and DaemonSets, not %s", req.Kind.String())
+	}
+	raw, name := req.Object.Raw, "object"
+	if old {
+		raw, name = req.OldObject.Raw, "oldObject"
+	}
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("request.%s is missing", name)
+	}
+	if err := json.Unmarshal(raw, o); err != nil {
+		return nil, fmt.Errorf("request.%s is not a %s: %v", name, req.Kind.Kind, err)
+	}
+	if gvk := o.GetObjectKind().GroupVersionKind(); !gvk.Empty() && (gvk.Group != "apps" || gvk.Kind != req.Kind.Kind) {
+		return nil, fmt.Errorf("request.%s is %s, want apps %s", name, gvk.String(), req.Kind.Kind)
+	}
+	if o.GetNamespace() == "" {
+		o.SetNamespace(req.Namespace)
+	}
+	return o, nil
+}
+
+func hasNetguardState(annotations map[string]string) bool {
+	if rules.IsAnnotated(annotations) {
+		return true
+	}
+	_, ok := annotations[rules.AnnotationGenerated]
+	return ok
+}
+
+// workloadMutator patches the pod template's component label and records what
+// is generated. It has no side effects.
+type workloadMutator struct {
+	s *Server
+}
+
+func (m *workloadMutator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	resp, d := m.handle(ctx, req)
+	admissionDecisions.WithLabelValues(resourceOf(req), string(req.Operation), d.decision, d.mode, d.level).Inc()
+	return resp
+}
+
+func resourceOf(req admission.Request) string {
+	if req.Resource.Resource != "" {
+		return req.Resource.Resource
+	}
+	return strings.ToLower(req.Kind.Kind) + "s"
+}
+
+func (m *workloadMutator) handle(ctx context.Context, req admission.Request) (admission.Response, decision) {
+	log := logf.FromContext(ctx)
+	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
+		return admission.Allowed(""), decision{"allow", "inject", "none"}
+	}
+	o, err := decodeWorkload(req, false)
+	if err != nil {
+		return admission.Errored(http.StatusBadRequest, err), decision{"error", "inject", "none"}
+	}
+	if m.s.cfg.namespaceExempt(req.Namespace) || !hasNetguardState(o.GetAnnotations()) {
+		return admission.Allowed(""), decision{"allow", "exempt", "none"}
+	}
+	if !rules.IsAnnotated(o.GetAnnotations()) {
+		// The annotations were removed: drop the record; the validating
+		// webhook and the controller delete the policies.
+		ann := o.GetAnnotations()
+		delete(ann, rules.AnnotationGenerated)
+		o.SetAnnotations(ann)
+		return patched(req, o, nil), decision{"allow", "inject", "none"}
+	}
+	if !m.s.synced.Load() {
+		return admission.Allowed("").WithWarnings(notSyncedWarning), decision{"allow", "inject", "none"}
+	}
+	w := toRulesWorkload(req.Kind.Kind, o)
+	gen, ferrs, err := m.s.injector.generate(ctx, w)
+	if err != nil {
+		log.Info("cannot generate policies; admitting and leaving it to the controller", "error", err.Error())
+		return admission.Allowed("").WithWarnings("netguard: " + err.Error() + "; policies will be generated when netguard can read them"), decision{"allow", "inject", "none"}
+	}
+	if len(ferrs) > 0 {
+		level := m.s.enforceLevel(ctx, req.Namespace)
+		if level != rules.LevelPrivileged {
+			log.Info("denied workload with invalid netguard annotations", "errors", ferrs.ToAggregate().Error())
+			return invalid(req, o.GetName(), ferrs), decision{"deny", "inject", string(level)}
+		}
+		warnings := make([]string, 0, len(ferrs))
+		for _, e := range ferrs {
+			warnings = append(warnings, "netguard: "+e.Error()+"; no NetworkPolicies were generated")
+		}
+		return admission.Allowed("").WithWarnings(warnings...), decision{"allow", "inject", string(level)}
+	}
+	labels := templateLabels(o)
+	if *labels == nil {
+		*labels = map[string]string{}
+	}
+	(*labels)[rules.LabelComponent] = gen.Component
+	ann := o.GetAnnotations()
+	ann[rules.AnnotationGenerated] = gen.Record().String()
+	o.SetAnnotations(ann)
+	return patched(req, o, gen.Warnings), decision{"allow", "inject", "none"}
+}
+
+const notSyncedWarning = "netguard is starting and its caches are not synced: NetworkPolicies for this workload will be generated by the controller shortly"
+
+func patched(req admission.Request, o client.Object, warnings []string) admission.Response {
+	raw, err := json.Marshal(o)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	resp := admission.PatchResponseFromRaw(req.Object.Raw, raw)
+	for _, w := range warnings {
+		resp.Warnings = append(resp.Warnings, "netguard: "+w)
+	}
+	return resp
+}
+
+// invalid is a 422 in the API server's words, carrying the parser's messages:
+// Deployment.apps "web" is invalid: metadata.annotations[netguard.io/depends-on]: ...
+func invalid(req admission.Request, name string, errs field.ErrorList) admission.Response {
+	st := apierrors.NewInvalid(schema.GroupKind{Group: req.Kind.Group, Kind: req.Kind.Kind}, name, errs).ErrStatus
+	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &st}}
+}
+
+// workloadApplier runs after mutation and all other mutating webhooks, on the
+// object that will be stored, and makes its generated policies exist before
+// the workload does, so that no pod starts without them. See
+// docs/injection.md for how ownership is handled on CREATE.
+type workloadApplier struct {
+	s *Server
+}
+
+func (a *workloadApplier) Handle(ctx context.Context, req admission.Request) admission.Response {
+	resp := a.handle(ctx, req)
+	return resp
+}
+
+func (a *workloadApplier) handle(ctx context.Context, req admission.Request) admission.Response {
+	log := logf.FromContext(ctx)
+	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
+		return admission.Allowed("")
+	}
+	o, err := decodeWorkload(req, false)
+	if err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	if a.s.cfg.namespaceExempt(req.Namespace) {
+		return admission.Allowed("")
+	}
+	dryRun := req.DryRun != nil && *req.DryRun
+	w := toRulesWorkload(req.Kind.Kind, o)
+	if !rules.IsAnnotated(o.GetAnnotations()) {
+		if req.Operation == admissionv1.Update && !dryRun && w.UID != "" {
+			if _, err := a.s.injector.deleteGenerated(ctx, w, nil); err != nil {
+				log.Info("could not delete the policies of a workload whose annotations were removed; the controller retries", "error", err.Error())
+			}
+		}
+		return admission.Allowed("")
+	}
+	if !a.s.synced.Load() {
+		return admission.Allowed("").WithWarnings(notSyncedWarning)
+	}
+	gen, ferrs, err := a.s.injector.generate(ctx, w)
+	if err != nil || len(ferrs) > 0 {
+		// The mutating webhook already denied or warned.
+		return admission.Allowed("")
+	}
+	if dryRun {
+		warnings := make([]string, 0, len(gen.Policies))
+		for _, p := range gen.Policies {
+			warnings = append(warnings, "netguard (dry run): would generate NetworkPolicy "+p.Name)
+		}
+		return admission.Allowed("").WithWarnings(warnings...)
+	}
+	if req.Operation == admissionv1.Create {
+		// Not persisted yet: an ownerReference now would let the garbage
+		// collector, which looks the owner up at once, delete the policies
+		// before the workload exists. The controller adds the reference as
+		// soon as it does, and removes the policies if it never does.
+		w.UID = ""
+		gen, _, _ = a.s.injector.generate(ctx, w)
+	}
+	applied, deleted, err := a.s.injector.apply(ctx, w, gen)
+	if err != nil {
+		log.Info("could not apply generated policies; admitting and leaving it to the controller", "error", err.Error())
+		return admission.Allowed("").WithWarnings("netguard: could not write all NetworkPolicies yet (" + err.Error() + "); the controller will retry")
+	}
+	log.V(1).Info("generated policies", "applied", applied, "deleted", deleted)
+	return admission.Allowed("")
+}
