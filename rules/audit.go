@@ -24,7 +24,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -34,8 +33,7 @@ import (
 // they are lowerCamel and permanent (docs/audit.md lists them).
 const (
 	// AuditMissingDefaultDeny: netguard-default-deny is absent in a guarded
-	// namespace (enforce level above privileged) or in a namespace with
-	// annotated workloads.
+	// namespace: one whose enforce level is above privileged.
 	AuditMissingDefaultDeny = "missingDefaultDeny"
 	// AuditWeakDefaultDeny: netguard-default-deny exists but does not deny all
 	// ingress and egress of every pod.
@@ -52,7 +50,8 @@ const (
 	// AuditDuplicateComponent: two workloads of a namespace claim the same
 	// component.
 	AuditDuplicateComponent = "duplicateComponent"
-	// AuditMissingGeneratedPolicy: a policy netguard generates is absent.
+	// AuditMissingGeneratedPolicy: a policy netguard generates for a workload,
+	// or netguard-allow-dns in a guarded namespace, is absent.
 	AuditMissingGeneratedPolicy = "missingGeneratedPolicy"
 	// AuditStaleGeneratedPolicy: a policy netguard generates exists with
 	// another spec.
@@ -173,20 +172,6 @@ func IsManagedPolicy(np *networkingv1.NetworkPolicy) bool {
 	return np != nil && (np.Labels[LabelManagedBy] == ManagedByValue || np.Name == DefaultDenyPolicyName)
 }
 
-// WorkloadFromMetadata reads a Deployment, StatefulSet or DaemonSet of
-// apps/v1 from its metadata, as a metadata-only list or cache returns it. It
-// returns false for any other kind.
-func WorkloadFromMetadata(m *metav1.PartialObjectMetadata) (Workload, bool) {
-	if m == nil || m.APIVersion != "apps/v1" {
-		return Workload{}, false
-	}
-	switch m.Kind {
-	case "Deployment", "StatefulSet", "DaemonSet":
-		return Workload{Kind: m.Kind, Namespace: m.Namespace, Name: m.Name, UID: m.UID, Annotations: m.Annotations}, true
-	}
-	return Workload{}, false
-}
-
 // AuditNamespace audits one namespace. It reads only its input; the caller
 // decides which namespaces are exempt and does not call it for those.
 func AuditNamespace(in AuditInput) NamespaceAudit {
@@ -210,38 +195,31 @@ func AuditNamespace(in AuditInput) NamespaceAudit {
 	workloads, wsResults, accounted := auditWorkloads(in, byName)
 	out.AnnotatedWorkloads = len(workloads)
 
-	// The namespace baseline: default-deny wherever netguard guards the
-	// namespace or generates policies; allow-dns wherever it generates.
-	guarded := policy.Enforce.Level != LevelPrivileged
+	// The namespace baseline, as netguard serve keeps it: in every guarded
+	// namespace (enforce level above privileged), so that an audit-only
+	// rollout changes no traffic.
 	baseline := map[string]*networkingv1.NetworkPolicy{}
 	for _, p := range NamespaceBaseline(in.Namespace, in.Baseline) {
 		baseline[p.Name] = p
 		accounted[p.Name] = true
 	}
-	if guarded || len(workloads) > 0 {
-		want := baseline[DefaultDenyPolicyName]
+	if policy.Enforce.Level != LevelPrivileged {
+		const spec = "podSelector {}, policyTypes [Ingress, Egress], no rules"
 		switch live := byName[DefaultDenyPolicyName]; {
 		case live == nil:
-			why := fmt.Sprintf("the namespace enforces %q", policy.Enforce.String())
-			if !guarded {
-				why = "netguard generates policies for its workloads"
-			}
 			ns.Violations = append(ns.Violations, Violation{Rule: AuditMissingDefaultDeny,
-				Message: fmt.Sprintf("NetworkPolicy %q is missing, so pods that no other policy selects accept and send any traffic, although %s; create it (podSelector {}, policyTypes [Ingress, Egress], no rules)", DefaultDenyPolicyName, why)})
-		case !sameSpec(live.Spec, want.Spec):
+				Message: fmt.Sprintf("NetworkPolicy %q is missing, so pods that no other policy selects accept and send any traffic, although the namespace enforces %q; netguard serve creates it (%s)", DefaultDenyPolicyName, policy.Enforce.String(), spec)})
+		case !sameSpec(live.Spec, baseline[DefaultDenyPolicyName].Spec):
 			ns.Violations = append(ns.Violations, Violation{Rule: AuditWeakDefaultDeny,
-				Message: fmt.Sprintf("NetworkPolicy %q does not deny all ingress and egress of every pod; restore it (podSelector {}, policyTypes [Ingress, Egress], no rules)", DefaultDenyPolicyName)})
+				Message: fmt.Sprintf("NetworkPolicy %q does not deny all ingress and egress of every pod; netguard serve restores it (%s)", DefaultDenyPolicyName, spec)})
 		}
-	}
-	if len(workloads) > 0 {
-		want := baseline[AllowDNSPolicyName]
 		switch live := byName[AllowDNSPolicyName]; {
 		case live == nil:
 			ns.Violations = append(ns.Violations, Violation{Rule: AuditMissingGeneratedPolicy,
-				Message: fmt.Sprintf("NetworkPolicy %q is missing, so the pods of the namespace's annotated workloads cannot resolve names; netguard creates it with their generated policies", AllowDNSPolicyName)})
-		case !sameSpec(live.Spec, want.Spec):
+				Message: fmt.Sprintf("NetworkPolicy %q is missing, so pods cannot resolve names under the namespace's default-deny; netguard serve creates it", AllowDNSPolicyName)})
+		case !sameSpec(live.Spec, baseline[AllowDNSPolicyName].Spec):
 			ns.Violations = append(ns.Violations, Violation{Rule: AuditStaleGeneratedPolicy,
-				Message: fmt.Sprintf("NetworkPolicy %q differs from the one netguard generates; restore it", AllowDNSPolicyName)})
+				Message: fmt.Sprintf("NetworkPolicy %q differs from the one netguard generates; netguard serve restores it", AllowDNSPolicyName)})
 		}
 	}
 	out.Results = append(out.Results, ns)
@@ -264,7 +242,7 @@ func AuditNamespace(in AuditInput) NamespaceAudit {
 				owner = "no workload"
 			}
 			r.Violations = []Violation{{Rule: AuditOrphanedGeneratedPolicy,
-				Message: fmt.Sprintf("labelled %s=%s, but no workload's annotations generate it (it names %s): it allows traffic nobody declares any more; delete it", LabelManagedBy, ManagedByValue, owner)}}
+				Message: fmt.Sprintf("labelled %s=%s, but no workload's annotations generate it (it names %s): it allows traffic nobody declares any more; netguard serve deletes it, or delete it yourself", LabelManagedBy, ManagedByValue, owner)}}
 			out.Results = append(out.Results, r)
 			continue
 		}
@@ -350,31 +328,31 @@ func auditWorkloads(in AuditInput, byName map[string]*networkingv1.NetworkPolicy
 			switch live := byName[p.Name]; {
 			case live == nil:
 				r.Violations = append(r.Violations, Violation{Rule: AuditMissingGeneratedPolicy,
-					Message: fmt.Sprintf("NetworkPolicy %q is missing, so traffic the annotations declare is denied; re-apply the workload with netguard running", p.Name)})
+					Message: fmt.Sprintf("NetworkPolicy %q is missing, so traffic the annotations declare is denied; netguard serve creates it", p.Name)})
 			case !sameSpec(live.Spec, p.Spec):
 				r.Violations = append(r.Violations, Violation{Rule: AuditStaleGeneratedPolicy,
-					Message: fmt.Sprintf("NetworkPolicy %q differs from what the annotations and NetworkProfiles generate now; re-apply the workload with netguard running", p.Name)})
+					Message: fmt.Sprintf("NetworkPolicy %q differs from what the annotations and NetworkProfiles generate now; netguard serve restores it", p.Name)})
 			}
 		}
 		recPath := annPath.Key(AnnotationGenerated).String()
 		value, ok := w.Annotations[AnnotationGenerated]
 		if !ok {
 			r.Violations = append(r.Violations, Violation{Rule: AuditMissingGeneratedRecord, Field: recPath,
-				Message: "netguard has not injected this workload (it was last written while netguard was not running), so its pods may lack the netguard.io/component label; re-apply it with netguard running"})
+				Message: "netguard has not injected this workload (it was last written while netguard was not running), so its pods may lack the netguard.io/component label its policies select; netguard serve backfills it"})
 			continue
 		}
 		rec, err := ParseGeneratedRecord(value)
 		switch {
 		case err != nil:
 			r.Violations = append(r.Violations, Violation{Rule: AuditStaleGeneratedRecord, Field: recPath,
-				Message: "is not a record netguard wrote; re-apply the workload with netguard running"})
+				Message: "is not a record netguard wrote; netguard serve rewrites it"})
 		case rec.Digest != g.Digest:
 			want := g.Record()
 			msg := "records other policy specs than the annotations and NetworkProfiles generate now (a NetworkProfile or netguard changed since)"
 			if !slices.Equal(rec.Policies, want.Policies) {
 				msg = fmt.Sprintf("records policies [%s], but the annotations and NetworkProfiles generate [%s] now", strings.Join(rec.Policies, " "), strings.Join(want.Policies, " "))
 			}
-			r.Violations = append(r.Violations, Violation{Rule: AuditStaleGeneratedRecord, Field: recPath, Message: msg + "; re-apply the workload with netguard running"})
+			r.Violations = append(r.Violations, Violation{Rule: AuditStaleGeneratedRecord, Field: recPath, Message: msg + "; netguard serve regenerates them"})
 		}
 	}
 	// What a workload with errors generated before is not an orphan: it is

@@ -136,12 +136,17 @@ func TestAuditNamespaceFindings(t *testing.T) {
 		{"a default-deny for ingress only", func(_ *testing.T, in *rules.AuditInput) {
 			policyNamed(in, rules.DefaultDenyPolicyName).Spec.PolicyTypes = nil
 		}, []string{"Namespace/team-a [weakDefaultDeny]"}},
-		{"missing and changed allow-dns", func(_ *testing.T, in *rules.AuditInput) {
+		{"missing allow-dns", func(_ *testing.T, in *rules.AuditInput) {
 			removePolicy(in, rules.AllowDNSPolicyName)
 		}, []string{"Namespace/team-a [missingGeneratedPolicy]"}},
 		{"changed allow-dns", func(_ *testing.T, in *rules.AuditInput) {
 			policyNamed(in, rules.AllowDNSPolicyName).Spec.Egress[0].Ports = nil
 		}, []string{"Namespace/team-a [staleGeneratedPolicy]"}},
+		{"a privileged namespace has no baseline, even with annotated workloads", func(_ *testing.T, in *rules.AuditInput) {
+			in.Labels = map[string]string{rules.LabelEnforce: "privileged"}
+			removePolicy(in, rules.DefaultDenyPolicyName)
+			removePolicy(in, rules.AllowDNSPolicyName)
+		}, []string{}},
 		{"a bad enforce label", func(_ *testing.T, in *rules.AuditInput) {
 			in.Labels = map[string]string{rules.LabelEnforce: "strict", rules.LabelWarnVersion: "v1"}
 		}, []string{
@@ -218,7 +223,8 @@ func TestAuditNamespaceLevels(t *testing.T) {
 	managed.Name = "looks-generated"
 	managed.Labels = map[string]string{rules.LabelManagedBy: rules.ManagedByValue}
 	managed.Annotations = map[string]string{rules.AnnotationWorkload: "Deployment/gone"}
-	deny := rules.NamespaceBaseline(testNamespace, rules.BaselineOptions{})[1]
+	baseline := rules.NamespaceBaseline(testNamespace, rules.BaselineOptions{})
+	allowDNS, deny := baseline[0], baseline[1]
 
 	type levelRules map[string][]string
 	cases := []struct {
@@ -274,7 +280,7 @@ func TestAuditNamespaceLevels(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			in := rules.AuditInput{Namespace: testNamespace, Labels: tc.labels, Defaults: auditDefaults,
-				Policies: []*networkingv1.NetworkPolicy{open, anywhere, managed}}
+				Policies: []*networkingv1.NetworkPolicy{open, anywhere, managed, allowDNS}}
 			if !tc.noDeny {
 				in.Policies = append(in.Policies, deny)
 			}
@@ -346,8 +352,8 @@ func TestAuditNamespaceMessages(t *testing.T) {
 	}
 	want := []string{
 		`Namespace/team-a: [invalidNamespaceLabel] metadata.labels[netguard.io/enforce]: unknown level "strict": must be one of privileged, baseline, restricted, managed; netguard treats it as managed, the strictest level: fix the label`,
-		`Namespace/team-a: [missingDefaultDeny] NetworkPolicy "netguard-default-deny" is missing, so pods that no other policy selects accept and send any traffic, although the namespace enforces "managed"; create it (podSelector {}, policyTypes [Ingress, Egress], no rules)`,
-		`Deployment/web: [missingGeneratedRecord] metadata.annotations[netguard.io/generated]: netguard has not injected this workload (it was last written while netguard was not running), so its pods may lack the netguard.io/component label; re-apply it with netguard running`,
+		`Namespace/team-a: [missingDefaultDeny] NetworkPolicy "netguard-default-deny" is missing, so pods that no other policy selects accept and send any traffic, although the namespace enforces "managed"; netguard serve creates it (podSelector {}, policyTypes [Ingress, Egress], no rules)`,
+		`Deployment/web: [missingGeneratedRecord] metadata.annotations[netguard.io/generated]: netguard has not injected this workload (it was last written while netguard was not running), so its pods may lack the netguard.io/component label its policies select; netguard serve backfills it`,
 		`StatefulSet/api: [unknownProfile] metadata.annotations[netguard.io/profiles]: NetworkProfile "metrics" does not exist, so netguard generates nothing for this workload; create the profile or fix the name`,
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -374,25 +380,5 @@ func TestAuditRuleIDs(t *testing.T) {
 		if id == "" || strings.ToLower(id[:1]) != id[:1] || strings.ContainsAny(id, "-_. ") {
 			t.Errorf("audit rule %q is not lowerCamel", id)
 		}
-	}
-}
-
-func TestWorkloadFromMetadata(t *testing.T) {
-	m := &metav1.PartialObjectMetadata{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
-		ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "db", UID: "u", Annotations: map[string]string{"k": "v"}},
-	}
-	w, ok := rules.WorkloadFromMetadata(m)
-	want := rules.Workload{Kind: "StatefulSet", Namespace: "a", Name: "db", UID: "u", Annotations: map[string]string{"k": "v"}}
-	if !ok || !reflect.DeepEqual(w, want) {
-		t.Errorf("WorkloadFromMetadata = %+v, %v; want %+v", w, ok, want)
-	}
-	for _, tm := range []metav1.TypeMeta{{APIVersion: "apps/v1", Kind: "ReplicaSet"}, {APIVersion: "extensions/v1beta1", Kind: "Deployment"}, {}} {
-		if _, ok := rules.WorkloadFromMetadata(&metav1.PartialObjectMetadata{TypeMeta: tm}); ok {
-			t.Errorf("WorkloadFromMetadata accepted %v", tm)
-		}
-	}
-	if _, ok := rules.WorkloadFromMetadata(nil); ok {
-		t.Error("WorkloadFromMetadata accepted nil")
 	}
 }

@@ -299,11 +299,7 @@ func (a *auditor) auditNamespace(ctx context.Context, ns *metav1.PartialObjectMe
 			return 0, fmt.Errorf("list %ss: %w", kind, err)
 		}
 		for i := range list.Items {
-			m := &list.Items[i]
-			m.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind})
-			if w, ok := rules.WorkloadFromMetadata(m); ok {
-				in.Workloads = append(in.Workloads, w)
-			}
+			in.Workloads = append(in.Workloads, toRulesWorkload(kind, &list.Items[i]))
 		}
 	}
 	res := rules.AuditNamespace(in)

@@ -295,14 +295,12 @@ func readCluster(ctx context.Context, c client.Reader, o *auditOptions, p *progr
 		return nil, fmt.Errorf("list NetworkPolicies: %w", err)
 	}
 	for _, kind := range workloadKinds {
-		gvk := schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind}
 		list := &metav1.PartialObjectMetadataList{}
-		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(kind + "List"))
+		list.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind + "List"})
 		err := eachPage(ctx, c, list, scope, o.ChunkSize, p.counter(kind+"s"), func(obj runtime.Object) error {
 			m := obj.(*metav1.PartialObjectMetadata)
-			m.SetGroupVersionKind(gvk)
-			if w, ok := rules.WorkloadFromMetadata(m); ok && rules.IsAnnotated(w.Annotations) {
-				s.workloads[w.Namespace] = append(s.workloads[w.Namespace], w)
+			if rules.IsAnnotated(m.Annotations) {
+				s.workloads[m.Namespace] = append(s.workloads[m.Namespace], rules.Workload{Kind: kind, Namespace: m.Namespace, Name: m.Name, UID: m.UID, Annotations: m.Annotations})
 			}
 			return nil
 		})

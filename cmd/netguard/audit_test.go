@@ -134,16 +134,21 @@ func denyAll(namespace string) *networkingv1.NetworkPolicy {
 	return rules.NamespaceBaseline(namespace, rules.BaselineOptions{})[1]
 }
 
+func allowDNS(namespace string) *networkingv1.NetworkPolicy {
+	return rules.NamespaceBaseline(namespace, rules.BaselineOptions{})[0]
+}
+
 func deployment(namespace, name string, ann map[string]string) *appsv1.Deployment {
 	return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Annotations: ann}}
 }
 
 // smallCluster: "clean" passes; "shop" has a policy from anywhere, one that
-// only restricted rejects, and no default-deny; kube-system is exempt.
+// only restricted rejects, and no default-deny (but netguard-allow-dns);
+// kube-system is exempt.
 func smallCluster(t *testing.T) *fakeCluster {
 	return newFakeCluster(t,
-		ns("clean", nil), denyAll("clean"), sameNamespace("clean", "same-namespace"),
-		ns("shop", nil), fromAnywhere("shop", "open"), sameNamespace("shop", "same-namespace"),
+		ns("clean", nil), denyAll("clean"), allowDNS("clean"), sameNamespace("clean", "same-namespace"),
+		ns("shop", nil), allowDNS("shop"), fromAnywhere("shop", "open"), sameNamespace("shop", "same-namespace"),
 		ns("kube-system", nil), fromAnywhere("kube-system", "anything"),
 	)
 }
@@ -155,7 +160,7 @@ func TestAuditText(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 	want := `Namespace shop (enforce baseline):
-  [missingDefaultDeny] NetworkPolicy "netguard-default-deny" is missing, so pods that no other policy selects accept and send any traffic, although the namespace enforces "baseline"; create it (podSelector {}, policyTypes [Ingress, Egress], no rules)
+  [missingDefaultDeny] NetworkPolicy "netguard-default-deny" is missing, so pods that no other policy selects accept and send any traffic, although the namespace enforces "baseline"; netguard serve creates it (podSelector {}, policyTypes [Ingress, Egress], no rules)
 NetworkPolicy shop/open violates baseline
   [ingressFromAnywhere] spec.ingress[0]: ` + anywhereMessage(t) + `
 
@@ -202,7 +207,7 @@ func TestAuditJSONSchema(t *testing.T) {
 		return string(b)
 	}
 	want := `{"results":[` +
-		`{"kind":"Namespace","namespace":"","name":"shop","level":"baseline","allowed":false,"violations":[{"rule":"missingDefaultDeny","field":"","message":"NetworkPolicy \"netguard-default-deny\" is missing, so pods that no other policy selects accept and send any traffic, although the namespace enforces \"baseline\"; create it (podSelector {}, policyTypes [Ingress, Egress], no rules)"}]},` +
+		`{"kind":"Namespace","namespace":"","name":"shop","level":"baseline","allowed":false,"violations":[{"rule":"missingDefaultDeny","field":"","message":"NetworkPolicy \"netguard-default-deny\" is missing, so pods that no other policy selects accept and send any traffic, although the namespace enforces \"baseline\"; netguard serve creates it (podSelector {}, policyTypes [Ingress, Egress], no rules)"}]},` +
 		`{"kind":"NetworkPolicy","namespace":"shop","name":"open","level":"baseline","allowed":false,"violations":[{"rule":"ingressFromAnywhere","field":"spec.ingress[0]","message":` + js(anywhereMessage(t)) + `}],` +
 		`"stricter":[{"level":"restricted","violations":` + js(openR) + `},{"level":"managed","violations":` + js(openM) + `}]},` +
 		`{"kind":"NetworkPolicy","namespace":"shop","name":"same-namespace","level":"baseline","allowed":true,"violations":[],` +
@@ -297,7 +302,10 @@ func TestAuditReportsEveryFinding(t *testing.T) {
 		"Deployment web":                         {"missingGeneratedPolicy", "missingGeneratedPolicy", "missingGeneratedRecord"},
 		"Deployment web2":                        {"duplicateComponent"},
 		"StatefulSet api":                        {"staleGeneratedPolicy", "staleGeneratedRecord"},
-		"Namespace tools":                        {"invalidNamespaceLabel", "weakDefaultDeny"},
+		"Namespace tools":                        {"invalidNamespaceLabel", "missingGeneratedPolicy", "weakDefaultDeny"},
+	}
+	for _, ids := range got {
+		slices.Sort(ids)
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("findings:\n got %v\nwant %v", got, want)
@@ -324,7 +332,7 @@ func TestAuditReportsEveryFinding(t *testing.T) {
 }
 
 func TestAuditReadsInPages(t *testing.T) {
-	objs := []client.Object{ns("shop", nil), denyAll("shop")}
+	objs := []client.Object{ns("shop", nil), denyAll("shop"), allowDNS("shop")}
 	for i := range 4 {
 		objs = append(objs, sameNamespace("shop", fmt.Sprintf("p%d", i)), deployment("shop", fmt.Sprintf("d%d", i), nil))
 	}
@@ -345,7 +353,7 @@ func TestAuditReadsInPages(t *testing.T) {
 		t.Errorf("lists:\n got %q\nwant %q", c.lists, want)
 	}
 	if n := strings.Count(out, `"kind": "NetworkPolicy"`); n != 4 {
-		t.Errorf("%d NetworkPolicy results, want 4 (default-deny has none of its own)", n)
+		t.Errorf("%d NetworkPolicy results, want 4 (the baseline has none of its own)", n)
 	}
 
 	// The default page is 500, as kubectl's.
