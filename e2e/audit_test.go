@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -68,7 +67,7 @@ func TestAuditFindsWhatEnforcementWouldBreak(t *testing.T) {
 			t.Fatalf("seed NetworkPolicy %s/%s: %v", np.Namespace, np.Name, err)
 		}
 	}
-	if _, err := cs.AppsV1().Deployments(shop).Create(ctx, annotatedDeployment(shop, "web", "api:8080"), metav1.CreateOptions{}); err != nil {
+	if _, err := cs.AppsV1().Deployments(shop).Create(ctx, deploymentObj(shop, "web", map[string]string{rules.AnnotationDependsOn: "api:8080"}), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("seed Deployment: %v", err)
 	}
 
@@ -101,7 +100,7 @@ func TestAuditFindsWhatEnforcementWouldBreak(t *testing.T) {
 	// with Events.
 	ng := startNetguard(t, "--audit-interval=2s")
 	fixedByNetguard := []string{"missingDefaultDeny", "missingGeneratedPolicy", "missingGeneratedRecord"}
-	waitForGauge(t, ctx, ng.Metrics, shop, func(g map[string]float64) bool {
+	waitForGauge(t, ng.Metrics, shop, func(g map[string]float64) bool {
 		for k := range g {
 			if slices.Contains(fixedByNetguard, strings.Fields(k)[1]) {
 				return false
@@ -137,7 +136,7 @@ func TestAuditFindsWhatEnforcementWouldBreak(t *testing.T) {
 	if got := report.findings(shop); !equalFindings(got, want) {
 		t.Errorf("audit after the fix:\n got %v\nwant %v", got, want)
 	}
-	waitForGauge(t, ctx, ng.Metrics, shop, func(g map[string]float64) bool {
+	waitForGauge(t, ng.Metrics, shop, func(g map[string]float64) bool {
 		for k := range g {
 			if strings.HasSuffix(k, " ingressFromIPBlock") {
 				return false
@@ -145,20 +144,6 @@ func TestAuditFindsWhatEnforcementWouldBreak(t *testing.T) {
 		}
 		return g["baseline ingressFromAnywhere"] == 1 && g["managed rawNetworkPolicy"] == 2
 	})
-}
-
-func annotatedDeployment(ns, name, dependsOn string) *appsv1.Deployment {
-	labels := map[string]string{"app": name}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: map[string]string{rules.AnnotationDependsOn: dependsOn}},
-		Spec: appsv1.DeploymentSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}},
-			},
-		},
-	}
 }
 
 // auditJSON is the part of `netguard audit -o json` the test reads.
@@ -280,46 +265,36 @@ func auditGauge(metrics func() (string, error), ns string) (map[string]float64, 
 	return out, nil
 }
 
-func waitForGauge(t *testing.T, ctx context.Context, metrics func() (string, error), ns string, ok func(map[string]float64) bool) {
+// waitForGauge polls the namespace's netguard_audit_violations until ok
+// accepts it.
+func waitForGauge(t *testing.T, metrics func() (string, error), ns string, ok func(map[string]float64) bool) {
 	t.Helper()
-	start := time.Now()
-	var last map[string]float64
-	for time.Since(start) < 60*time.Second {
+	eventually(t, 60*time.Second, "netguard_audit_violations for "+ns, func() error {
 		g, err := auditGauge(metrics, ns)
-		if err != nil {
-			t.Fatalf("scrape metrics: %v", err)
+		if err == nil && !ok(g) {
+			err = fmt.Errorf("not as expected: %v", g)
 		}
-		if ok(g) {
-			t.Logf("gauge for %s as expected after %s", ns, time.Since(start).Round(100*time.Millisecond))
-			return
-		}
-		last = g
-		select {
-		case <-ctx.Done():
-			t.Fatal(ctx.Err())
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-	t.Fatalf("netguard_audit_violations for %s did not reach the expected values within 60s; last: %v", ns, last)
+		return err
+	})
 }
 
+// waitForEvent waits for the audit's Event on a NetworkPolicy that violates
+// ingressFromIPBlock.
 func waitForEvent(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns, name string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	eventually(t, 30*time.Second, "a NetguardViolation Event on NetworkPolicy "+ns+"/"+name, func() error {
 		evs, err := cs.EventsV1().Events(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		for _, e := range evs.Items {
 			if e.Regarding.Kind == "NetworkPolicy" && e.Regarding.Name == name && e.Reason == "NetguardViolation" && e.Type == corev1.EventTypeWarning {
 				if !strings.Contains(e.Note, "[ingressFromIPBlock]") {
 					t.Errorf("Event note %q does not name the rule", e.Note)
 				}
-				return
+				return nil
 			}
 		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	t.Fatalf("no NetguardViolation Event on NetworkPolicy %s/%s within 30s", ns, name)
+		return fmt.Errorf("%d Events, none of them", len(evs.Items))
+	})
 }
