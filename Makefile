@@ -28,7 +28,8 @@ envtest-assets: ## build etcd, kube-apiserver, kube-controller-manager, kubectl 
 	hack/envtest-assets.sh
 
 run: build envtest-assets ## start a local control plane with netguard's webhooks; prints KUBECONFIG=...
-	$(GO) run ./hack/run -netguard $(NETGUARD) -assets $(ASSETS)
+	$(GO) build -o $(BIN)/netguard-run ./hack/run
+	exec $(BIN)/netguard-run -netguard $(NETGUARD) -assets $(ASSETS)
 
 test: fmt-check vet envtest-assets ## every test: unit, race, fuzz seeds, e2e against a real API server
 	$(GO) test -race -count=1 -timeout 45m ./...

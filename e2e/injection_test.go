@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
@@ -375,3 +376,44 @@ func TestInjectionBackfill(t *testing.T) {
 		return nil
 	})
 }
+
+// A workload whose create fails after netguard wrote its policies (here a
+// ResourceQuota, which the API server checks after the webhooks) leaves
+// nothing behind.
+func TestInjectionFailedCreateLeavesNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cs, err := testCluster.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := "failed-create"
+	if err := testCluster.EnsureNamespace(ctx, ns, nil); err != nil {
+		t.Fatal(err)
+	}
+	quota := &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: "no-deployments", Namespace: ns},
+		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"count/deployments.apps": resourceZero()}},
+	}
+	if _, err := cs.CoreV1().ResourceQuotas(ns).Create(ctx, quota, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "quota status", func() error {
+		q, err := cs.CoreV1().ResourceQuotas(ns).Get(ctx, "no-deployments", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if len(q.Status.Hard) == 0 {
+			return fmt.Errorf("quota not yet computed")
+		}
+		return nil
+	})
+	startNetguard(t, "--orphan-grace-period=2s")
+	_, err = cs.AppsV1().Deployments(ns).Create(ctx, deploymentObj(ns, "doomed", map[string]string{rules.AnnotationDependsOn: "db:5432"}), metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "exceeded quota") {
+		t.Fatalf("want the quota to reject the create, got %v", err)
+	}
+	eventually(t, 30*time.Second, "left-over policies removed", wantNames(ctx, cs, ns, "Deployment/doomed"))
+}
+
+func resourceZero() resource.Quantity { return resource.MustParse("0") }

@@ -51,11 +51,12 @@ const indexProfiles = "netguard.io/profiles"
 // policies, follows profile changes and removes what is no longer declared.
 // It reads workloads as metadata only: annotations are all it needs.
 type workloadReconciler struct {
-	s        *Server
-	kind     string
-	gvk      schema.GroupVersionKind
-	client   client.Client
-	recorder events.EventRecorder
+	s           *Server
+	kind        string
+	gvk         schema.GroupVersionKind
+	client      client.Client
+	recorder    events.EventRecorder
+	orphanGrace time.Duration
 }
 
 func (r *workloadReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
@@ -112,9 +113,9 @@ func (r *workloadReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 	return reconcile.Result{}, nil
 }
 
-// orphanGrace is how long policies written while a workload was being created
-// may wait for it to be stored before they are taken for a failed create.
-const orphanGrace = 30 * time.Second
+// DefaultOrphanGrace is how long policies written while a workload was being
+// created may wait for it to be stored before they are taken for a failed create.
+const DefaultOrphanGrace = 30 * time.Second
 
 // removeOrphans handles a workload that is not there. Policies with an
 // ownerReference are the garbage collector's to delete. Policies without one
@@ -139,8 +140,8 @@ func (r *workloadReconciler) removeOrphans(ctx context.Context, req reconcile.Re
 		if p.Annotations[rules.AnnotationWorkload] != ref || len(p.OwnerReferences) > 0 {
 			continue
 		}
-		if age := time.Since(p.CreationTimestamp.Time); age < orphanGrace {
-			wait = max(wait, orphanGrace-age)
+		if age := time.Since(p.CreationTimestamp.Time); age < r.orphanGrace {
+			wait = max(wait, r.orphanGrace-age)
 			continue
 		}
 		if err := r.client.Delete(ctx, p, client.Preconditions{UID: &p.UID}); client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
@@ -219,6 +220,8 @@ func (r *namespaceReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 // ControllerOptions configure SetupControllers.
 type ControllerOptions struct {
 	Baseline rules.BaselineOptions
+	// OrphanGrace defaults to DefaultOrphanGrace.
+	OrphanGrace time.Duration
 }
 
 // SetupControllers adds the leader-elected controllers to mgr.
@@ -239,7 +242,11 @@ func (s *Server) SetupControllers(mgr manager.Manager, o ControllerOptions) erro
 		}); err != nil {
 			return fmt.Errorf("index %s by profile: %w", kind, err)
 		}
-		r := &workloadReconciler{s: s, kind: kind, gvk: gvk, client: mgr.GetClient(), recorder: recorder}
+		grace := o.OrphanGrace
+		if grace <= 0 {
+			grace = DefaultOrphanGrace
+		}
+		r := &workloadReconciler{s: s, kind: kind, gvk: gvk, client: mgr.GetClient(), recorder: recorder, orphanGrace: grace}
 		err := ctrl.NewControllerManagedBy(mgr).
 			Named("workload-"+strings.ToLower(kind)).
 			For(meta, builder.OnlyMetadata, builder.WithPredicates(netguardWorkload())).

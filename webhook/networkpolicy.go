@@ -102,7 +102,11 @@ func (v *networkPolicyValidator) handle(ctx context.Context, req admission.Reque
 			return admission.Allowed(""), decision{"allow", "managed", "none"}
 		}
 		verb := strings.ToLower(string(req.Operation))
-		msg := fmt.Sprintf("%q is managed by netguard: only netguard and platform identities may %s it, and user %q is neither; change the workload's netguard.io annotations or ask the platform team", name, verb, user)
+		fix := "change the owning workload's netguard.io annotations instead"
+		if name == rules.DefaultDenyPolicyName || name == rules.AllowDNSPolicyName {
+			fix = "it keeps the namespace default-deny; ask the platform team to change the namespace's netguard.io labels"
+		}
+		msg := fmt.Sprintf("%q is managed by netguard: only netguard and platform identities may %s it, and user %q is neither; %s", name, verb, user, fix)
 		if newNP != nil && oldNP == nil && newNP.Labels[rules.LabelManagedBy] == rules.ManagedByValue {
 			msg = fmt.Sprintf("%q is labelled %s=%s, which only netguard and platform identities may create; user %q is neither: remove the label", name, rules.LabelManagedBy, rules.ManagedByValue, user)
 		} else if newNP != nil && oldNP == nil {

@@ -235,10 +235,12 @@ func runCheck(streams ioStreams, o *checkOptions, level rules.Level, version rul
 	if err != nil {
 		return err
 	}
+	// Annotated workloads: wrong annotations fail a check as violations do.
+	workloadErrs := reportWorkloadFindings(streams.ErrOut, ms)
 	switch {
 	case len(report.Errors) > 0:
 		return silentExit(2)
-	case !report.allowed():
+	case !report.allowed() || workloadErrs > 0:
 		return silentExit(1)
 	}
 	return nil

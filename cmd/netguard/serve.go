@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -21,6 +23,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/netguard/netguard/certs"
 	"github.com/netguard/netguard/webhook"
 )
 
@@ -49,6 +52,14 @@ type serveOptions struct {
 	LeaderElect             bool
 	LeaderElectionNamespace string
 	DisableControllers      bool
+	OrphanGrace             time.Duration
+
+	// CertMode is cert-manager (files in --cert-dir written by someone else)
+	// or self-managed (netguard keeps a CA and leaf in a Secret; see certs.Rotator).
+	CertMode           string
+	CertSecretName     string
+	WebhookServiceName string
+	CertExtraSANs      []string
 
 	auditServeOptions // the background audit: audit_serve.go
 }
@@ -65,6 +76,9 @@ func defaultServeOptions() *serveOptions {
 		LogLevel:               "info",
 		TLSMinVersion:          "1.2",
 		Namespace:              envOr("POD_NAMESPACE", "netguard-system"),
+		CertMode:               "cert-manager",
+		CertSecretName:         "netguard-webhook-tls",
+		WebhookServiceName:     "netguard",
 	}
 }
 
@@ -99,6 +113,11 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.SelfUsername, "self-username", "", "netguard's own username; empty asks the API server (SelfSubjectReview)")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas for the controllers (webhooks run on every replica)")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default --namespace)")
+	fs.StringVar(&o.CertMode, "cert-mode", o.CertMode, "cert-manager: serve the certificate another party writes to --cert-dir; self-managed: keep a CA and serving certificate in a Secret, inject the caBundle and rotate them")
+	fs.StringVar(&o.CertSecretName, "cert-secret-name", o.CertSecretName, "self-managed mode: the Secret in --namespace that holds the CA and serving certificate")
+	fs.StringVar(&o.WebhookServiceName, "webhook-service-name", o.WebhookServiceName, "self-managed mode: the webhook Service; the certificate is issued for <name>.<namespace>.svc")
+	fs.StringSliceVar(&o.CertExtraSANs, "cert-extra-sans", nil, "self-managed mode: more DNS names or IP addresses for the serving certificate, e.g. 127.0.0.1 when the API server calls netguard by URL")
+	fs.DurationVar(&o.OrphanGrace, "orphan-grace-period", webhook.DefaultOrphanGrace, "how long policies written during a workload's CREATE wait for it to be stored before they are removed as left over from a failed create")
 	fs.BoolVar(&o.DisableControllers, "disable-controllers", false, "serve admission only: no backfill, repair or namespace baseline (for benchmarks and debugging)")
 	o.addAuditFlags(fs)
 }
@@ -138,8 +157,20 @@ func (o *serveOptions) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %w", f.flag, err))
 		}
 	}
+	switch o.CertMode {
+	case "cert-manager":
+	case "self-managed":
+		if o.CertName != "tls.crt" || o.KeyName != "tls.key" {
+			errs = append(errs, errors.New("--cert-mode self-managed writes tls.crt and tls.key: leave --cert-name and --key-name at their defaults"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--cert-mode %q: must be cert-manager or self-managed", o.CertMode))
+	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
+	}
+	if o.CertMode == "self-managed" {
+		return nil // netguard writes the certificate itself before it serves
 	}
 	// The certificate is checked last: it is the most common start-up failure,
 	// and the message should not be buried under flag errors.
@@ -304,8 +335,11 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams i
 	if err != nil {
 		return fmt.Errorf("set up webhooks: %w", err)
 	}
+	if err := setupCertificates(cmd.Context(), mgr, o); err != nil {
+		return err
+	}
 	if !o.DisableControllers {
-		if err := srv.SetupControllers(mgr, webhook.ControllerOptions{}); err != nil {
+		if err := srv.SetupControllers(mgr, webhook.ControllerOptions{OrphanGrace: o.OrphanGrace}); err != nil {
 			return fmt.Errorf("set up controllers: %w", err)
 		}
 	}
@@ -341,4 +375,40 @@ func modernCipherSuites() []uint16 {
 		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
 		tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 	}
+}
+
+// setupCertificates starts the self-managed rotation, or, in cert-manager
+// mode, only watches the expiry of what is on disk for the metric.
+func setupCertificates(ctx context.Context, mgr ctrl.Manager, o *serveOptions) error {
+	if o.CertMode != "self-managed" {
+		return mgr.Add(&certs.ExpiryWatcher{Dir: o.CertDir})
+	}
+	svc := o.WebhookServiceName + "." + o.Namespace + ".svc"
+	dnsNames := []string{svc, svc + ".cluster.local"}
+	var ips []net.IP
+	for _, san := range o.CertExtraSANs {
+		if ip := net.ParseIP(san); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			dnsNames = append(dnsNames, san)
+		}
+	}
+	r := &certs.Rotator{
+		IPAddresses:                     ips,
+		SecretNamespace:                 o.Namespace,
+		SecretName:                      o.CertSecretName,
+		CertDir:                         o.CertDir,
+		DNSNames:                        dnsNames,
+		ValidatingWebhookConfigurations: []string{webhook.ValidatingConfigurationName},
+		MutatingWebhookConfigurations:   []string{webhook.MutatingConfigurationName},
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("self-managed certificates: %w", err)
+	}
+	// The webhook server reads --cert-dir as it starts, so the certificate
+	// must be there before the manager starts.
+	if err := r.Bootstrap(ctx); err != nil {
+		return fmt.Errorf("self-managed certificates: %w", err)
+	}
+	return nil
 }

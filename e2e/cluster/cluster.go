@@ -168,7 +168,7 @@ func (c *Cluster) startControllerManager(ctx context.Context, o Options) error {
 		"--secure-port=0",
 		// Only what makes objects behave as in a cluster: ownerReference garbage
 		// collection, namespace deletion and the workload controllers.
-		"--controllers=garbagecollector,namespace,deployment,replicaset,statefulset,daemonset,serviceaccount",
+		"--controllers=garbagecollector,namespace,deployment,replicaset,statefulset,daemonset,serviceaccount,resourcequota",
 		"--use-service-account-credentials=false",
 		"--concurrent-gc-syncs=5",
 	}

@@ -34,6 +34,10 @@ type NetguardOptions struct {
 	// KeepWebhooks leaves the webhook configurations in place on Stop, as a
 	// crashed netguard would.
 	KeepWebhooks bool
+	// SelfManagedCerts runs --cert-mode=self-managed in namespace
+	// netguard-system: netguard issues its own certificate and injects the
+	// caBundle; the webhook configurations start without one.
+	SelfManagedCerts bool
 }
 
 // Netguard is a running `netguard serve`.
@@ -93,11 +97,20 @@ func (c *Cluster) StartNetguard(ctx context.Context, o NetguardOptions) (*Netgua
 		o.Kubeconfig = kc
 	}
 	n := &Netguard{cluster: c, opts: o, CertDir: filepath.Join(c.Dir, "netguard-certs")}
-	bundle, err := EnsureServingCerts(n.CertDir)
-	if err != nil {
-		return nil, fmt.Errorf("serving certs: %w", err)
+	var err error
+	if o.SelfManagedCerts {
+		n.CertDir = filepath.Join(c.Dir, "netguard-self-managed-certs")
+		o.Args = append([]string{"--cert-mode=self-managed", "--namespace=netguard-system", "--cert-extra-sans=127.0.0.1"}, o.Args...)
+		if err := c.EnsureNamespace(ctx, "netguard-system", nil); err != nil {
+			return nil, err
+		}
+	} else {
+		bundle, err := EnsureServingCerts(n.CertDir)
+		if err != nil {
+			return nil, fmt.Errorf("serving certs: %w", err)
+		}
+		n.CABundle = bundle
 	}
-	n.CABundle = bundle
 	ports := make([]int, 3)
 	for i := range ports {
 		if ports[i], err = FreePort(); err != nil {
@@ -126,13 +139,22 @@ func (c *Cluster) StartNetguard(ctx context.Context, o NetguardOptions) (*Netgua
 	n.cmd = cmd
 	n.done = make(chan error, 1)
 	go func() { n.done <- cmd.Wait() }()
+	if o.SelfManagedCerts {
+		// Registered first, without a caBundle: netguard injects its own.
+		if err := n.InstallWebhooks(ctx); err != nil {
+			_ = n.Stop(ctx)
+			return nil, err
+		}
+	}
 	if err := n.WaitReady(ctx, 60*time.Second); err != nil {
 		_ = n.Stop(ctx)
 		return nil, err
 	}
-	if err := n.InstallWebhooks(ctx); err != nil {
-		_ = n.Stop(ctx)
-		return nil, err
+	if !o.SelfManagedCerts {
+		if err := n.InstallWebhooks(ctx); err != nil {
+			_ = n.Stop(ctx)
+			return nil, err
+		}
 	}
 	return n, nil
 }

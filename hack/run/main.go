@@ -84,6 +84,12 @@ Try it (in another shell):
   # denied: ingress from anywhere bypasses default-deny
   kubectl -n team-a apply -f docs/examples/allow-from-anywhere.yaml
   kubectl -n team-a apply --dry-run=server -f docs/examples/allow-from-anywhere.yaml
+  # injection: annotated Deployments get their NetworkPolicies at admission
+  kubectl -n team-a apply --dry-run=server -f docs/examples/annotated-deployments.yaml
+  kubectl -n team-a apply -f docs/examples/annotated-deployments.yaml
+  kubectl -n team-a get networkpolicies
+  # the namespace baseline and the generated policies are netguard's alone
+  kubectl -n team-a delete networkpolicy netguard-default-deny
 
 Logs: %s
 Metrics: %s

@@ -1,0 +1,143 @@
+{{/*
+Names. The webhook configurations are cluster-scoped and keep the fixed names
+netguard's code uses (webhook.ValidatingConfigurationName and
+webhook.MutatingConfigurationName): one netguard per cluster.
+*/}}
+{{- define "netguard.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "netguard.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "netguard.validatingConfigurationName" -}}netguard-validating{{- end }}
+{{- define "netguard.mutatingConfigurationName" -}}netguard-mutating{{- end }}
+
+{{- define "netguard.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "netguard.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "netguard.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "netguard.labels" -}}
+helm.sh/chart: {{ include "netguard.chart" . }}
+{{ include "netguard.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: admission-webhook
+app.kubernetes.io/part-of: netguard
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "netguard.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "netguard.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "netguard.serviceName" -}}
+{{- include "netguard.fullname" . }}
+{{- end }}
+
+{{- define "netguard.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Certificates. */}}
+{{- define "netguard.servingSecretName" -}}
+{{- if .Values.certManager.enabled }}
+{{- printf "%s-serving-cert" (include "netguard.fullname" .) }}
+{{- else }}
+{{- default (printf "%s-webhook-tls" (include "netguard.fullname" .)) .Values.selfManaged.secretName }}
+{{- end }}
+{{- end }}
+
+{{- define "netguard.servingCertificateName" -}}
+{{- printf "%s-serving" (include "netguard.fullname" .) }}
+{{- end }}
+
+{{/* Leader election: one writer, and only a single replica may go without it. */}}
+{{- define "netguard.leaderElect" -}}
+{{- if and (not .Values.leaderElection.enabled) (gt (int .Values.replicaCount) 1) }}
+{{- fail (printf "leaderElection.enabled=false needs replicaCount: 1 (got %d): replicas without leader election would all run the controllers; turn leader election on or run one replica" (int .Values.replicaCount)) }}
+{{- end }}
+{{- .Values.leaderElection.enabled }}
+{{- end }}
+
+{{/*
+The namespaceSelector shared by both webhooks: never kube-system, never
+netguard's own namespace (netguard must be able to start and heal itself), never
+a namespace labelled netguard.io/ignore, never webhooks.excludedNamespaces.
+Same shape as webhook.namespaceSelector in Go.
+*/}}
+{{- define "netguard.namespaceSelector" -}}
+{{- $excluded := concat (list "kube-system" .Release.Namespace) .Values.webhooks.excludedNamespaces | uniq | sortAlpha }}
+matchExpressions:
+  - key: netguard.io/ignore
+    operator: DoesNotExist
+  - key: kubernetes.io/metadata.name
+    operator: NotIn
+    values:
+      {{- range $excluded }}
+      - {{ . | quote }}
+      {{- end }}
+{{- end }}
+
+{{- define "netguard.clientConfig" -}}
+service:
+  namespace: {{ .root.Release.Namespace }}
+  name: {{ include "netguard.serviceName" .root }}
+  path: {{ .path }}
+  port: 443
+{{- end }}
+
+{{- define "netguard.webhookAnnotations" -}}
+{{- if .Values.certManager.enabled }}
+annotations:
+  cert-manager.io/inject-ca-from: {{ printf "%s/%s" .Release.Namespace (include "netguard.servingCertificateName" .) }}
+{{- end }}
+{{- end }}
+
+{{/* The NetguardConfiguration file; its checksum rolls the pods when it changes. */}}
+{{- define "netguard.configuration" -}}
+{{- $c := .Values.config -}}
+apiVersion: netguard.io/v1alpha1
+kind: NetguardConfiguration
+{{ dict "defaults" $c.defaults "exemptions" $c.exemptions "platformIdentities" $c.platformIdentities | toYaml }}
+{{- end }}
+
+{{/*
+Which workload writes reach the injection webhooks: Deployments, StatefulSets
+and DaemonSets that carry a netguard.io annotation, or carried one before the
+write (so removing the annotations is seen). Every other workload write skips
+the call. Same expression as webhook.WorkloadMatchExpression in Go.
+*/}}
+{{- define "netguard.workloadMatch" -}}
+matchConditions:
+  - name: netguard-annotated
+    expression: {{ `(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k in ['netguard.io/depends-on', 'netguard.io/profiles', 'netguard.io/component', 'netguard.io/generated'])) || (oldObject != null && has(oldObject.metadata.annotations) && oldObject.metadata.annotations.exists(k, k in ['netguard.io/depends-on', 'netguard.io/profiles', 'netguard.io/component', 'netguard.io/generated']))` | quote }}
+rules:
+  - operations: ["CREATE", "UPDATE"]
+    apiGroups: ["apps"]
+    apiVersions: ["v1"]
+    resources: ["deployments", "statefulsets", "daemonsets"]
+    scope: Namespaced
+{{- end }}
