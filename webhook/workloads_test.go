@@ -38,7 +38,7 @@ func testServer(t *testing.T, objs ...client.Object) (*Server, client.Client) {
 		"team": {},
 		"lax":  {rules.LabelEnforce: "privileged"},
 	}}
-	s.injector = &injector{cache: c, client: c}
+	s.injector = &injector{cache: c, client: c, live: c}
 	s.apiReader = c
 	return s, c
 }
@@ -312,5 +312,24 @@ func TestApplierWritesPoliciesAndPrunes(t *testing.T) {
 	got = names()
 	if len(got) != 2 || got["netguard.web.depends-on"] != 1 || got["netguard.web.to.db"] != 1 {
 		t.Errorf("after update: %v; want only depends-on and to.db, each owned by the workload", got)
+	}
+}
+
+// A profile created a moment before the workload that uses it is found even
+// when the informer cache has not seen it yet.
+func TestProfileCacheMissIsConfirmedLive(t *testing.T) {
+	s, _ := testServer(t)
+	prof := &netguardv1alpha1.NetworkProfile{
+		ObjectMeta: metav1.ObjectMeta{Name: "fresh"},
+		Spec: netguardv1alpha1.NetworkProfileSpec{Egress: []networkingv1.NetworkPolicyEgressRule{{
+			To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "192.0.2.10/32"}}},
+		}}},
+	}
+	live := fake.NewClientBuilder().WithScheme(NewScheme()).WithObjects(prof).Build()
+	s.injector.live = live
+	m := &workloadMutator{s: s}
+	resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, deploymentIn("team", "web", map[string]string{rules.AnnotationProfiles: "fresh"}), nil, false))
+	if !resp.Allowed || len(resp.Patches) == 0 {
+		t.Fatalf("want the profile found live and the workload patched, got %+v", resp.AdmissionResponse)
 	}
 }
