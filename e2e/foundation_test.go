@@ -43,7 +43,8 @@ func TestFoundationRequestReachesWebhook(t *testing.T) {
 		t.Fatalf("netguard_admission_decisions_total for CREATE networkpolicies did not grow: before %v, after %v", before, after)
 	}
 
-	out, err := testCluster.Kubectl(ctx, nil, "get", "networkpolicies", "-n", ns, "-o", "name")
+	// Only hand-written policies: netguard adds its namespace baseline too.
+	out, err := testCluster.Kubectl(ctx, nil, "get", "networkpolicies", "-n", ns, "-l", "!app.kubernetes.io/managed-by", "-o", "name")
 	if err != nil {
 		t.Fatalf("kubectl: %v\n%s", err, out)
 	}

@@ -52,7 +52,7 @@ func fromAnywhere(ns, name string) *networkingv1.NetworkPolicy {
 	}
 }
 
-func defaultDeny(ns string) *networkingv1.NetworkPolicy {
+func namespaceDefaultDeny(ns string) *networkingv1.NetworkPolicy {
 	return rules.NamespaceBaseline(ns, rules.BaselineOptions{})[1]
 }
 
@@ -129,7 +129,7 @@ func TestAuditGaugeFollowsTheCluster(t *testing.T) {
 		auditNamespace("tools", map[string]string{rules.LabelEnforce: "privileged"}),
 		auditNamespace("kube-system", nil),
 		auditNamespace("legacy", map[string]string{LabelIgnore: ""}),
-		fromAnywhere("shop", "open-a"), fromAnywhere("shop", "open-b"), defaultDeny("shop"),
+		fromAnywhere("shop", "open-a"), fromAnywhere("shop", "open-b"), namespaceDefaultDeny("shop"),
 		fromAnywhere("tools", "open"),
 		fromAnywhere("kube-system", "open"), fromAnywhere("legacy", "open"),
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", UID: "uid-web",
@@ -204,7 +204,7 @@ func TestAuditCycleIsBounded(t *testing.T) {
 	ctx := context.Background()
 	b := fake.NewClientBuilder().WithScheme(auditScheme(t))
 	for _, ns := range []string{"a", "b", "c", "d"} {
-		b.WithObjects(auditNamespace(ns, nil), defaultDeny(ns), fromAnywhere(ns, "open"))
+		b.WithObjects(auditNamespace(ns, nil), namespaceDefaultDeny(ns), fromAnywhere(ns, "open"))
 	}
 	c := b.Build()
 	a, _ := testAuditor(t, c, AuditOptions{MaxObjectsPerCycle: 3})
@@ -260,7 +260,7 @@ func TestAuditCycleIsBounded(t *testing.T) {
 func TestAuditEventsAreRateLimited(t *testing.T) {
 	ctx := context.Background()
 	c := fake.NewClientBuilder().WithScheme(auditScheme(t)).WithObjects(
-		auditNamespace("shop", nil), defaultDeny("shop"),
+		auditNamespace("shop", nil), namespaceDefaultDeny("shop"),
 		fromAnywhere("shop", "open-a"), fromAnywhere("shop", "open-b"),
 		&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "db", UID: "uid-db",
 			Annotations: map[string]string{rules.AnnotationDependsOn: "nowhere"}}},

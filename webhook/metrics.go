@@ -11,7 +11,7 @@ import (
 var (
 	admissionDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "netguard_admission_decisions_total",
-		Help: "Admission decisions by resource, operation, decision (allow, deny, error), mode (enforce, exempt, managed, platform) and enforced level.",
+		Help: "Admission decisions by resource, operation, decision (allow, deny, error), mode (enforce, exempt, managed, platform, inject) and enforced level.",
 	}, []string{"resource", "operation", "decision", "mode", "level"})
 	ruleViolations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "netguard_rule_violations_total",

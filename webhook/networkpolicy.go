@@ -101,21 +101,8 @@ func (v *networkPolicyValidator) handle(ctx context.Context, req admission.Reque
 		if req.Operation == admissionv1.Delete && slices.Contains(v.cfg.SystemDeleters, user) {
 			return admission.Allowed(""), decision{"allow", "managed", "none"}
 		}
-		verb := strings.ToLower(string(req.Operation))
-		fix := "change the owning workload's netguard.io annotations instead"
-		if name == rules.DefaultDenyPolicyName || name == rules.AllowDNSPolicyName {
-			fix = "it keeps the namespace default-deny; ask the platform team to change the namespace's netguard.io labels"
-		}
-		msg := fmt.Sprintf("%q is managed by netguard: only netguard and platform identities may %s it, and user %q is neither; %s", name, verb, user, fix)
-		if newNP != nil && oldNP == nil && newNP.Labels[rules.LabelManagedBy] == rules.ManagedByValue {
-			msg = fmt.Sprintf("%q is labelled %s=%s, which only netguard and platform identities may create; user %q is neither: remove the label", name, rules.LabelManagedBy, rules.ManagedByValue, user)
-		} else if newNP != nil && oldNP == nil {
-			msg = fmt.Sprintf("the name %q is reserved for netguard's namespace default-deny; user %q may not create it: choose another name", name, user)
-		} else if oldNP != nil && newNP != nil && !IsManaged(newNP) {
-			msg = fmt.Sprintf("%q is managed by netguard: removing its %s label or renaming it is not allowed for user %q", name, rules.LabelManagedBy, user)
-		}
 		log.Info("denied change to a managed NetworkPolicy", "operation", req.Operation, "user", user)
-		return forbidden(name, msg), decision{"deny", "managed", "none"}
+		return forbidden(name, managedDenial(req.Operation, oldNP, newNP, name, user)), decision{"deny", "managed", "none"}
 	}
 
 	// Deleting a raw policy only removes allowances; default-deny still holds.
@@ -166,6 +153,28 @@ func (v *networkPolicyValidator) handle(ctx context.Context, req admission.Reque
 	}
 	log.V(1).Info("allowed NetworkPolicy", "operation", req.Operation, "level", policy.Enforce.String(), "warnings", len(resp.Warnings))
 	return resp, d
+}
+
+// managedDenial says what user tried to do to a managed policy: create one,
+// take the name of the default-deny, mark their own policy as managed, strip
+// the mark, or change or delete one.
+func managedDenial(op admissionv1.Operation, oldNP, newNP *networkingv1.NetworkPolicy, name, user string) string {
+	label := rules.LabelManagedBy + "=" + rules.ManagedByValue
+	switch {
+	case oldNP == nil && newNP.Labels[rules.LabelManagedBy] == rules.ManagedByValue:
+		return fmt.Sprintf("%q is labelled %s, which only netguard and platform identities may create; user %q is neither: remove the label", name, label, user)
+	case oldNP == nil:
+		return fmt.Sprintf("the name %q is reserved for netguard's namespace default-deny; user %q may not create it: choose another name", name, user)
+	case newNP != nil && !IsManaged(oldNP):
+		return fmt.Sprintf("adding the label %s to %q is not allowed for user %q: only netguard and platform identities may mark a policy as managed; remove the label", label, name, user)
+	case newNP != nil && !IsManaged(newNP):
+		return fmt.Sprintf("%q is managed by netguard: removing its %s label or renaming it is not allowed for user %q", name, rules.LabelManagedBy, user)
+	}
+	fix := "change the owning workload's netguard.io annotations, or ask the platform team"
+	if name == rules.DefaultDenyPolicyName || name == rules.AllowDNSPolicyName {
+		fix = "it keeps the namespace default-deny; ask the platform team to change the namespace's netguard.io labels"
+	}
+	return fmt.Sprintf("%q is managed by netguard: only netguard and platform identities may %s it, and user %q is neither; %s", name, strings.ToLower(string(op)), user, fix)
 }
 
 // decodeNetworkPolicy decodes a raw object and insists that it is a

@@ -430,7 +430,7 @@ func TestAuditExitCodes(t *testing.T) {
 		{"bad namespace name", []string{"-n", "Shop"}, 2, "netguard: --namespace \"Shop\" is not a valid namespace name\n"},
 		{"no such namespace", []string{"-n", "nope"}, 2, "netguard: namespace \"nope\" does not exist; check the name, or audit every namespace with -A\n"},
 		{"bad configuration", []string{"--config", bad}, 2, "netguard: --config \"" + bad + "\": defaults.enforce: unknown level \"strict\"; use privileged, baseline, restricted or managed, optionally with :v<major>.<minor>\n"},
-		{"bad level flag", []string{"--default-enforce", "strict"}, 2, "netguard: flags: defaults.enforce: unknown level \"strict\"; use privileged, baseline, restricted or managed, optionally with :v<major>.<minor>\n"},
+		{"bad level flag", []string{"--default-enforce", "strict"}, 2, "netguard: --default-enforce: unknown level \"strict\"; use privileged, baseline, restricted or managed, optionally with :v<major>.<minor>\n"},
 		{"bad chunk size", []string{"--chunk-size", "0"}, 2, "netguard: --chunk-size 0: must be at least 1\n"},
 		{"arguments", []string{"shop"}, 2, "netguard: unknown command \"shop\" for \"netguard audit\"\n"},
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -152,10 +153,18 @@ func cutLast(s string, sep byte) (string, string, bool) {
 // a flag that was not given leaves the file's value. docs/configuration.md
 // documents this, and TestFlagsOverrideConfigFile proves it.
 func (o *serveOptions) mergeFlags(fs *pflag.FlagSet, c *NetguardConfiguration) error {
+	// A level flag is checked here, under its own name: Validate skips the
+	// empty value because it means "not given", but --default-enforce= was.
+	var bad []string
 	set := func(name string, dst *string, val string) {
-		if fs.Changed(name) {
-			*dst = val
+		if !fs.Changed(name) {
+			return
 		}
+		if _, err := parseLevelVersion(val); err != nil {
+			bad = append(bad, fmt.Sprintf("--%s: %v", name, err))
+			return
+		}
+		*dst = val
 	}
 	setList := func(name string, dst *[]string, val []string) {
 		if fs.Changed(name) {
@@ -172,9 +181,13 @@ func (o *serveOptions) mergeFlags(fs *pflag.FlagSet, c *NetguardConfiguration) e
 	setList("platform-groups", &c.Platform.Groups, o.PlatformGroups)
 	if fs.Changed("audit-interval") {
 		if o.AuditInterval <= 0 {
-			return fmt.Errorf("--audit-interval %s: must be greater than 0", o.AuditInterval)
+			bad = append(bad, fmt.Sprintf("--audit-interval %s: must be greater than 0", o.AuditInterval))
+		} else {
+			c.Audit.Interval.Duration = o.AuditInterval
 		}
-		c.Audit.Interval.Duration = o.AuditInterval
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
 	}
 	if err := c.validate(); err != nil {
 		return fmt.Errorf("flags: %w", err)
