@@ -119,20 +119,15 @@ func AuditExempt(exemptNamespaces []string, name string, labels map[string]strin
 	return false, ""
 }
 
-// SetupAudit adds the background audit to mgr. It runs on the elected leader
-// only, so one replica emits the gauge and the Events.
+// SetupAudit adds the background audit to mgr, whose scheme must know
+// NetworkProfile (NewScheme). It runs on the elected leader only, so one
+// replica emits the gauge and the Events.
 func SetupAudit(mgr manager.Manager, o AuditOptions) error {
 	if err := o.defaults(); err != nil {
 		return err
 	}
 	if !o.Defaults.Enforce.Level.Valid() {
 		return fmt.Errorf("audit: unknown default enforce level %q", o.Defaults.Enforce.Level)
-	}
-	// The cache reads NetworkProfiles as typed objects.
-	if !mgr.GetScheme().Recognizes(netguardv1alpha1.GroupVersion.WithKind("NetworkProfile")) {
-		if err := netguardv1alpha1.AddToScheme(mgr.GetScheme()); err != nil {
-			return fmt.Errorf("audit: register NetworkProfile: %w", err)
-		}
 	}
 	a := newAuditor(mgr.GetCache(), mgr.GetEventRecorder("netguard"), o, mgr.GetLogger().WithName("audit"))
 	a.waitForCache = mgr.GetCache().WaitForCacheSync
