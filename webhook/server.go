@@ -93,7 +93,7 @@ func Setup(mgr manager.Manager, cfg Config) (*Server, error) {
 		}
 	}
 	s.namespaces = &cachedNamespaces{cache: mgr.GetCache(), live: mgr.GetAPIReader(), synced: &s.synced, poll: 2 * time.Second}
-	s.injector = &injector{cache: mgr.GetCache(), client: mgr.GetClient()}
+	s.injector = &injector{cache: mgr.GetCache(), client: mgr.GetClient(), live: mgr.GetAPIReader()}
 	s.apiReader = mgr.GetAPIReader()
 	srv := mgr.GetWebhookServer()
 	for path, h := range s.handlers() {
