@@ -154,7 +154,8 @@ func patched(req admission.Request, gen *rules.Generated, warnings []string) adm
 	return resp
 }
 
-// netguardPatch is the JSON patch for patched.
+// netguardPatch is the JSON patch for patched; empty when the object already
+// carries both, so that a reinvocation changes nothing.
 func netguardPatch(raw []byte, gen *rules.Generated) ([]jsonpatch.JsonPatchOperation, error) {
 	var obj struct {
 		Metadata *struct {
@@ -188,7 +189,7 @@ func netguardPatch(raw []byte, gen *rules.Generated) ([]jsonpatch.JsonPatchOpera
 		ops = append(ops, jsonpatch.NewOperation("add", "/metadata", map[string]any{"annotations": map[string]string{rules.AnnotationGenerated: record}}))
 	case obj.Metadata.Annotations == nil:
 		ops = append(ops, jsonpatch.NewOperation("add", "/metadata/annotations", map[string]string{rules.AnnotationGenerated: record}))
-	default:
+	case obj.Metadata.Annotations[rules.AnnotationGenerated] != record:
 		ops = append(ops, jsonpatch.NewOperation("add", generated, record))
 	}
 	label := map[string]string{rules.LabelComponent: gen.Component}
@@ -199,7 +200,7 @@ func netguardPatch(raw []byte, gen *rules.Generated) ([]jsonpatch.JsonPatchOpera
 		ops = append(ops, jsonpatch.NewOperation("add", "/spec/template/metadata", map[string]any{"labels": label}))
 	case obj.Spec.Template.Metadata.Labels == nil:
 		ops = append(ops, jsonpatch.NewOperation("add", "/spec/template/metadata/labels", label))
-	default:
+	case obj.Spec.Template.Metadata.Labels[rules.LabelComponent] != gen.Component:
 		ops = append(ops, jsonpatch.NewOperation("add", "/spec/template/metadata/labels/"+jsonPointerEscape(rules.LabelComponent), gen.Component))
 	}
 	return ops, nil
