@@ -76,7 +76,7 @@ func badInputs(t *testing.T) []badInput {
 	add(badInput{name: "request null", path: PathValidateWorkload, body: []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":null}`), wantHTTP: 200, wantCode: 400, wantMsg: "the AdmissionReview has no request"})
 	noUID := npRequest("team", npJSON(t, "team"))
 	add(badInput{name: "missing uid", path: PathValidateNetworkPolicy, body: mustJSON(admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}, Request: &noUID}), wantHTTP: 200, wantCode: 400, wantMsg: "request.uid is missing"})
-	add(badInput{name: "missing uid on a workload", path: PathMutateWorkload, body: bytes.Replace(review(workloadRequest(t, deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"}))), []byte(`"uid":"uid-`), []byte(`"xuid":"uid-`), 1), wantHTTP: 200, wantCode: 400, wantMsg: "request.uid is missing"})
+	add(badInput{name: "missing uid on a workload", path: PathMutateWorkload, body: bytes.Replace(review(deployReview(t, deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"}))), []byte(`"uid":"uid-`), []byte(`"xuid":"uid-`), 1), wantHTTP: 200, wantCode: 400, wantMsg: "request.uid is missing"})
 	b, uid := withUID("unknown operation", func() admissionv1.AdmissionRequest {
 		r := npRequest("team", npJSON(t, "team"))
 		r.Operation = "FROB"
@@ -85,7 +85,7 @@ func badInputs(t *testing.T) []badInput {
 	add(badInput{name: "unknown operation", path: PathValidateNetworkPolicy, body: b, wantHTTP: 200, wantCode: 400, wantMsg: `operation "FROB" is not handled`, uid: uid})
 
 	// The object, for the path.
-	b, uid = withUID("Deployment on the NetworkPolicy path", workloadRequest(t, deployment("team", "web", nil)))
+	b, uid = withUID("Deployment on the NetworkPolicy path", deployReview(t, deployment("team", "web", nil)))
 	add(badInput{name: "Deployment on the NetworkPolicy path", path: PathValidateNetworkPolicy, body: b, wantHTTP: 200, wantCode: 400, wantMsg: "this webhook handles networking.k8s.io NetworkPolicy, not apps/v1, Kind=Deployment", uid: uid})
 	b, uid = withUID("NetworkPolicy on the workload path", npRequest("team", npJSON(t, "team")))
 	add(badInput{name: "NetworkPolicy on the mutating path", path: PathMutateWorkload, body: b, wantHTTP: 200, wantCode: 400, wantMsg: "this webhook handles apps/v1 Deployments, StatefulSets and DaemonSets, not networking.k8s.io/v1, Kind=NetworkPolicy", uid: uid})
@@ -93,7 +93,7 @@ func badInputs(t *testing.T) []badInput {
 	add(badInput{name: "NetworkPolicy on the applier path", path: PathValidateWorkload, body: b, wantHTTP: 200, wantCode: 400, wantMsg: "not networking.k8s.io/v1, Kind=NetworkPolicy", uid: uid})
 	b, uid = withUID("Pod object", npRequest("team", []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"}}`)))
 	add(badInput{name: "a Pod object under a NetworkPolicy kind", path: PathValidateNetworkPolicy, body: b, wantHTTP: 200, wantCode: 400, wantMsg: "request.object is /v1, Kind=Pod, want networking.k8s.io/v1 NetworkPolicy", uid: uid})
-	b, uid = withUID("StatefulSet object", workloadRequestRaw("team", "web", []byte(`{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"web","annotations":{"netguard.io/depends-on":"api:80"}}}`)))
+	b, uid = withUID("StatefulSet object", deployReviewRaw("team", "web", []byte(`{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"web","annotations":{"netguard.io/depends-on":"api:80"}}}`)))
 	add(badInput{name: "a StatefulSet object under a Deployment kind", path: PathMutateWorkload, body: b, wantHTTP: 200, wantCode: 400, wantMsg: "want apps Deployment", uid: uid})
 	b, uid = withUID("object is a string", npRequest("team", []byte(`"spec"`)))
 	add(badInput{name: "object is a string", path: PathValidateNetworkPolicy, body: b, wantHTTP: 200, wantCode: 400, wantMsg: "request.object is not a NetworkPolicy", uid: uid})
@@ -143,7 +143,7 @@ func badInputs(t *testing.T) []badInput {
 		{"100 KiB component", rules.AnnotationComponent, strings.Repeat("a", 100<<10), `metadata.annotations[netguard.io/component]`},
 	} {
 		d := deployment("team", "web", map[string]string{c.key: c.value})
-		b, uid := withUID("annotation "+c.name, workloadRequest(t, d))
+		b, uid := withUID("annotation "+c.name, deployReview(t, d))
 		add(badInput{name: "annotation: " + c.name, path: PathMutateWorkload, body: b, wantHTTP: 200, wantCode: 422, wantMsg: c.msg, uid: uid})
 	}
 	return cases
@@ -171,7 +171,7 @@ func TestBadInputOverHTTPS(t *testing.T) {
 	}
 	goodWorkload := func(t *testing.T) {
 		t.Helper()
-		r := h.postBytes(t, PathMutateWorkload, review(workloadRequest(t, deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"}))))
+		r := h.postBytes(t, PathMutateWorkload, review(deployReview(t, deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"}))))
 		if r.status != 200 || r.review == nil || !r.review.Response.Allowed || len(r.review.Response.Patch) == 0 {
 			t.Fatalf("a good Deployment after the bad input: %s", r)
 		}
@@ -197,9 +197,9 @@ func TestBadInputOverHTTPS(t *testing.T) {
 					t.Errorf("response uid %q, want %q", r.review.Response.UID, c.uid)
 				}
 			}
-			t.Logf("%d: %s", code, truncate(msg, 300))
+			t.Logf("%d: %s", code, clip(msg, 300))
 			if code != c.wantCode || !strings.Contains(msg, c.wantMsg) || msg == "" {
-				t.Errorf("code %d message %q, want code %d and a message containing %q", code, truncate(msg, 300), c.wantCode, c.wantMsg)
+				t.Errorf("code %d message %q, want code %d and a message containing %q", code, clip(msg, 300), c.wantCode, c.wantMsg)
 			}
 			if strings.Contains(msg, "panic") {
 				t.Errorf("a panic was recovered: %s", msg)

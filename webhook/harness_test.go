@@ -19,8 +19,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -53,35 +51,15 @@ func newTestServer(synced bool) *Server {
 	s.synced.Store(synced)
 	s.namespaces = &fakeNamespaces{labels: testNamespaces()}
 	c := fakeClient()
-	s.injector = &injector{cache: c, client: c}
+	s.injector = &injector{cache: c, client: c, live: c}
 	s.apiReader = c
 	return s
 }
 
-// fakeClient stands in for the API server and the informer cache. Its
-// server-side apply does not take netguard's unstructured NetworkPolicies, so
-// apply is a create or an update here.
+// fakeClient stands in for the API server and the informer cache, with
+// server-side apply emulated (see emulateApply).
 func fakeClient(objs ...client.Object) client.WithWatch {
-	return fake.NewClientBuilder().WithScheme(NewScheme()).WithObjects(objs...).WithInterceptorFuncs(interceptor.Funcs{
-		Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, _ ...client.ApplyOption) error {
-			b, err := json.Marshal(obj)
-			if err != nil {
-				return err
-			}
-			np := &networkingv1.NetworkPolicy{}
-			if err := json.Unmarshal(b, np); err != nil {
-				return err
-			}
-			cur := &networkingv1.NetworkPolicy{}
-			if err := c.Get(ctx, client.ObjectKeyFromObject(np), cur); apierrors.IsNotFound(err) {
-				return c.Create(ctx, np)
-			} else if err != nil {
-				return err
-			}
-			np.ResourceVersion = cur.ResourceVersion
-			return c.Update(ctx, np)
-		},
-	}).Build()
+	return fake.NewClientBuilder().WithScheme(NewScheme()).WithObjects(objs...).WithInterceptorFuncs(interceptor.Funcs{Apply: emulateApply}).Build()
 }
 
 // httpsServer runs netguard's handlers in controller-runtime's webhook
@@ -156,10 +134,10 @@ type reply struct {
 }
 
 func (r reply) String() string {
-	return fmt.Sprintf("HTTP %d: %s", r.status, truncate(string(r.body), 400))
+	return fmt.Sprintf("HTTP %d: %s", r.status, clip(string(r.body), 400))
 }
 
-func truncate(s string, n int) string {
+func clip(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
@@ -265,15 +243,15 @@ func deployment(ns, name string, annotations map[string]string) *appsv1.Deployme
 }
 
 // workloadRequest is a Deployment CREATE by alice.
-func workloadRequest(t testing.TB, d *appsv1.Deployment) admissionv1.AdmissionRequest {
+func deployReview(t testing.TB, d *appsv1.Deployment) admissionv1.AdmissionRequest {
 	raw, err := json.Marshal(d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return workloadRequestRaw(d.Namespace, d.Name, raw)
+	return deployReviewRaw(d.Namespace, d.Name, raw)
 }
 
-func workloadRequestRaw(ns, name string, raw []byte) admissionv1.AdmissionRequest {
+func deployReviewRaw(ns, name string, raw []byte) admissionv1.AdmissionRequest {
 	return admissionv1.AdmissionRequest{
 		Kind:      metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"},
 		Resource:  metav1.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"},

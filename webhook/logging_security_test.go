@@ -94,15 +94,15 @@ func TestLogsCarryNoObjectsOrSecrets(t *testing.T) {
 		{"allowed policy", h, PathValidateNetworkPolicy, review(npRequest("team", allowed))},
 		{"malformed policy", h, PathValidateNetworkPolicy, review(npRequest("team", malformed))},
 		{"a Secret on the policy path", h, PathValidateNetworkPolicy, review(npRequest("team", secretObj))},
-		{"a Secret as a workload", h, PathMutateWorkload, review(workloadRequestRaw("team", "s", secretObj))},
+		{"a Secret as a workload", h, PathMutateWorkload, review(deployReviewRaw("team", "s", secretObj))},
 		{"undecodable policy", h, PathValidateNetworkPolicy, review(npRequest("team", []byte(`{"spec":{"podSelector":"`+secretMarker+`"}}`)))},
 		{"not a review", h, PathValidateNetworkPolicy, []byte(`{"password":"` + secretMarker + `"`)},
 		{"policy before sync", notSynced, PathValidateNetworkPolicy, review(npRequest("team", denied))},
-		{"workload", h, PathMutateWorkload, review(workloadRequestRaw("team", "web", withEnv(merge(secretAnn, rules.AnnotationDependsOn, "api:8080"))))},
-		{"workload applied", h, PathValidateWorkload, review(workloadRequestRaw("team", "web", withEnv(merge(secretAnn, rules.AnnotationDependsOn, "api:8080"))))},
-		{"workload with a secret in its annotation", h, PathMutateWorkload, review(workloadRequestRaw("team", "web", withEnv(merge(secretAnn, rules.AnnotationDependsOn, "api:8080 "+secretMarker+":x"))))},
-		{"workload with a secret as its component", h, PathMutateWorkload, review(workloadRequestRaw("team", "web", withEnv(merge(secretAnn, rules.AnnotationComponent, "Not_A_Label-"+secretMarker))))},
-		{"workload before sync", notSynced, PathMutateWorkload, review(workloadRequestRaw("team", "web", withEnv(merge(secretAnn, rules.AnnotationDependsOn, "api:8080"))))},
+		{"workload", h, PathMutateWorkload, review(deployReviewRaw("team", "web", withEnv(merge(secretAnn, rules.AnnotationDependsOn, "api:8080"))))},
+		{"workload applied", h, PathValidateWorkload, review(deployReviewRaw("team", "web", withEnv(merge(secretAnn, rules.AnnotationDependsOn, "api:8080"))))},
+		{"workload with a secret in its annotation", h, PathMutateWorkload, review(deployReviewRaw("team", "web", withEnv(merge(secretAnn, rules.AnnotationDependsOn, "api:8080 "+secretMarker+":x"))))},
+		{"workload with a secret as its component", h, PathMutateWorkload, review(deployReviewRaw("team", "web", withEnv(merge(secretAnn, rules.AnnotationComponent, "Not_A_Label-"+secretMarker))))},
+		{"workload before sync", notSynced, PathMutateWorkload, review(deployReviewRaw("team", "web", withEnv(merge(secretAnn, rules.AnnotationDependsOn, "api:8080"))))},
 	}
 	for _, r := range requests {
 		before := len(buf.String())
@@ -113,7 +113,7 @@ func TestLogsCarryNoObjectsOrSecrets(t *testing.T) {
 		}
 		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 			if len(line) > 1024 {
-				t.Errorf("%s: a log line of %d bytes; an info line names things, it does not dump them:\n%s", r.name, len(line), truncate(line, 400))
+				t.Errorf("%s: a log line of %d bytes; an info line names things, it does not dump them:\n%s", r.name, len(line), clip(line, 400))
 			}
 		}
 	}

@@ -24,7 +24,7 @@ import (
 func notSyncedServer(c client.Client) *Server {
 	s := newTestServer(false)
 	s.namespaces = &cachedNamespaces{cache: c, live: c, synced: &s.synced}
-	s.injector = &injector{cache: c, client: c}
+	s.injector = &injector{cache: c, client: c, live: c}
 	s.apiReader = c
 	return s
 }
@@ -65,7 +65,7 @@ func TestNotSyncedFailureModes(t *testing.T) {
 
 	d := deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"})
 	t.Run("workload mutation: admitted unchanged with a warning", func(t *testing.T) {
-		r := h.postBytes(t, PathMutateWorkload, review(workloadRequest(t, d)))
+		r := h.postBytes(t, PathMutateWorkload, review(deployReview(t, d)))
 		if r.review == nil || !r.review.Response.Allowed {
 			t.Fatalf("want allowed, got %s", r)
 		}
@@ -77,7 +77,7 @@ func TestNotSyncedFailureModes(t *testing.T) {
 		}
 	})
 	t.Run("workload applier: admitted with a warning, nothing written", func(t *testing.T) {
-		r := h.postBytes(t, PathValidateWorkload, review(workloadRequest(t, d)))
+		r := h.postBytes(t, PathValidateWorkload, review(deployReview(t, d)))
 		if r.review == nil || !r.review.Response.Allowed || !slices.Contains(r.review.Response.Warnings, notSyncedWarning) {
 			t.Fatalf("want allowed with %q, got %s", notSyncedWarning, r)
 		}
@@ -87,7 +87,7 @@ func TestNotSyncedFailureModes(t *testing.T) {
 	})
 	t.Run("invalid annotations are not judged either", func(t *testing.T) {
 		bad := deployment("team", "bad", map[string]string{rules.AnnotationDependsOn: "api:99999"})
-		r := h.postBytes(t, PathMutateWorkload, review(workloadRequest(t, bad)))
+		r := h.postBytes(t, PathMutateWorkload, review(deployReview(t, bad)))
 		if r.review == nil || !r.review.Response.Allowed {
 			t.Fatalf("fail open means admitted; got %s", r)
 		}
@@ -99,7 +99,7 @@ func TestNotSyncedFailureModes(t *testing.T) {
 		}
 		gone := deployment("team", "gone", map[string]string{rules.AnnotationGenerated: "x"})
 		gone.UID = "gone-uid"
-		req := workloadRequest(t, gone)
+		req := deployReview(t, gone)
 		req.Operation = "UPDATE"
 		req.OldObject = req.Object
 		r := h.postBytes(t, PathValidateWorkload, review(req))
@@ -141,7 +141,7 @@ func TestNotSyncedFailureModes(t *testing.T) {
 	if resp.review == nil || !resp.review.Response.Allowed {
 		t.Errorf("after sync a good NetworkPolicy: %s", resp)
 	}
-	resp = h.postBytes(t, PathMutateWorkload, review(workloadRequest(t, d)))
+	resp = h.postBytes(t, PathMutateWorkload, review(deployReview(t, d)))
 	if resp.review == nil || !resp.review.Response.Allowed || len(resp.review.Response.Patch) == 0 {
 		t.Errorf("after sync an annotated Deployment is mutated: %s", resp)
 	}
