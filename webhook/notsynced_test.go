@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -153,4 +154,25 @@ func generatedPolicy(ns, name, workload string) *networkingv1.NetworkPolicy {
 		Labels:      map[string]string{rules.LabelManagedBy: rules.ManagedByValue},
 		Annotations: map[string]string{rules.AnnotationWorkload: workload},
 	}}
+}
+
+// The retries against an unreachable API server never give up: past the
+// backoff's cap they go on at the cap (wait.ExponentialBackoff would stop
+// there, about a minute into an outage, and take the manager down).
+func TestRetryForeverOutlastsTheCap(t *testing.T) {
+	b := apiBackoff()
+	b.Duration, b.Cap = time.Microsecond, 10*time.Microsecond
+	calls := 0
+	err := retryForever(context.Background(), b, func(context.Context) (bool, error) {
+		calls++
+		return calls == 200, nil
+	})
+	if err != nil || calls != 200 {
+		t.Fatalf("gave up after %d calls: %v", calls, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := retryForever(ctx, b, func(context.Context) (bool, error) { return false, nil }); err == nil {
+		t.Error("a cancelled context did not end the retries")
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -145,9 +146,19 @@ func admissionInformers() []client.Object {
 	return []client.Object{namespaceMetadata(), &networkingv1.NetworkPolicy{}, &netguardv1alpha1.NetworkProfile{}}
 }
 
-// apiBackoff paces every retry against an unreachable API server.
+// apiBackoff paces every retry against an unreachable API server: quickly
+// at first, then every 30 seconds.
 func apiBackoff() wait.Backoff {
-	return wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: 30 * time.Second}
+	return wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: math.MaxInt32, Cap: 30 * time.Second}
+}
+
+// retryForever calls cond at once and then after each of b's delays until it
+// returns true or an error, or ctx ends. Unlike
+// wait.ExponentialBackoffWithContext it never gives up: that one stops with
+// ErrWaitTimeout once the delay reaches b.Cap, about a minute into an
+// outage, which stopped the manager.
+func retryForever(ctx context.Context, b wait.Backoff, cond wait.ConditionWithContextFunc) error {
+	return b.DelayFunc().Until(ctx, true, true, cond)
 }
 
 func (s *Server) waitForSync(mgr manager.Manager) func(context.Context) error {
@@ -157,7 +168,7 @@ func (s *Server) waitForSync(mgr manager.Manager) func(context.Context) error {
 		// that readiness covers all of them. Registering one needs its REST
 		// mapping, so it waits for the API server.
 		for _, o := range admissionInformers() {
-			err := wait.ExponentialBackoffWithContext(ctx, apiBackoff(), func(ctx context.Context) (bool, error) {
+			err := retryForever(ctx, apiBackoff(), func(ctx context.Context) (bool, error) {
 				if _, err := mgr.GetCache().GetInformer(ctx, o, cache.BlockUntilSynced(false)); err != nil {
 					log.Info("cannot watch yet; retrying", "kind", fmt.Sprintf("%T", o), "error", err.Error())
 					return false, nil
@@ -198,7 +209,7 @@ func (s *Server) discoverSelf(mgr manager.Manager) func(context.Context) error {
 			return err
 		}
 		log := logf.FromContext(ctx).WithName("self")
-		err = wait.ExponentialBackoffWithContext(ctx, apiBackoff(), func(ctx context.Context) (bool, error) {
+		err = retryForever(ctx, apiBackoff(), func(ctx context.Context) (bool, error) {
 			r, err := cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
 			if err != nil {
 				log.Info("cannot learn netguard's own identity yet; retrying", "error", err.Error())
