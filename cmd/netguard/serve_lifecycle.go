@@ -76,7 +76,8 @@ var apiKinds = []schema.GroupVersionKind{
 }
 
 // startupBackoff paces retries against an API server that does not answer:
-// quickly at first, then every 30 seconds.
+// quickly at first, then every 30 seconds, for ever. (Its DelayFunc keeps
+// returning Cap; wait.ExponentialBackoff would give up once it reaches it.)
 var startupBackoff = wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: math.MaxInt32, Cap: 30 * time.Second}
 
 // waitForAPIServer returns once the API server answers and maps every kind
@@ -90,7 +91,7 @@ func (l *lifecycle) waitForAPIServer(ctx context.Context, cfg *rest.Config, mapp
 		return err
 	}
 	attempt := 0
-	return wait.ExponentialBackoffWithContext(ctx, startupBackoff, func(context.Context) (bool, error) {
+	return startupBackoff.DelayFunc().Until(ctx, true, true, func(context.Context) (bool, error) {
 		attempt++
 		err := func() error {
 			if _, err := dc.ServerVersion(); err != nil {
@@ -118,7 +119,7 @@ func (l *lifecycle) waitForAPIServer(ctx context.Context, cfg *rest.Config, mapp
 
 // retry runs f with startupBackoff until it succeeds or ctx ends.
 func (l *lifecycle) retry(ctx context.Context, what string, log logr.Logger, f func(context.Context) error) error {
-	return wait.ExponentialBackoffWithContext(ctx, startupBackoff, func(ctx context.Context) (bool, error) {
+	return startupBackoff.DelayFunc().Until(ctx, true, true, func(ctx context.Context) (bool, error) {
 		if err := f(ctx); err != nil {
 			msg := what + ": " + err.Error()
 			l.waiting.Store(&msg)

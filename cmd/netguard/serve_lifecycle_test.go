@@ -330,3 +330,26 @@ func TestShutdownDelayFlag(t *testing.T) {
 }
 
 func discardLogger() logr.Logger { return logr.Discard() }
+
+// The start-up retries go on past the backoff's cap, and each failure keeps
+// /readyz failing with the reason.
+func TestStartupRetriesOutlastTheCap(t *testing.T) {
+	saved := startupBackoff
+	defer func() { startupBackoff = saved }()
+	startupBackoff.Duration, startupBackoff.Cap = time.Microsecond, 10*time.Microsecond
+	l := newLifecycle()
+	calls := 0
+	err := l.retry(context.Background(), "a step", discardLogger(), func(context.Context) error {
+		calls++
+		if calls < 200 {
+			return fmt.Errorf("failure %d", calls)
+		}
+		return nil
+	})
+	if err != nil || calls != 200 {
+		t.Fatalf("gave up after %d calls: %v", calls, err)
+	}
+	if err := l.readyCheck()(nil); err == nil || err.Error() != "a step: failure 199" {
+		t.Errorf("readiness says %v", err)
+	}
+}
