@@ -2,12 +2,14 @@ package webhook
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -236,9 +238,20 @@ func (c *endlessBody) Read(p []byte) (int, error) {
 // A body without a Content-Length is cut off at the limit: the server stops
 // reading, so a 1 GiB upload costs it about 3 MiB, and the answer is 413.
 func TestStreamedHugeBodyIsCutOff(t *testing.T) {
-	h := startHTTPS(t, newTestServer(true))
-	for _, path := range []string{PathValidateNetworkPolicy, PathMutateWorkload} {
-		t.Run(path, func(t *testing.T) {
+	h2 := startHTTPS(t, newTestServer(true))
+	// The same server over HTTP/1.1, where the connection must be closed.
+	h1 := &httpsServer{URL: h2.URL, Client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: h2.Client.Transport.(*http.Transport).TLSClientConfig.Clone(),
+		TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{},
+	}}}
+	for _, c := range []struct {
+		proto, path string
+		h           *httpsServer
+	}{
+		{"HTTP/2", PathValidateNetworkPolicy, h2}, {"HTTP/2", PathMutateWorkload, h2}, {"HTTP/1.1", PathValidateNetworkPolicy, h1},
+	} {
+		path, h := c.path, c.h
+		t.Run(c.proto+path, func(t *testing.T) {
 			body := &endlessBody{max: 1 << 30}
 			r := h.post(t, path, io.MultiReader(strings.NewReader(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"x","object":"`), body), -1)
 			if r.status != http.StatusRequestEntityTooLarge || r.st == nil || r.st.Reason != metav1.StatusReasonRequestEntityTooLarge {

@@ -15,11 +15,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
-// MaxRequestBytes bounds the AdmissionReview body netguard reads. The API
-// server sends at most the object and its old version, each of which etcd
-// stores in at most 1.5 MiB; controller-runtime's own limit is 7 MiB. No
-// NetworkPolicy and hardly any workload comes near 3 MiB, and the limit keeps
-// what a flood of large bodies can cost to 3 MiB per request.
+// MaxRequestBytes bounds the AdmissionReview body netguard reads.
+// controller-runtime allows 7 MiB: the object and its old version, each up to
+// the API server's 3 MiB request limit. No NetworkPolicy comes near 3 MiB,
+// and a workload that does is admitted unjudged (the workload webhooks fail
+// open) and handled by the controller, while a flood of large bodies costs
+// netguard at most 3 MiB each.
 const MaxRequestBytes = 3 << 20
 
 // limitBody reads at most max bytes of a request body, and checks that it is
@@ -40,7 +41,7 @@ func limitBody(max int64, next http.Handler) http.Handler {
 			return
 		}
 		if r.ContentLength > max {
-			tooLarge(w, r.ContentLength, max)
+			tooLarge(w, r, r.ContentLength, max)
 			return
 		}
 		var buf bytes.Buffer
@@ -51,7 +52,7 @@ func limitBody(max int64, next http.Handler) http.Handler {
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				tooLarge(w, -1, max)
+				tooLarge(w, r, -1, max)
 				return
 			}
 			writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest, fmt.Sprintf("cannot read the request body: %v", err))
@@ -71,13 +72,18 @@ func limitBody(max int64, next http.Handler) http.Handler {
 	})
 }
 
-func tooLarge(w http.ResponseWriter, size, max int64) {
-	what := "more than"
+// tooLarge answers a body over max bytes; size is -1 when it is not known.
+func tooLarge(w http.ResponseWriter, r *http.Request, size, max int64) {
+	what := ""
 	if size >= 0 {
-		what = fmt.Sprintf("%d bytes,", size)
+		what = fmt.Sprintf(" %d bytes,", size)
 	}
-	msg := fmt.Sprintf("the AdmissionReview is %s over netguard's limit of %d bytes (%d MiB); the object is too large to be judged", what, max, max>>20)
-	w.Header().Set("Connection", "close")
+	msg := fmt.Sprintf("the AdmissionReview is%s over netguard's limit of %d bytes (%d MiB); the object is too large to be judged", what, max, max>>20)
+	if r.ProtoMajor == 1 {
+		// The rest of the body is not read: the connection cannot be
+		// reused. (HTTP/2 resets the stream alone.)
+		w.Header().Set("Connection", "close")
+	}
 	writeStatus(w, http.StatusRequestEntityTooLarge, metav1.StatusReasonRequestEntityTooLarge, msg)
 }
 
