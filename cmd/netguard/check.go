@@ -121,11 +121,17 @@ type checkReport struct {
 // checkResult is the verdict on one object. Kind, namespace and name identify
 // it, so that other kinds than NetworkPolicy can report results of their own.
 type checkResult struct {
-	Kind       string            `json:"kind"`
-	Namespace  string            `json:"namespace"`
-	Name       string            `json:"name"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Level is what the violations are judged at; audit sets it to the
+	// namespace's enforce level. check leaves it out: its level is --level.
+	Level      string            `json:"level,omitempty"`
 	Allowed    bool              `json:"allowed"`
 	Violations []rules.Violation `json:"violations"`
+	// Stricter (audit) are the violations at each level above Level that
+	// the object would fail.
+	Stricter []levelViolations `json:"stricter,omitempty"`
 	// Source is where the object was read: "file.yaml#2", "<stdin>#1",
 	// "list.yaml#1.items[3]".
 	Source string `json:"source,omitempty"`
@@ -256,11 +262,14 @@ func (r checkReport) allowed() bool {
 	return true
 }
 
-func (r checkReport) writeJSON(w io.Writer) error {
+func (r checkReport) writeJSON(w io.Writer) error { return writeJSON(w, r) }
+
+// writeJSON writes a report as indented JSON (check and audit -o json).
+func writeJSON(w io.Writer, report any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false) // "<stdin>" stays readable
 	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	return enc.Encode(report)
 }
 
 // writeText prints the objects that violate the level, one line per

@@ -7,8 +7,10 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/netguard/netguard/rules"
@@ -29,6 +31,7 @@ type NetguardConfiguration struct {
 	Defaults   LevelDefaults  `json:"defaults"`
 	Exemptions Exemptions     `json:"exemptions"`
 	Platform   PlatformConfig `json:"platformIdentities"`
+	Audit      AuditConfig    `json:"audit"`
 }
 
 // LevelDefaults apply to namespaces that carry no netguard.io/<mode> label.
@@ -52,12 +55,22 @@ type PlatformConfig struct {
 	Groups    []string `json:"groups,omitempty"`
 }
 
+// AuditConfig tunes serve's background audit (docs/audit.md).
+type AuditConfig struct {
+	// Interval is the time between two audit cycles.
+	Interval metav1.Duration `json:"interval"`
+	// MaxObjectsPerCycle bounds the NetworkPolicies and workloads one cycle
+	// evaluates; a pass over a large cluster takes several cycles.
+	MaxObjectsPerCycle int `json:"maxObjectsPerCycle,omitempty"`
+}
+
 func defaultConfiguration() *NetguardConfiguration {
 	return &NetguardConfiguration{
 		APIVersion: configAPIVersion,
 		Kind:       configKind,
 		Defaults:   LevelDefaults{Enforce: "baseline", Audit: "restricted", Warn: "restricted"},
 		Exemptions: Exemptions{Namespaces: []string{"kube-system"}},
+		Audit:      AuditConfig{Interval: metav1.Duration{Duration: time.Minute}, MaxObjectsPerCycle: webhook.DefaultAuditMaxObjectsPerCycle},
 	}
 }
 
@@ -97,6 +110,12 @@ func (c *NetguardConfiguration) validate() error {
 		if _, err := parseLevelVersion(f.val); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f.path, err))
 		}
+	}
+	if c.Audit.Interval.Duration <= 0 {
+		errs = append(errs, fmt.Errorf("audit.interval %s: must be greater than 0", c.Audit.Interval.Duration))
+	}
+	if c.Audit.MaxObjectsPerCycle < 0 {
+		errs = append(errs, fmt.Errorf("audit.maxObjectsPerCycle %d: must not be negative (0 means %d)", c.Audit.MaxObjectsPerCycle, webhook.DefaultAuditMaxObjectsPerCycle))
 	}
 	return errors.Join(errs...)
 }
@@ -160,6 +179,13 @@ func (o *serveOptions) mergeFlags(fs *pflag.FlagSet, c *NetguardConfiguration) e
 	setList("exempt-namespaces", &c.Exemptions.Namespaces, o.ExemptNamespaces)
 	setList("platform-usernames", &c.Platform.Usernames, o.PlatformUsernames)
 	setList("platform-groups", &c.Platform.Groups, o.PlatformGroups)
+	if fs.Changed("audit-interval") {
+		if o.AuditInterval <= 0 {
+			bad = append(bad, fmt.Sprintf("--audit-interval %s: must be greater than 0", o.AuditInterval))
+		} else {
+			c.Audit.Interval.Duration = o.AuditInterval
+		}
+	}
 	if len(bad) > 0 {
 		return errors.New(strings.Join(bad, "; "))
 	}
