@@ -168,6 +168,8 @@ var auditRules = AuditRules()
 // labelled managed-by netguard, or named netguard-default-deny. Admission
 // does not judge these by level (only who may write them), so neither does
 // the audit; it compares them with what netguard would generate instead.
+// Either mark is enough, so a policy cannot escape protection by dropping the
+// label while keeping the name, nor slip in by borrowing the label.
 func IsManagedPolicy(np *networkingv1.NetworkPolicy) bool {
 	return np != nil && (np.Labels[LabelManagedBy] == ManagedByValue || np.Name == DefaultDenyPolicyName)
 }
