@@ -164,10 +164,30 @@ func isAuditRule(id string) bool {
 
 var auditRules = AuditRules()
 
+// AnnotationViolations turns the generator's errors for one workload into
+// violations: unknownProfile for a reference to a NetworkProfile that does not
+// exist, invalidAnnotations for everything else. The audit and `netguard
+// check` report workloads with them.
+func AnnotationViolations(errs field.ErrorList) []Violation {
+	profilesPath := field.NewPath("metadata", "annotations").Key(AnnotationProfiles).String()
+	out := make([]Violation, 0, len(errs))
+	for _, e := range errs {
+		if e.Type == field.ErrorTypeNotFound && e.Field == profilesPath {
+			out = append(out, Violation{Rule: AuditUnknownProfile, Field: e.Field,
+				Message: fmt.Sprintf("NetworkProfile %q does not exist, so netguard generates nothing for this workload; create the profile or fix the name", e.BadValue)})
+			continue
+		}
+		out = append(out, Violation{Rule: AuditInvalidAnnotations, Field: e.Field, Message: e.ErrorBody() + "; netguard generates nothing for this workload until it is fixed"})
+	}
+	return out
+}
+
 // IsManagedPolicy reports whether np is one of netguard's own policies:
 // labelled managed-by netguard, or named netguard-default-deny. Admission
 // does not judge these by level (only who may write them), so neither does
 // the audit; it compares them with what netguard would generate instead.
+// Either mark is enough, so a policy cannot escape protection by dropping the
+// label while keeping the name, nor slip in by borrowing the label.
 func IsManagedPolicy(np *networkingv1.NetworkPolicy) bool {
 	return np != nil && (np.Labels[LabelManagedBy] == ManagedByValue || np.Name == DefaultDenyPolicyName)
 }
@@ -313,14 +333,7 @@ func auditWorkloads(in AuditInput, byName map[string]*networkingv1.NetworkPolicy
 		g, errs := Generate(w, in.Profiles)
 		if len(errs) > 0 {
 			unsure[w.Ref()] = true
-			for _, e := range errs {
-				if e.Type == field.ErrorTypeNotFound && e.Field == annPath.Key(AnnotationProfiles).String() {
-					r.Violations = append(r.Violations, Violation{Rule: AuditUnknownProfile, Field: e.Field,
-						Message: fmt.Sprintf("NetworkProfile %q does not exist, so netguard generates nothing for this workload; create the profile or fix the name", e.BadValue)})
-					continue
-				}
-				r.Violations = append(r.Violations, Violation{Rule: AuditInvalidAnnotations, Field: e.Field, Message: e.ErrorBody() + "; netguard generates nothing for this workload until it is fixed"})
-			}
+			r.Violations = append(r.Violations, AnnotationViolations(errs)...)
 			continue
 		}
 		for _, p := range g.Policies {

@@ -148,7 +148,7 @@ func FuzzNetworkPolicyReview(f *testing.F) {
 		if err := utiljson.Unmarshal(req.Object.Raw, np); err != nil {
 			t.Fatalf("allowed an object netguard cannot decode: %v", err)
 		}
-		if IsManaged(np) {
+		if rules.IsManagedPolicy(np) {
 			t.Fatalf("alice may not write a managed policy: %s", req.Object.Raw)
 		}
 		np.Namespace = "team"

@@ -13,56 +13,25 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	configv1alpha1 "github.com/netguard/netguard/api/config/v1alpha1"
 	"github.com/netguard/netguard/rules"
 	"github.com/netguard/netguard/webhook"
 )
 
 const (
-	configAPIVersion = "netguard.io/v1alpha1"
-	configKind       = "NetguardConfiguration"
+	configAPIVersion = configv1alpha1.APIVersion
+	configKind       = configv1alpha1.Kind
 )
 
-// NetguardConfiguration is the versioned file behind `serve --config`. Its
-// fields are documented in docs/configuration.md; unknown fields are errors so
-// a typo never silently falls back to a default.
-type NetguardConfiguration struct {
-	APIVersion string         `json:"apiVersion"`
-	Kind       string         `json:"kind"`
-	Defaults   LevelDefaults  `json:"defaults"`
-	Exemptions Exemptions     `json:"exemptions"`
-	Platform   PlatformConfig `json:"platformIdentities"`
-	Audit      AuditConfig    `json:"audit"`
-}
-
-// LevelDefaults apply to namespaces that carry no netguard.io/<mode> label.
-type LevelDefaults struct {
-	Enforce string `json:"enforce,omitempty"`
-	Audit   string `json:"audit,omitempty"`
-	Warn    string `json:"warn,omitempty"`
-}
-
-// Exemptions are never evaluated; requests from them are allowed and counted.
-type Exemptions struct {
-	Usernames  []string `json:"usernames,omitempty"`
-	Groups     []string `json:"groups,omitempty"`
-	Namespaces []string `json:"namespaces,omitempty"`
-}
-
-// PlatformConfig names who may write netguard-managed policies besides
-// netguard itself.
-type PlatformConfig struct {
-	Usernames []string `json:"usernames,omitempty"`
-	Groups    []string `json:"groups,omitempty"`
-}
-
-// AuditConfig tunes serve's background audit (docs/audit.md).
-type AuditConfig struct {
-	// Interval is the time between two audit cycles.
-	Interval metav1.Duration `json:"interval"`
-	// MaxObjectsPerCycle bounds the NetworkPolicies and workloads one cycle
-	// evaluates; a pass over a large cluster takes several cycles.
-	MaxObjectsPerCycle int `json:"maxObjectsPerCycle,omitempty"`
-}
+// The file format lives in api/config/v1alpha1, so that everything that
+// writes the file (the chart, tests) shares its Go types.
+type (
+	NetguardConfiguration = configv1alpha1.NetguardConfiguration
+	LevelDefaults         = configv1alpha1.LevelDefaults
+	Exemptions            = configv1alpha1.Exemptions
+	PlatformConfig        = configv1alpha1.PlatformConfig
+	AuditConfig           = configv1alpha1.AuditConfig
+)
 
 func defaultConfiguration() *NetguardConfiguration {
 	return &NetguardConfiguration{
@@ -94,13 +63,13 @@ func loadServeConfig(path string) (*NetguardConfiguration, error) {
 	if cfg.APIVersion != configAPIVersion || cfg.Kind != configKind {
 		return nil, fmt.Errorf("--config %q: apiVersion %q, kind %q: want apiVersion %s, kind %s", path, cfg.APIVersion, cfg.Kind, configAPIVersion, configKind)
 	}
-	if err := cfg.validate(); err != nil {
+	if err := validateConfiguration(cfg); err != nil {
 		return nil, fmt.Errorf("--config %q: %w", path, err)
 	}
 	return cfg, nil
 }
 
-func (c *NetguardConfiguration) validate() error {
+func validateConfiguration(c *NetguardConfiguration) error {
 	var errs []error
 	for _, f := range []struct{ path, val string }{
 		{"defaults.enforce", c.Defaults.Enforce},
@@ -189,7 +158,7 @@ func (o *serveOptions) mergeFlags(fs *pflag.FlagSet, c *NetguardConfiguration) e
 	if len(bad) > 0 {
 		return errors.New(strings.Join(bad, "; "))
 	}
-	if err := c.validate(); err != nil {
+	if err := validateConfiguration(c); err != nil {
 		return fmt.Errorf("flags: %w", err)
 	}
 	return nil
