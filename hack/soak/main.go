@@ -46,6 +46,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/netguard/netguard/e2e/cluster"
 	"github.com/netguard/netguard/rules"
@@ -114,7 +115,10 @@ func run(o options) error {
 			fmt.Fprintln(os.Stderr, "make soak: stop netguard:", err)
 		}
 	}()
-	cs, err := c.Clientset()
+	// client-go's default 5 requests a second would be the bottleneck.
+	cfg := rest.CopyConfig(c.Config)
+	cfg.QPS, cfg.Burst = 100, 200
+	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
 	}
