@@ -82,9 +82,13 @@ func caPool(t *testing.T, bundles ...[]byte) *x509.CertPool {
 
 // outcome is one request of a hammer.
 type outcome struct {
-	at      time.Time
-	err     error
-	refused bool // the connection was refused: nothing was sent
+	at  time.Time
+	err error
+	// refused: no handler ever saw the request. Either the connection was
+	// refused, or a brand-new connection still in the kernel's accept backlog
+	// was reset when the listener closed. The API server meets neither once
+	// readiness has failed, because the Service stops routing to the pod.
+	refused bool
 }
 
 // hammer sends good reviews from several workers until stopped, with a short
@@ -124,7 +128,12 @@ func (h *hammer) call(c *http.Client) outcome {
 	resp, err := c.Post(h.url, "application/json", bytes.NewReader(goodReview(h.ns, uid)))
 	now := time.Now()
 	if err != nil {
-		return outcome{at: now, err: err, refused: errors.Is(err, syscall.ECONNREFUSED)}
+		fresh := false
+		if tr, ok := c.Transport.(*http.Transport); ok {
+			fresh = tr.DisableKeepAlives
+		}
+		refused := errors.Is(err, syscall.ECONNREFUSED) || (fresh && errors.Is(err, syscall.ECONNRESET))
+		return outcome{at: now, err: err, refused: refused}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)

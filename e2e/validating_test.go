@@ -447,11 +447,21 @@ func TestValidatingMakeRunCommands(t *testing.T) {
 		case strings.Contains(line, "annotated-deployments.yaml"):
 			r.wantOK(t, "deployment.apps/web created\ndeployment.apps/api created\n", "")
 		case strings.Contains(line, "get networkpolicies"):
-			for _, name := range []string{"allow-frontend-to-backend", "netguard-allow-dns", "netguard-default-deny", "netguard.web.depends-on", "netguard.web.to.api"} {
-				if !strings.Contains(r.stdout, name) {
-					t.Errorf("%s: %s missing from\n%s", line, name, r.stdout)
+			// The baseline controller works asynchronously: a person typing
+			// the next command never beats it, a test may.
+			want := []string{"allow-frontend-to-backend", "netguard-allow-dns", "netguard-default-deny", "netguard.web.depends-on", "netguard.web.to.api"}
+			eventually(t, 20*time.Second, line, func() error {
+				out, err := testCluster.Kubectl(ctx, nil, "-n", ns, "get", "networkpolicies")
+				if err != nil {
+					return fmt.Errorf("%v: %s", err, out)
 				}
-			}
+				for _, name := range want {
+					if !strings.Contains(out, name) {
+						return fmt.Errorf("%s missing from\n%s", name, out)
+					}
+				}
+				return nil
+			})
 		case strings.Contains(line, "delete networkpolicy netguard-default-deny"):
 			r.wantFail(t, "", "Error from server (Forbidden): "+webhookDenied+`networkpolicies.networking.k8s.io "netguard-default-deny" is forbidden: "netguard-default-deny" is managed by netguard: only netguard and platform identities may delete it, and user "netguard-admin" is neither; it keeps the namespace default-deny; ask the platform team to change the namespace's netguard.io labels`+"\n")
 		default:
