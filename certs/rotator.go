@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -225,16 +227,25 @@ func (r *Rotator) Start(ctx context.Context) error {
 	}
 	log := logf.FromContext(ctx).WithName("cert-rotator").WithValues("secret", r.secretKey().String())
 	ctx = logf.IntoContext(ctx, log)
-	t := time.NewTicker(r.CheckInterval)
-	defer t.Stop()
+	// A failed check (a conflict, an API server under load) is retried soon,
+	// with backoff up to the check interval: a missing caBundle blocks the
+	// fail-closed webhook until it is fixed.
+	newBackoff := func() wait.Backoff {
+		return wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: math.MaxInt32, Cap: r.CheckInterval}
+	}
+	backoff := newBackoff()
 	for {
+		next := r.CheckInterval
 		if err := r.rotate(ctx); err != nil {
-			log.Error(err, "certificate rotation check failed; retrying", "after", r.CheckInterval)
+			next = backoff.Step()
+			log.Error(err, "certificate rotation check failed; retrying", "after", next.Round(time.Millisecond))
+		} else {
+			backoff = newBackoff()
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-time.After(next):
 		}
 	}
 }

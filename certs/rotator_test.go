@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -712,4 +714,47 @@ func equalData(a, b map[string][]byte) bool {
 		}
 	}
 	return true
+}
+
+// A failed check is retried within seconds, not after the check interval: a
+// caBundle that is missing blocks the fail-closed webhook until it is there.
+func TestRotatorRetriesFailuresSoon(t *testing.T) {
+	base := fake.NewClientBuilder().WithObjects(webhookConfigs()...).Build()
+	var failures atomic.Int32
+	failures.Store(2)
+	c := interceptor.NewClient(base, interceptor.Funcs{
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			if failures.Add(-1) >= 0 {
+				return errors.New("the API server is busy")
+			}
+			return c.Patch(ctx, obj, patch, opts...)
+		},
+	})
+	r := newTestRotator(t, c, nil)
+	r.CheckInterval = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { _ = r.Start(ctx); close(done) }()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		s := &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: testNamespace, Name: testSecret}, s); err == nil {
+			all := true
+			for _, b := range caBundles(t, c) {
+				if !bytes.Equal(b, s.Data[SecretCACertKey]) {
+					all = false
+				}
+			}
+			if all {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("caBundle not injected within 15s after two failed patches, with a one-hour check interval")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	<-done
 }

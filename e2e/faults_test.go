@@ -86,7 +86,8 @@ type outcome struct {
 	err error
 	// refused: no handler ever saw the request. Either the connection was
 	// refused, or a brand-new connection still in the kernel's accept backlog
-	// was reset when the listener closed. The API server meets neither once
+	// was reset or closed (EOF) when the listener closed or the process exited.
+	// The API server meets neither once
 	// readiness has failed, because the Service stops routing to the pod.
 	refused bool
 }
@@ -132,7 +133,7 @@ func (h *hammer) call(c *http.Client) outcome {
 		if tr, ok := c.Transport.(*http.Transport); ok {
 			fresh = tr.DisableKeepAlives
 		}
-		refused := errors.Is(err, syscall.ECONNREFUSED) || (fresh && errors.Is(err, syscall.ECONNRESET))
+		refused := errors.Is(err, syscall.ECONNREFUSED) || (fresh && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)))
 		return outcome{at: now, err: err, refused: refused}
 	}
 	defer resp.Body.Close()
