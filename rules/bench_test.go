@@ -162,7 +162,9 @@ func BenchmarkAnalyzeRules(b *testing.B) {
 func benchProfiles() map[string]rules.Profile {
 	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
 	p53, metrics, p443 := intstr.FromInt32(53), intstr.FromString("metrics"), intstr.FromInt32(443)
-	sel := func(k, v string) *metav1.LabelSelector { return &metav1.LabelSelector{MatchLabels: map[string]string{k: v}} }
+	sel := func(k, v string) *metav1.LabelSelector {
+		return &metav1.LabelSelector{MatchLabels: map[string]string{k: v}}
+	}
 	return map[string]rules.Profile{
 		"node-local-dns": {Name: "node-local-dns", Egress: []networkingv1.NetworkPolicyEgressRule{{
 			To:    []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "169.254.20.10/32"}}},

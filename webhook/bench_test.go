@@ -53,7 +53,9 @@ func (r profileReader) List(context.Context, client.ObjectList, ...client.ListOp
 func benchProfiles() profileReader {
 	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
 	p53, metrics, p443 := intstr.FromInt32(53), intstr.FromString("metrics"), intstr.FromInt32(443)
-	sel := func(k, v string) *metav1.LabelSelector { return &metav1.LabelSelector{MatchLabels: map[string]string{k: v}} }
+	sel := func(k, v string) *metav1.LabelSelector {
+		return &metav1.LabelSelector{MatchLabels: map[string]string{k: v}}
+	}
 	out := profileReader{}
 	for _, p := range []netguardv1alpha1.NetworkProfile{
 		{ObjectMeta: metav1.ObjectMeta{Name: "node-local-dns"}, Spec: netguardv1alpha1.NetworkProfileSpec{Egress: []networkingv1.NetworkPolicyEgressRule{{
