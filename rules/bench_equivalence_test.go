@@ -2,15 +2,19 @@ package rules
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-// The hand-written name checks in names.go replace apimachinery's regular
-// expressions on the admission path (a performance fix measured by the
-// benchmarks); they must give the same answers on every input.
+// Performance fixes measured by the benchmarks replace code on the admission
+// path with faster code; these tests hold the two to the same answers.
 
 var nameSeeds = []string{
 	"", "a", "A", "0", "-", "_", ".", "/", "a/", "/a", "a/b", "a/b/c", "app", "App", "app.kubernetes.io/name",
@@ -66,4 +70,82 @@ func FuzzNameChecksMatchApimachinery(f *testing.F) {
 			t.Errorf("isDNS1123Label(%q) = %v, apimachinery says %v", s, got, want)
 		}
 	})
+}
+
+// randomPeerPolicy builds a policy whose peers overlap in many ways: the
+// same labels with one or several values, NotIn, Exists, namespace pins and
+// selectors, ipBlocks and empty peers.
+func randomPeerPolicy(r *rand.Rand, rulesN int) *networkingv1.NetworkPolicy {
+	vals := []string{"a", "b", "c"}
+	sel := func() *metav1.LabelSelector {
+		s := &metav1.LabelSelector{}
+		for range r.IntN(3) {
+			key := []string{"app", "tier", "team"}[r.IntN(3)]
+			switch r.IntN(5) {
+			case 0, 1:
+				if s.MatchLabels == nil {
+					s.MatchLabels = map[string]string{}
+				}
+				s.MatchLabels[key] = vals[r.IntN(3)]
+			case 2:
+				s.MatchExpressions = append(s.MatchExpressions, metav1.LabelSelectorRequirement{Key: key, Operator: metav1.LabelSelectorOpIn, Values: vals[:1+r.IntN(3)]})
+			case 3:
+				s.MatchExpressions = append(s.MatchExpressions, metav1.LabelSelectorRequirement{Key: key, Operator: metav1.LabelSelectorOpNotIn, Values: vals[r.IntN(3):]})
+			default:
+				s.MatchExpressions = append(s.MatchExpressions, metav1.LabelSelectorRequirement{Key: key, Operator: []metav1.LabelSelectorOperator{metav1.LabelSelectorOpExists, metav1.LabelSelectorOpDoesNotExist}[r.IntN(2)]})
+			}
+		}
+		return s
+	}
+	peer := func() networkingv1.NetworkPolicyPeer {
+		switch r.IntN(8) {
+		case 0:
+			return networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: []string{"10.0.0.0/8", "10.1.0.0/16", "0.0.0.0/0"}[r.IntN(3)]}}
+		case 1:
+			return networkingv1.NetworkPolicyPeer{}
+		case 2:
+			return networkingv1.NetworkPolicyPeer{PodSelector: sel(), NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: []string{"team-a", "other"}[r.IntN(2)]}}}
+		case 3:
+			return networkingv1.NetworkPolicyPeer{NamespaceSelector: sel()}
+		}
+		return networkingv1.NetworkPolicyPeer{PodSelector: sel()}
+	}
+	np := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "team-a"}}
+	for range rulesN {
+		var rule networkingv1.NetworkPolicyIngressRule
+		for range r.IntN(4) {
+			rule.From = append(rule.From, peer())
+		}
+		for range r.IntN(3) {
+			port := intstr.FromInt32(int32(1 + r.IntN(3)*1000))
+			end := port.IntVal + int32(r.IntN(2000))
+			rule.Ports = append(rule.Ports, networkingv1.NetworkPolicyPort{Port: &port, EndPort: &end})
+		}
+		np.Spec.Ingress = append(np.Spec.Ingress, rule)
+	}
+	return np
+}
+
+// TestCoverIndexIsPortsFor: the index the port checks use gives exactly
+// PortsFor's answers.
+func TestCoverIndexIsPortsFor(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for n := range 3000 {
+		a := Analyze(randomPeerPolicy(r, 1+r.IntN(6)))
+		d := &a.Ingress
+		peers := 0
+		for _, rule := range d.Rules {
+			peers += len(rule.Peers)
+		}
+		idx := newCoverIndex(d, peers)
+		for i, rule := range d.Rules {
+			for k, p := range rule.Peers {
+				wantSet, wantRules := a.PortsFor(d, p)
+				gotSet, gotRules := idx.portsFor(a, d, i, k)
+				if !reflect.DeepEqual(gotRules, wantRules) || !reflect.DeepEqual(gotSet, wantSet) {
+					t.Fatalf("policy %d, %s: index gives rules %v ports %v, PortsFor %v %v", n, p.Field, gotRules, gotSet, wantRules, wantSet)
+				}
+			}
+		}
+	}
 }
