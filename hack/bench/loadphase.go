@@ -229,7 +229,9 @@ func openLoop(rate int) func(context.Context, load.Options) (load.Result, error)
 }
 
 func closedLoop(workers int) func(context.Context, load.Options) (load.Result, error) {
-	return func(ctx context.Context, o load.Options) (load.Result, error) { return load.ClosedLoop(ctx, o, workers) }
+	return func(ctx context.Context, o load.Options) (load.Result, error) {
+		return load.ClosedLoop(ctx, o, workers)
+	}
 }
 
 // warmUp opens the connections and warms both servers' caches and heaps.
