@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -99,13 +100,40 @@ func Setup(mgr manager.Manager, cfg Config) (*Server, error) {
 		}
 	}
 	s.namespaces = &cachedNamespaces{cache: mgr.GetCache(), live: mgr.GetAPIReader(), synced: &s.synced, poll: 2 * time.Second}
-	s.injector = &injector{cache: mgr.GetCache(), client: mgr.GetClient()}
+	writer, err := admissionWriter(mgr)
+	if err != nil {
+		return nil, err
+	}
+	s.injector = &injector{cache: mgr.GetCache(), client: writer}
 	s.apiReader = mgr.GetAPIReader()
 	srv := mgr.GetWebhookServer()
 	srv.Register(PathValidateNetworkPolicy, &admission.Webhook{Handler: &networkPolicyValidator{cfg: s.cfg, isSelf: s.isSelf, namespaces: s.namespaces}})
 	srv.Register(PathMutateWorkload, &admission.Webhook{Handler: &workloadMutator{s: s}})
 	srv.Register(PathValidateWorkload, &admission.Webhook{Handler: &workloadApplier{s: s}})
 	return s, nil
+}
+
+// admissionWriter is the client the injector writes policies with. The
+// validating webhook writes a workload's policies while the API server waits
+// for its answer, so a client-side rate limit turns into admission latency:
+// client-go's default (5 requests a second, bursts of 10), in force when the
+// rest.Config leaves QPS unset as a --kubeconfig one does, held every
+// Deployment with 8 policies for 1.6 s. controller-runtime's in-cluster
+// config already turns the limiter off and leaves flow control to the API
+// server's priority and fairness; this does the same for any config that
+// does not set a limit of its own.
+func admissionWriter(mgr manager.Manager) (client.Client, error) {
+	cfg := mgr.GetConfig()
+	if cfg.QPS != 0 || cfg.RateLimiter != nil {
+		return mgr.GetClient(), nil
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS = -1
+	c, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return nil, fmt.Errorf("client for generated policies: %w", err)
+	}
+	return c, nil
 }
 
 // ReadyCheck fails until the caches are synced and netguard knows its own
