@@ -36,6 +36,8 @@ type settings struct {
 	APIPolicies, APIConcurrency, Deployments int
 	// Scale.
 	ScaleNamespaces, ScaleProfiles, ScalePolicies, LoadConcurrency int
+	// NetguardBinary, when set, is measured instead of a fresh build.
+	NetguardBinary string
 }
 
 func fullSettings() settings {
@@ -68,12 +70,22 @@ func main() {
 		assets = flag.String("assets", "bin/k8s", "directory with etcd and kube-apiserver")
 		skip   = flag.String("skip", "", "comma-separated sections to skip: micro, load, apiserver, scale")
 		limit  = flag.Duration("timeout", 45*time.Minute, "give up after this long")
+		ngBin  = flag.String("netguard", "", "a netguard binary to measure instead of building ./cmd/netguard (to compare two builds)")
+		deps   = flag.Int("deployments", 0, "override the number of Deployments of each kind in section 3")
+		pols   = flag.Int("api-policies", 0, "override the number of NetworkPolicies per mode in section 3")
 	)
 	flag.Parse()
 	s := fullSettings()
 	if *quick {
 		s = quickSettings()
 	}
+	if *deps > 0 {
+		s.Deployments = *deps
+	}
+	if *pols > 0 {
+		s.APIPolicies = *pols
+	}
+	s.NetguardBinary = *ngBin
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *limit)
@@ -151,7 +163,12 @@ func run(ctx context.Context, s settings, out, assets, skip string) error {
 	progress("building netguard and the floor server ...")
 	bins := filepath.Join(work, "bin")
 	netguardBin, floorBin := filepath.Join(bins, "netguard"), filepath.Join(bins, "floor")
-	if err := build(ctx, repo, "./cmd/netguard", netguardBin); err != nil {
+	if s.NetguardBinary != "" {
+		if netguardBin, err = filepath.Abs(s.NetguardBinary); err != nil {
+			return err
+		}
+		r.Versions.Netguard = "binary " + netguardBin + " (not built from this tree)"
+	} else if err := build(ctx, repo, "./cmd/netguard", netguardBin); err != nil {
 		return err
 	}
 	if err := build(ctx, repo, "./hack/loadgen/floor", floorBin); err != nil {
