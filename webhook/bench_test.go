@@ -206,3 +206,45 @@ func BenchmarkServeWorkloadMutator(b *testing.B) {
 		serveBench(b, wh, PathMutateWorkload, reviewBody(b, kind, resource, bad, bad.Name), false)
 	})
 }
+
+// BenchmarkServeFloor is the same requests through a handler that allows
+// everything: what controller-runtime costs without netguard, in process.
+func BenchmarkServeFloor(b *testing.B) {
+	wh := &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response { return admission.Allowed("") })}
+	np := goodPolicy("frontend-to-backend")
+	np.APIVersion, np.Kind, np.Namespace = "networking.k8s.io/v1", "NetworkPolicy", "team"
+	b.Run("networkpolicy", func(b *testing.B) {
+		serveBench(b, wh, PathValidateNetworkPolicy, reviewBody(b, npKind, npResource, np, np.Name), true)
+	})
+	d := benchDeployment()
+	kind := metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}
+	resource := metav1.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+	b.Run("deployment", func(b *testing.B) {
+		serveBench(b, wh, PathMutateWorkload, reviewBody(b, kind, resource, d, d.Name), true)
+	})
+}
+
+// BenchmarkServeWorkloadApplier is the validating webhook for the same
+// Deployment in a dry run: it generates the policies and answers with a
+// warning per policy, writing nothing.
+func BenchmarkServeWorkloadApplier(b *testing.B) {
+	s := &Server{cfg: testConfig(), injector: &injector{cache: benchProfiles()}}
+	s.namespaces = &fakeNamespaces{labels: map[string]map[string]string{"team": nil}}
+	s.synced.Store(true)
+	wh := &admission.Webhook{Handler: &workloadApplier{s: s}}
+	kind := metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}
+	resource := metav1.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+	d := benchDeployment()
+	body := reviewBody(b, kind, resource, d, d.Name)
+	var review admissionv1.AdmissionReview
+	if err := json.Unmarshal(body, &review); err != nil {
+		b.Fatal(err)
+	}
+	dry := true
+	review.Request.DryRun = &dry
+	body, err := json.Marshal(review)
+	if err != nil {
+		b.Fatal(err)
+	}
+	serveBench(b, wh, PathValidateWorkload, body, true)
+}
