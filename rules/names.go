@@ -7,7 +7,8 @@ import (
 )
 
 // Label keys, label values and namespace names are checked for every peer of
-// every policy at admission. apimachinery's validators match regular
+// every policy at admission, component and profile names for every
+// annotated workload. apimachinery's validators match regular
 // expressions, which cost more than the rest of a typical policy's analysis,
 // so the common case (a valid name) is decided here by hand, and only a name
 // these functions reject goes to apimachinery for its exact messages. A test
