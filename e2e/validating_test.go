@@ -441,6 +441,19 @@ func TestValidatingMakeRunCommands(t *testing.T) {
 		case strings.Contains(line, "allow-from-anywhere.yaml"):
 			r.wantFail(t, "", `Error from server (Forbidden): error when creating "docs/examples/allow-from-anywhere.yaml": `+webhookDenied+
 				`networkpolicies.networking.k8s.io "allow-from-anywhere" is forbidden: violates netguard "baseline": `+vAnywhere+"\n")
+		case strings.Contains(line, "annotated-deployments.yaml") && strings.Contains(line, "--dry-run=server"):
+			r.wantOK(t, "deployment.apps/web created (server dry run)\ndeployment.apps/api created (server dry run)\n",
+				"Warning: netguard (dry run): would generate NetworkPolicy netguard.web.depends-on\nWarning: netguard (dry run): would generate NetworkPolicy netguard.web.to.api\n")
+		case strings.Contains(line, "annotated-deployments.yaml"):
+			r.wantOK(t, "deployment.apps/web created\ndeployment.apps/api created\n", "")
+		case strings.Contains(line, "get networkpolicies"):
+			for _, name := range []string{"allow-frontend-to-backend", "netguard-allow-dns", "netguard-default-deny", "netguard.web.depends-on", "netguard.web.to.api"} {
+				if !strings.Contains(r.stdout, name) {
+					t.Errorf("%s: %s missing from\n%s", line, name, r.stdout)
+				}
+			}
+		case strings.Contains(line, "delete networkpolicy netguard-default-deny"):
+			r.wantFail(t, "", "Error from server (Forbidden): "+webhookDenied+`networkpolicies.networking.k8s.io "netguard-default-deny" is forbidden: "netguard-default-deny" is managed by netguard: only netguard and platform identities may delete it, and user "netguard-admin" is neither; it keeps the namespace default-deny; ask the platform team to change the namespace's netguard.io labels`+"\n")
 		default:
 			if r.err != nil {
 				t.Errorf("%s: %v\n%s", line, r.err, r.stderr)

@@ -28,6 +28,9 @@ const FieldManager = "netguard"
 type injector struct {
 	cache  client.Reader // informer cache: profiles and policies
 	client client.Client // writes go straight to the API server
+	// live confirms a cache miss: a profile applied together with the
+	// workload that uses it may not have reached the cache yet.
+	live client.Reader
 }
 
 // generate resolves the workload's profiles from the cache and runs the pure
@@ -41,7 +44,11 @@ func (in *injector) generate(ctx context.Context, w rules.Workload) (rules.Gener
 	profiles := make(map[string]rules.Profile, len(ann.Profiles))
 	for _, name := range ann.Profiles {
 		p := &netguardv1alpha1.NetworkProfile{}
-		if err := in.cache.Get(ctx, types.NamespacedName{Name: name}, p); err != nil {
+		err := in.cache.Get(ctx, types.NamespacedName{Name: name}, p)
+		if apierrors.IsNotFound(err) && in.live != nil {
+			err = in.live.Get(ctx, types.NamespacedName{Name: name}, p)
+		}
+		if err != nil {
 			if apierrors.IsNotFound(err) {
 				continue // the generator reports it with the annotation's field path
 			}

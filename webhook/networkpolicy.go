@@ -33,17 +33,6 @@ type networkPolicyValidator struct {
 	namespaces namespaceLabeler
 }
 
-// IsManaged reports whether np is one of netguard's own policies: labelled
-// managed-by netguard, or the namespace's default-deny. Either one is enough,
-// so a policy cannot escape protection by dropping the label while keeping the
-// name, or slip in by borrowing the label.
-func IsManaged(np *networkingv1.NetworkPolicy) bool {
-	if np == nil {
-		return false
-	}
-	return np.Labels[rules.LabelManagedBy] == rules.ManagedByValue || np.Name == rules.DefaultDenyPolicyName
-}
-
 func (v *networkPolicyValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	resp, d := v.handle(ctx, req)
 	admissionDecisions.WithLabelValues("networkpolicies", string(req.Operation), d.decision, d.mode, d.level).Inc()
@@ -94,7 +83,7 @@ func (v *networkPolicyValidator) handle(ctx context.Context, req admission.Reque
 
 	// Managed policies: only netguard and platform identities touch them, in
 	// every namespace and whatever the level.
-	if IsManaged(oldNP) || IsManaged(newNP) {
+	if rules.IsManagedPolicy(oldNP) || rules.IsManagedPolicy(newNP) {
 		if v.isSelf(user) || v.cfg.isPlatform(user, groups) {
 			return admission.Allowed(""), decision{"allow", "managed", "none"}
 		}
@@ -167,9 +156,9 @@ func managedDenial(op admissionv1.Operation, oldNP, newNP *networkingv1.NetworkP
 		return fmt.Sprintf("%q is labelled %s, which only netguard and platform identities may create; user %q is neither: remove the label", name, label, user)
 	case oldNP == nil:
 		return fmt.Sprintf("the name %q is reserved for netguard's namespace default-deny; user %q may not create it: choose another name", name, user)
-	case newNP != nil && !IsManaged(oldNP):
+	case newNP != nil && !rules.IsManagedPolicy(oldNP):
 		return fmt.Sprintf("adding the label %s to %q is not allowed for user %q: only netguard and platform identities may mark a policy as managed; remove the label", label, name, user)
-	case newNP != nil && !IsManaged(newNP):
+	case newNP != nil && !rules.IsManagedPolicy(newNP):
 		return fmt.Sprintf("%q is managed by netguard: removing its %s label or renaming it is not allowed for user %q", name, rules.LabelManagedBy, user)
 	}
 	fix := "change the owning workload's netguard.io annotations, or ask the platform team"

@@ -104,7 +104,7 @@ func Setup(mgr manager.Manager, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.injector = &injector{cache: mgr.GetCache(), client: writer}
+	s.injector = &injector{cache: mgr.GetCache(), client: writer, live: mgr.GetAPIReader()}
 	s.apiReader = mgr.GetAPIReader()
 	srv := mgr.GetWebhookServer()
 	srv.Register(PathValidateNetworkPolicy, &admission.Webhook{Handler: &networkPolicyValidator{cfg: s.cfg, isSelf: s.isSelf, namespaces: s.namespaces}})

@@ -160,11 +160,6 @@ type workloadApplier struct {
 }
 
 func (a *workloadApplier) Handle(ctx context.Context, req admission.Request) admission.Response {
-	resp := a.handle(ctx, req)
-	return resp
-}
-
-func (a *workloadApplier) handle(ctx context.Context, req admission.Request) admission.Response {
 	log := logf.FromContext(ctx)
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		return admission.Allowed("")
@@ -189,6 +184,13 @@ func (a *workloadApplier) handle(ctx context.Context, req admission.Request) adm
 	if !a.s.synced.Load() {
 		return admission.Allowed("").WithWarnings(notSyncedWarning)
 	}
+	if req.Operation == admissionv1.Create {
+		// Not persisted yet: an ownerReference now would let the garbage
+		// collector, which looks the owner up at once, delete the policies
+		// before the workload exists. The controller adds the reference as
+		// soon as it does, and removes the policies if it never does.
+		w.UID = ""
+	}
 	gen, ferrs, err := a.s.injector.generate(ctx, w)
 	if err != nil || len(ferrs) > 0 {
 		// The mutating webhook already denied or warned.
@@ -200,14 +202,6 @@ func (a *workloadApplier) handle(ctx context.Context, req admission.Request) adm
 			warnings = append(warnings, "netguard (dry run): would generate NetworkPolicy "+p.Name)
 		}
 		return admission.Allowed("").WithWarnings(warnings...)
-	}
-	if req.Operation == admissionv1.Create {
-		// Not persisted yet: an ownerReference now would let the garbage
-		// collector, which looks the owner up at once, delete the policies
-		// before the workload exists. The controller adds the reference as
-		// soon as it does, and removes the policies if it never does.
-		w.UID = ""
-		gen, _, _ = a.s.injector.generate(ctx, w)
 	}
 	applied, deleted, err := a.s.injector.apply(ctx, w, gen)
 	if err != nil {

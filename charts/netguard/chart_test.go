@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
+
+	configv1alpha1 "github.com/netguard/netguard/api/config/v1alpha1"
 )
 
 // clusterScoped are the kinds the chart renders without a namespace.
@@ -25,26 +27,9 @@ var clusterScoped = map[string]bool{
 	"ValidatingWebhookConfiguration": true, "MutatingWebhookConfiguration": true,
 }
 
-// netguardConfiguration mirrors cmd/netguard's NetguardConfiguration; the
-// rendered file is read strictly, as `serve --config` reads it.
-type netguardConfiguration struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Defaults   struct {
-		Enforce string `json:"enforce,omitempty"`
-		Audit   string `json:"audit,omitempty"`
-		Warn    string `json:"warn,omitempty"`
-	} `json:"defaults"`
-	Exemptions struct {
-		Usernames  []string `json:"usernames,omitempty"`
-		Groups     []string `json:"groups,omitempty"`
-		Namespaces []string `json:"namespaces,omitempty"`
-	} `json:"exemptions"`
-	Platform struct {
-		Usernames []string `json:"usernames,omitempty"`
-		Groups    []string `json:"groups,omitempty"`
-	} `json:"platformIdentities"`
-}
+// netguardConfiguration is the file `serve --config` reads; the rendered file
+// is decoded strictly, as serve decodes it.
+type netguardConfiguration = configv1alpha1.NetguardConfiguration
 
 // serveClusterRules is what `netguard serve` needs cluster-wide, in every mode.
 var serveClusterRules = []rbacv1.PolicyRule{

@@ -113,19 +113,28 @@ type checkReport struct {
 	// Errors are the inputs that could not be checked; omitted when none.
 	Errors []checkInputError `json:"errors,omitempty"`
 
-	level   rules.Level
-	version rules.Version
-	skipped int // objects of other kinds
+	level     rules.Level
+	version   rules.Version
+	skipped   int // objects of other kinds
+	workloads int // annotated workloads among Results
+	// warnings are accepted annotations that are probably mistakes.
+	warnings []workloadFinding
 }
 
 // checkResult is the verdict on one object. Kind, namespace and name identify
 // it, so that other kinds than NetworkPolicy can report results of their own.
 type checkResult struct {
-	Kind       string            `json:"kind"`
-	Namespace  string            `json:"namespace"`
-	Name       string            `json:"name"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Level is what the violations are judged at; audit sets it to the
+	// namespace's enforce level. check leaves it out: its level is --level.
+	Level      string            `json:"level,omitempty"`
 	Allowed    bool              `json:"allowed"`
 	Violations []rules.Violation `json:"violations"`
+	// Stricter (audit) are the violations at each level above Level that
+	// the object would fail.
+	Stricter []levelViolations `json:"stricter,omitempty"`
 	// Source is where the object was read: "file.yaml#2", "<stdin>#1",
 	// "list.yaml#1.items[3]".
 	Source string `json:"source,omitempty"`
@@ -189,6 +198,14 @@ func checkManifests(ms []manifest, level rules.Level, version rules.Version, nam
 			report.skipped++
 		}
 	}
+	wres, warnings, dups := workloadResults(ms)
+	for _, err := range dups {
+		report.Errors = append(report.Errors, checkInputError{Message: err.Error()})
+	}
+	report.Results = append(report.Results, wres...)
+	report.workloads = len(wres)
+	report.skipped -= len(wres)
+	report.warnings = warnings
 	return report
 }
 
@@ -220,6 +237,9 @@ func runCheck(streams ioStreams, o *checkOptions, level rules.Level, version rul
 	for _, e := range report.Errors {
 		fmt.Fprintf(streams.ErrOut, "netguard: %s\n", oneLine(e.String()))
 	}
+	for _, f := range report.warnings {
+		fmt.Fprintf(streams.ErrOut, "netguard: %s\n", oneLine(f.String()))
+	}
 	var err error
 	if o.Output == "json" {
 		err = report.writeJSON(streams.Out)
@@ -229,12 +249,10 @@ func runCheck(streams ioStreams, o *checkOptions, level rules.Level, version rul
 	if err != nil {
 		return err
 	}
-	// Annotated workloads: wrong annotations fail a check as violations do.
-	workloadErrs := reportWorkloadFindings(streams.ErrOut, ms)
 	switch {
 	case len(report.Errors) > 0:
 		return silentExit(2)
-	case !report.allowed() || workloadErrs > 0:
+	case !report.allowed():
 		return silentExit(1)
 	}
 	return nil
@@ -256,25 +274,35 @@ func (r checkReport) allowed() bool {
 	return true
 }
 
-func (r checkReport) writeJSON(w io.Writer) error {
+func (r checkReport) writeJSON(w io.Writer) error { return writeJSON(w, r) }
+
+// writeJSON writes a report as indented JSON (check and audit -o json).
+func writeJSON(w io.Writer, report any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false) // "<stdin>" stays readable
 	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	return enc.Encode(report)
 }
 
 // writeText prints the objects that violate the level, one line per
 // violation under a line naming the object, then a summary line.
 func (r checkReport) writeText(w io.Writer) error {
 	var b strings.Builder
-	denied, violations := 0, 0
+	denied, deniedPolicies, violations := 0, 0, 0
 	for _, res := range r.Results {
 		if res.Allowed {
 			continue
 		}
 		denied++
-		violations += len(res.Violations)
-		fmt.Fprintf(&b, "%s: %s %s/%s violates %s:%s\n", res.Source, res.Kind, res.Namespace, res.Name, r.level, r.version)
+		if res.Kind == "NetworkPolicy" {
+			deniedPolicies++
+			violations += len(res.Violations)
+		}
+		if res.Kind == "NetworkPolicy" {
+			fmt.Fprintf(&b, "%s: %s %s/%s violates %s:%s\n", res.Source, res.Kind, res.Namespace, res.Name, r.level, r.version)
+		} else {
+			fmt.Fprintf(&b, "%s: %s %s/%s has invalid netguard annotations\n", res.Source, res.Kind, res.Namespace, res.Name)
+		}
 		for _, v := range res.Violations {
 			fmt.Fprintf(&b, "  %s\n", v)
 		}
@@ -283,8 +311,11 @@ func (r checkReport) writeText(w io.Writer) error {
 		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "%s checked against %s:%s: %d allowed, %d not allowed (%s)",
-		plural(len(r.Results), "NetworkPolicy", "NetworkPolicies"), r.level, r.version,
-		len(r.Results)-denied, denied, plural(violations, "violation", "violations"))
+		plural(len(r.Results)-r.workloads, "NetworkPolicy", "NetworkPolicies"), r.level, r.version,
+		len(r.Results)-r.workloads-deniedPolicies, deniedPolicies, plural(violations, "violation", "violations"))
+	if r.workloads > 0 {
+		fmt.Fprintf(&b, "; %s, %d with invalid netguard annotations", plural(r.workloads, "annotated workload", "annotated workloads"), denied-deniedPolicies)
+	}
 	if r.skipped > 0 {
 		fmt.Fprintf(&b, "; %s of other kinds skipped", plural(r.skipped, "object", "objects"))
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"sort"
 
 	networkingv1 "k8s.io/api/networking/v1"
@@ -144,24 +143,39 @@ func annotationError(e *field.Error) string {
 	return e.Error()
 }
 
-// reportWorkloadFindings checks the annotations of every annotated workload
-// among ms (what `netguard generate` would reject), writes one line per error
-// or warning to w, as "netguard: FILE#DOC: KIND "NAME": ...", and returns the
-// number of errors. The check command calls it so that annotation errors fail
-// a check like policy violations do.
-func reportWorkloadFindings(w io.Writer, ms []manifest) int {
+// workloadResults gives every annotated workload among ms a result, as check
+// gives every NetworkPolicy one: not allowed when its annotations are wrong
+// (invalidAnnotations, unknownProfile, duplicateComponent, the rule IDs the
+// audit uses). Warnings come back apart: they do not fail a check. So do
+// NetworkProfiles defined twice in the input, which are bad input.
+func workloadResults(ms []manifest) ([]checkResult, []workloadFinding, []error) {
 	set := collectWorkloads(ms)
-	errs := 0
-	for _, e := range set.duplicates {
-		fmt.Fprintf(w, "netguard: %s\n", oneLine(e.Error()))
-		errs++
-	}
-	_, findings := set.generateAll(rules.BaselineOptions{})
-	for _, f := range findings {
-		fmt.Fprintf(w, "netguard: %s\n", oneLine(f.String()))
-		if !f.Warning {
-			errs++
+	var annotated []workloadInput
+	for _, w := range set.workloads {
+		if rules.IsAnnotated(w.Annotations) {
+			annotated = append(annotated, w)
 		}
 	}
-	return errs
+	results := make([]checkResult, len(annotated))
+	plain := make([]rules.Workload, len(annotated))
+	var warnings []workloadFinding
+	for i, w := range annotated {
+		plain[i] = w.Workload
+		g, errs := rules.Generate(w.Workload, set.profiles.byName)
+		for _, msg := range g.Warnings {
+			warnings = append(warnings, workloadFinding{Where: w.where(), Warning: true, Message: msg})
+		}
+		results[i] = checkResult{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, Source: w.Location(), Violations: rules.AnnotationViolations(errs)}
+	}
+	for _, f := range rules.CheckWorkloadSet(plain) {
+		if f.Error == nil {
+			warnings = append(warnings, workloadFinding{Where: annotated[f.Index].where(), Warning: true, Message: f.Warning})
+			continue
+		}
+		results[f.Index].Violations = append(results[f.Index].Violations, rules.Violation{Rule: rules.AuditDuplicateComponent, Field: f.Error.Field, Message: f.Error.ErrorBody()})
+	}
+	for i := range results {
+		results[i].Allowed = len(results[i].Violations) == 0
+	}
+	return results, warnings, set.duplicates
 }

@@ -7,50 +7,31 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	configv1alpha1 "github.com/netguard/netguard/api/config/v1alpha1"
 	"github.com/netguard/netguard/rules"
 	"github.com/netguard/netguard/webhook"
 )
 
 const (
-	configAPIVersion = "netguard.io/v1alpha1"
-	configKind       = "NetguardConfiguration"
+	configAPIVersion = configv1alpha1.APIVersion
+	configKind       = configv1alpha1.Kind
 )
 
-// NetguardConfiguration is the versioned file behind `serve --config`. Its
-// fields are documented in docs/configuration.md; unknown fields are errors so
-// a typo never silently falls back to a default.
-type NetguardConfiguration struct {
-	APIVersion string         `json:"apiVersion"`
-	Kind       string         `json:"kind"`
-	Defaults   LevelDefaults  `json:"defaults"`
-	Exemptions Exemptions     `json:"exemptions"`
-	Platform   PlatformConfig `json:"platformIdentities"`
-}
-
-// LevelDefaults apply to namespaces that carry no netguard.io/<mode> label.
-type LevelDefaults struct {
-	Enforce string `json:"enforce,omitempty"`
-	Audit   string `json:"audit,omitempty"`
-	Warn    string `json:"warn,omitempty"`
-}
-
-// Exemptions are never evaluated; requests from them are allowed and counted.
-type Exemptions struct {
-	Usernames  []string `json:"usernames,omitempty"`
-	Groups     []string `json:"groups,omitempty"`
-	Namespaces []string `json:"namespaces,omitempty"`
-}
-
-// PlatformConfig names who may write netguard-managed policies besides
-// netguard itself.
-type PlatformConfig struct {
-	Usernames []string `json:"usernames,omitempty"`
-	Groups    []string `json:"groups,omitempty"`
-}
+// The file format lives in api/config/v1alpha1, so that everything that
+// writes the file (the chart, tests) shares its Go types.
+type (
+	NetguardConfiguration = configv1alpha1.NetguardConfiguration
+	LevelDefaults         = configv1alpha1.LevelDefaults
+	Exemptions            = configv1alpha1.Exemptions
+	PlatformConfig        = configv1alpha1.PlatformConfig
+	AuditConfig           = configv1alpha1.AuditConfig
+)
 
 func defaultConfiguration() *NetguardConfiguration {
 	return &NetguardConfiguration{
@@ -58,6 +39,7 @@ func defaultConfiguration() *NetguardConfiguration {
 		Kind:       configKind,
 		Defaults:   LevelDefaults{Enforce: "baseline", Audit: "restricted", Warn: "restricted"},
 		Exemptions: Exemptions{Namespaces: []string{"kube-system"}},
+		Audit:      AuditConfig{Interval: metav1.Duration{Duration: time.Minute}, MaxObjectsPerCycle: webhook.DefaultAuditMaxObjectsPerCycle},
 	}
 }
 
@@ -81,13 +63,13 @@ func loadServeConfig(path string) (*NetguardConfiguration, error) {
 	if cfg.APIVersion != configAPIVersion || cfg.Kind != configKind {
 		return nil, fmt.Errorf("--config %q: apiVersion %q, kind %q: want apiVersion %s, kind %s", path, cfg.APIVersion, cfg.Kind, configAPIVersion, configKind)
 	}
-	if err := cfg.validate(); err != nil {
+	if err := validateConfiguration(cfg); err != nil {
 		return nil, fmt.Errorf("--config %q: %w", path, err)
 	}
 	return cfg, nil
 }
 
-func (c *NetguardConfiguration) validate() error {
+func validateConfiguration(c *NetguardConfiguration) error {
 	var errs []error
 	for _, f := range []struct{ path, val string }{
 		{"defaults.enforce", c.Defaults.Enforce},
@@ -97,6 +79,12 @@ func (c *NetguardConfiguration) validate() error {
 		if _, err := parseLevelVersion(f.val); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f.path, err))
 		}
+	}
+	if c.Audit.Interval.Duration <= 0 {
+		errs = append(errs, fmt.Errorf("audit.interval %s: must be greater than 0", c.Audit.Interval.Duration))
+	}
+	if c.Audit.MaxObjectsPerCycle < 0 {
+		errs = append(errs, fmt.Errorf("audit.maxObjectsPerCycle %d: must not be negative (0 means %d)", c.Audit.MaxObjectsPerCycle, webhook.DefaultAuditMaxObjectsPerCycle))
 	}
 	return errors.Join(errs...)
 }
@@ -160,10 +148,17 @@ func (o *serveOptions) mergeFlags(fs *pflag.FlagSet, c *NetguardConfiguration) e
 	setList("exempt-namespaces", &c.Exemptions.Namespaces, o.ExemptNamespaces)
 	setList("platform-usernames", &c.Platform.Usernames, o.PlatformUsernames)
 	setList("platform-groups", &c.Platform.Groups, o.PlatformGroups)
+	if fs.Changed("audit-interval") {
+		if o.AuditInterval <= 0 {
+			bad = append(bad, fmt.Sprintf("--audit-interval %s: must be greater than 0", o.AuditInterval))
+		} else {
+			c.Audit.Interval.Duration = o.AuditInterval
+		}
+	}
 	if len(bad) > 0 {
 		return errors.New(strings.Join(bad, "; "))
 	}
-	if err := c.validate(); err != nil {
+	if err := validateConfiguration(c); err != nil {
 		return fmt.Errorf("flags: %w", err)
 	}
 	return nil

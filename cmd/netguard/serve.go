@@ -60,6 +60,8 @@ type serveOptions struct {
 	CertSecretName     string
 	WebhookServiceName string
 	CertExtraSANs      []string
+
+	auditServeOptions // the background audit: audit_serve.go
 }
 
 func defaultServeOptions() *serveOptions {
@@ -117,6 +119,7 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.CertExtraSANs, "cert-extra-sans", nil, "self-managed mode: more DNS names or IP addresses for the serving certificate, e.g. 127.0.0.1 when the API server calls netguard by URL")
 	fs.DurationVar(&o.OrphanGrace, "orphan-grace-period", webhook.DefaultOrphanGrace, "how long policies written during a workload's CREATE wait for it to be stored before they are removed as left over from a failed create")
 	fs.BoolVar(&o.DisableControllers, "disable-controllers", false, "serve admission only: no backfill, repair or namespace baseline (for benchmarks and debugging)")
+	o.addAuditFlags(fs)
 }
 
 // Validate checks every option and returns one error naming the flag and the fix.
@@ -262,6 +265,7 @@ func init() {
 				if err != nil {
 					return usageError("%s", err.Error())
 				}
+				o.audit = backgroundAuditOptions(cfg, wcfg)
 				return runServe(cmd, o, wcfg, streams)
 			},
 		}
@@ -338,6 +342,9 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams i
 		if err := srv.SetupControllers(mgr, webhook.ControllerOptions{OrphanGrace: o.OrphanGrace}); err != nil {
 			return fmt.Errorf("set up controllers: %w", err)
 		}
+	}
+	if err := webhook.SetupAudit(mgr, o.audit); err != nil {
+		return fmt.Errorf("set up the background audit: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err

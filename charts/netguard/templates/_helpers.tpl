@@ -121,7 +121,7 @@ annotations:
 {{- $c := .Values.config -}}
 apiVersion: netguard.io/v1alpha1
 kind: NetguardConfiguration
-{{ dict "defaults" $c.defaults "exemptions" $c.exemptions "platformIdentities" $c.platformIdentities | toYaml }}
+{{ dict "defaults" $c.defaults "exemptions" $c.exemptions "platformIdentities" $c.platformIdentities "audit" $c.audit | toYaml }}
 {{- end }}
 
 {{/*

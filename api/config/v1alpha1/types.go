@@ -1,0 +1,57 @@
+// Package v1alpha1 is the NetguardConfiguration file format read by
+// `netguard serve --config` (docs/configuration.md). Loading, defaulting and
+// validation live in cmd/netguard; this package holds only the types, so that
+// the Helm chart's tests and other writers of the file share them.
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// APIVersion and Kind identify the file.
+const (
+	APIVersion = "netguard.io/v1alpha1"
+	Kind       = "NetguardConfiguration"
+)
+
+// NetguardConfiguration is the versioned file behind `serve --config`. Its
+// fields are documented in docs/configuration.md; unknown fields are errors so
+// a typo never silently falls back to a default.
+type NetguardConfiguration struct {
+	APIVersion string         `json:"apiVersion"`
+	Kind       string         `json:"kind"`
+	Defaults   LevelDefaults  `json:"defaults"`
+	Exemptions Exemptions     `json:"exemptions"`
+	Platform   PlatformConfig `json:"platformIdentities"`
+	Audit      AuditConfig    `json:"audit"`
+}
+
+// LevelDefaults apply to namespaces that carry no netguard.io/<mode> label.
+type LevelDefaults struct {
+	Enforce string `json:"enforce,omitempty"`
+	Audit   string `json:"audit,omitempty"`
+	Warn    string `json:"warn,omitempty"`
+}
+
+// Exemptions are never evaluated; requests from them are allowed and counted.
+type Exemptions struct {
+	Usernames  []string `json:"usernames,omitempty"`
+	Groups     []string `json:"groups,omitempty"`
+	Namespaces []string `json:"namespaces,omitempty"`
+}
+
+// PlatformConfig names who may write netguard-managed policies besides
+// netguard itself.
+type PlatformConfig struct {
+	Usernames []string `json:"usernames,omitempty"`
+	Groups    []string `json:"groups,omitempty"`
+}
+
+// AuditConfig tunes serve's background audit (docs/audit.md).
+type AuditConfig struct {
+	// Interval is the time between two audit cycles.
+	Interval metav1.Duration `json:"interval"`
+	// MaxObjectsPerCycle bounds the NetworkPolicies and workloads one cycle
+	// evaluates; a pass over a large cluster takes several cycles.
+	MaxObjectsPerCycle int `json:"maxObjectsPerCycle,omitempty"`
+}
