@@ -139,7 +139,7 @@ func run(ctx context.Context, s settings, out, assets, skip string) error {
 	}
 	defer os.RemoveAll(work)
 
-	r := &report{Settings: s, Machine: describeMachine(), Versions: describeVersions(repo, assets), Started: start, OutPath: out}
+	r := &report{Settings: s, Machine: describeMachine(), Versions: describeVersions(repo, assets), Started: start, OutPath: out, Repo: repo}
 	progress("machine: %d CPUs, %s, %s, load %s", r.Machine.CPUs, r.Machine.CPUModel, r.Machine.MemTotal, r.Machine.LoadAvg)
 	write := func() {
 		r.Elapsed = time.Since(start)

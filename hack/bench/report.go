@@ -1,19 +1,17 @@
 package main
 
 import (
-	_ "embed"
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
 
-// history.md is the record of hot spots found and fixed, written by hand
+// historyFile is the record of hot spots found and fixed, written by hand
 // from `go run ./hack/bench ab` runs; every report carries it.
-//
-//go:embed history.md
-var history string
+const historyFile = "hack/bench/history.md"
 
 type report struct {
 	Settings   settings
@@ -23,6 +21,7 @@ type report struct {
 	Elapsed    time.Duration
 	LoadAvgEnd string
 	OutPath    string
+	Repo       string
 
 	Micro *microResult
 	Load  *loadResult
@@ -166,6 +165,10 @@ func (r *report) write(path string) error {
 	r.writeLoad(w)
 	r.writeAPI(w)
 	r.writeScale(w)
+	history, err := os.ReadFile(filepath.Join(r.Repo, historyFile))
+	if err != nil {
+		history = []byte("(" + historyFile + " is missing)\n")
+	}
 	w("## 5. Hot spots found and fixed\n\n%s", history)
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
