@@ -164,6 +164,7 @@ type loadResult struct {
 	Saturation   []pair
 	NetguardRSS  float64
 	NetguardHeap float64
+	NetguardLive float64
 	FloorRSS     float64
 }
 
@@ -280,6 +281,7 @@ func runLoad(ctx context.Context, e *benchEnv, s settings) (*loadResult, error) 
 	res.NetguardRSS, _ = rssBytes(e.ngPID)
 	res.FloorRSS, _ = rssBytes(e.floor.pid())
 	res.NetguardHeap, _ = metricValue(e.ng.MetricsURL, "go_memstats_heap_inuse_bytes")
+	res.NetguardLive, _ = metricValue(e.ng.MetricsURL, "go_gc_heap_live_bytes")
 	return res, nil
 }
 

@@ -18,6 +18,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // settings are the sizes of one run; -quick shrinks them for developers.
@@ -75,6 +78,8 @@ func main() {
 		pols   = flag.Int("api-policies", 0, "override the number of NetworkPolicies per mode in section 3")
 	)
 	flag.Parse()
+	// envtest logs through controller-runtime; the report is the output.
+	ctrllog.SetLogger(logr.Discard())
 	s := fullSettings()
 	if *quick {
 		s = quickSettings()

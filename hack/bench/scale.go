@@ -20,6 +20,9 @@ type scaleResult struct {
 	Ready time.Duration
 	// Memory right after ready and after the load runs.
 	RSSReady, HeapReady, RSSAfter, HeapAfter float64
+	// LiveReady and LiveAfter are go_gc_heap_live_bytes: the heap the last
+	// GC found live, without the garbage heap_inuse still counts.
+	LiveReady, LiveAfter float64
 	// Load at scale, against the same floor.
 	Rate       pair
 	Saturation pair
@@ -87,6 +90,7 @@ func runScale(ctx context.Context, e *benchEnv, s settings, empty *loadResult) (
 	progress("  netguard ready in %s", res.Ready.Round(time.Millisecond))
 	res.RSSReady, _ = rssBytes(e.ngPID)
 	res.HeapReady, _ = metricValue(e.ng.MetricsURL, "go_memstats_heap_inuse_bytes")
+	res.LiveReady, _ = metricValue(e.ng.MetricsURL, "go_gc_heap_live_bytes")
 
 	// The same load as on the empty cluster, in namespaces among the 10,000.
 	namespaces := []string{scaleNamespace(1), scaleNamespace(s.ScaleNamespaces / 3), scaleNamespace(2 * s.ScaleNamespaces / 3), scaleNamespace(s.ScaleNamespaces - 1)}
@@ -108,6 +112,7 @@ func runScale(ctx context.Context, e *benchEnv, s settings, empty *loadResult) (
 	res.Saturation.Workers = s.Workers
 	res.RSSAfter, _ = rssBytes(e.ngPID)
 	res.HeapAfter, _ = metricValue(e.ng.MetricsURL, "go_memstats_heap_inuse_bytes")
+	res.LiveAfter, _ = metricValue(e.ng.MetricsURL, "go_gc_heap_live_bytes")
 	if empty != nil {
 		for i := range empty.Rates {
 			if empty.Rates[i].Rate == 1000 {
