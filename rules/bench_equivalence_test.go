@@ -129,11 +129,16 @@ func randomPeerPolicy(r *rand.Rand, rulesN int) *networkingv1.NetworkPolicy {
 }
 
 // TestCoverIndexIsPortsFor: the index the port checks use gives exactly
-// PortsFor's answers.
+// PortsFor's answers, for small directions (compared pairwise) and large
+// ones (listed by label value).
 func TestCoverIndexIsPortsFor(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for n := range 3000 {
-		a := Analyze(randomPeerPolicy(r, 1+r.IntN(6)))
+		rulesN := 1 + r.IntN(6)
+		if n%3 == 0 { // past minIndexedPeers, where peers are listed by label value
+			rulesN = 15 + r.IntN(20)
+		}
+		a := Analyze(randomPeerPolicy(r, rulesN))
 		d := &a.Ingress
 		peers := 0
 		for _, rule := range d.Rules {

@@ -265,20 +265,103 @@ type coverIndex struct {
 	need, anyOf, have []uint64
 	// first is the index in the slices above of each rule's first peer.
 	first []int
+	// rule is the rule of each peer.
+	rule []int
+	// byValue lists, for a label key and value, the pod-class peers whose
+	// first In requirement is on that key and has that value; always lists
+	// the peers without an In requirement and those of other classes. Only
+	// those two can cover a pod-class peer (see candidates).
+	byValue map[string][]int
+	always  []int
+	// seen marks candidates already taken for the current peer, ruleSeen
+	// the rules already found to cover it.
+	seen, ruleSeen []uint32
+	seenMark       uint32
 }
 
 func newCoverIndex(d *DirectionAnalysis, peers int) *coverIndex {
-	idx := &coverIndex{need: make([]uint64, 0, peers), anyOf: make([]uint64, 0, peers), have: make([]uint64, 0, peers), first: make([]int, len(d.Rules))}
+	idx := &coverIndex{
+		need: make([]uint64, 0, peers), anyOf: make([]uint64, 0, peers), have: make([]uint64, 0, peers),
+		first: make([]int, len(d.Rules)), rule: make([]int, 0, peers),
+	}
+	// A few peers are compared faster than indexed.
+	indexed := peers > minIndexedPeers
+	if indexed {
+		idx.byValue, idx.seen, idx.ruleSeen = map[string][]int{}, make([]uint32, peers), make([]uint32, len(d.Rules))
+	}
 	for i, r := range d.Rules {
 		idx.first[i] = len(idx.need)
 		for _, p := range r.Peers {
+			x := len(idx.need)
 			n, a, h := peerBits(p)
 			idx.need = append(idx.need, n)
 			idx.anyOf = append(idx.anyOf, a)
 			idx.have = append(idx.have, h)
+			idx.rule = append(idx.rule, i)
+			if !indexed {
+				continue
+			}
+			if in := firstIn(p); in != nil {
+				for _, v := range in.Values {
+					k := in.Key + "\x00" + v
+					idx.byValue[k] = append(idx.byValue[k], x)
+				}
+			} else {
+				idx.always = append(idx.always, x)
+			}
 		}
 	}
 	return idx
+}
+
+// minIndexedPeers is the number of peers in a direction above which
+// coverIndex lists peers by label value.
+const minIndexedPeers = 32
+
+// firstIn is the first In requirement of a pod-class peer's pod selector,
+// nil for a peer of another class or without one.
+func firstIn(p PeerAnalysis) *SelectorRequirement {
+	if p.Class == PeerAnywhere || p.Class == PeerIPBlock {
+		return nil
+	}
+	for i := range p.Pods.Requirements {
+		if p.Pods.Requirements[i].Operator == metav1.LabelSelectorOpIn {
+			return &p.Pods.Requirements[i]
+		}
+	}
+	return nil
+}
+
+// candidates calls fn with every peer that may cover the pod-class peer p,
+// each once. A peer q of a pod class covers p only if p.Pods implies
+// q.Pods, so if q has an In requirement on key K with values V, p has an In
+// requirement on K whose values, never empty, are all in V: p's first value
+// on K is in V, and q is listed under (K, that value). Peers without an In
+// requirement, and those of other classes, are always candidates.
+func (idx *coverIndex) candidates(p PeerAnalysis, fn func(x int)) {
+	idx.seenMark++
+	if idx.seenMark == 0 { // wrapped: clear the marks
+		clear(idx.seen)
+		clear(idx.ruleSeen)
+		idx.seenMark = 1
+	}
+	visit := func(x int) {
+		if idx.seen[x] != idx.seenMark {
+			idx.seen[x] = idx.seenMark
+			fn(x)
+		}
+	}
+	for _, x := range idx.always {
+		visit(x)
+	}
+	for _, r := range p.Pods.Requirements {
+		if r.Operator != metav1.LabelSelectorOpIn {
+			continue
+		}
+		for _, x := range idx.byValue[r.Key+"\x00"+r.Values[0]] {
+			visit(x)
+		}
+	}
 }
 
 // mayCover reports whether peer x (as q) may cover peer y (as p); false
@@ -351,18 +434,36 @@ func (idx *coverIndex) portsFor(a *Analysis, d *DirectionAnalysis, i, k int) (Po
 	y := idx.first[i] + k
 	podPeer := p.Class != PeerAnywhere && p.Class != PeerIPBlock
 	var rules []int
-	for j := range d.Rules {
-		qs := d.Rules[j].Peers
-		for m := range qs {
-			q := &qs[m]
-			if podPeer && q.Class != PeerAnywhere && q.Class != PeerIPBlock && !idx.mayCover(idx.first[j]+m, y) {
-				continue
-			}
-			if a.Covers(*q, *p) {
-				rules = append(rules, j)
-				break
+	if !podPeer || idx.byValue == nil {
+		for j := range d.Rules {
+			qs := d.Rules[j].Peers
+			for m := range qs {
+				q := &qs[m]
+				if podPeer && q.Class != PeerAnywhere && q.Class != PeerIPBlock && !idx.mayCover(idx.first[j]+m, y) {
+					continue
+				}
+				if a.Covers(*q, *p) {
+					rules = append(rules, j)
+					break
+				}
 			}
 		}
+	} else {
+		idx.candidates(*p, func(x int) {
+			j := idx.rule[x]
+			if idx.ruleSeen[j] == idx.seenMark {
+				return
+			}
+			q := &d.Rules[j].Peers[x-idx.first[j]]
+			if q.Class != PeerAnywhere && q.Class != PeerIPBlock && !idx.mayCover(x, y) {
+				return
+			}
+			if a.Covers(*q, *p) {
+				idx.ruleSeen[j] = idx.seenMark
+				rules = append(rules, j)
+			}
+		})
+		slices.Sort(rules)
 	}
 	if len(rules) == 1 {
 		return d.Rules[rules[0]].Ports, rules
