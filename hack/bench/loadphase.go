@@ -140,13 +140,24 @@ type stat struct {
 	OK, Errors, Dropped, Unexpected  int
 	HTTP2                            bool
 	FirstErrors                      []string
+	// Kinds are p50 and p99 by kind of request.
+	Kinds map[string][2]time.Duration
 }
 
 func summarize(r load.Result) stat {
 	return stat{
 		P50: r.Quantile(.5), P90: r.Quantile(.9), P99: r.Quantile(.99), P999: r.Quantile(.999), Max: r.Quantile(1), LagP99: r.LagQuantile(.99),
 		Throughput: r.Throughput(), OK: r.OK, Errors: r.Errors, Dropped: r.Dropped, Unexpected: r.Unexpected, HTTP2: r.HTTP2, FirstErrors: r.FirstErrors,
+		Kinds: kinds(r),
 	}
+}
+
+func kinds(r load.Result) map[string][2]time.Duration {
+	out := map[string][2]time.Duration{}
+	for k := range r.ByKind {
+		out[k] = [2]time.Duration{r.KindQuantile(k, .5), r.KindQuantile(k, .99)}
+	}
+	return out
 }
 
 // pair is netguard and the floor under the same load.

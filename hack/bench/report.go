@@ -110,6 +110,10 @@ func (r *report) checks() []check {
 	if s := r.Scale; s != nil {
 		label := fmt.Sprintf("netguard RSS with %d namespaces, %d profiles, %d policies cached", s.Namespaces, s.Profiles, s.Policies)
 		cs = append(cs, check{label, "<= 300 MiB", fmt.Sprintf("%s (Go heap in use %s, live %s)", mib(max(s.RSSReady, s.RSSAfter)), mib(max(s.HeapReady, s.HeapAfter)), mib(max(s.LiveReady, s.LiveAfter))), boolp(max(s.RSSReady, s.RSSAfter) <= 300*1024*1024)})
+		if s.MemLimit != "" {
+			rss := max(s.LimitRSSReady, s.LimitRSSAfter)
+			cs = append(cs, check{label + ", run with GOMEMLIMIT=" + s.MemLimit + " (a deployment setting)", "<= 300 MiB", fmt.Sprintf("%s (live heap %s)", mib(rss), mib(s.LimitLive)), boolp(rss <= 300*1024*1024)})
+		}
 		if s.EmptyRate != nil {
 			empty := float64(s.EmptyRate.Netguard.P99) / float64(s.EmptyRate.Floor.P99)
 			full := float64(s.Rate.Netguard.P99) / float64(s.Rate.Floor.P99)
@@ -224,7 +228,17 @@ func (r *report) writeLoad(w func(string, ...any)) {
 	for i, p := range l.Saturation {
 		w("| saturation %d | %s | %s | %s | %s | %s |\n", i+1, ratio(float64(p.Netguard.P50), float64(p.Floor.P50)), ratio(float64(p.Netguard.P99), float64(p.Floor.P99)), ratio(float64(p.Netguard.P999), float64(p.Floor.P999)), ratio(p.Netguard.Throughput, p.Floor.Throughput), ratio(float64(p.NetguardCPU), float64(p.FloorCPU)))
 	}
-	w("\nMemory after these runs: netguard RSS %s (Go heap in use %s), floor RSS %s.\n\n", mib(l.NetguardRSS), mib(l.NetguardHeap), mib(l.FloorRSS))
+	for _, p := range l.Rates {
+		if p.Rate != 1000 {
+			continue
+		}
+		w("\nBy kind of request at 1000/s (the floor does the same work for every kind):\n\n| request | netguard p50 | netguard p99 | floor p50 | floor p99 |\n|---|---:|---:|---:|---:|\n")
+		for _, k := range []string{"np-allowed", "np-denied", "deploy-mutate", "deploy-validate"} {
+			n, f := p.Netguard.Kinds[k], p.Floor.Kinds[k]
+			w("| %s | %s | %s | %s | %s |\n", k, ms(n[0]), ms(n[1]), ms(f[0]), ms(f[1]))
+		}
+	}
+	w("\nMemory after these runs: netguard RSS %s (Go heap in use %s, live %s), floor RSS %s.\n\n", mib(l.NetguardRSS), mib(l.NetguardHeap), mib(l.NetguardLive), mib(l.FloorRSS))
 	for _, p := range append(append([]pair{}, l.Rates...), l.Saturation...) {
 		for _, e := range append(p.Netguard.FirstErrors, p.Floor.FirstErrors...) {
 			w("- error: `%s`\n", e)
@@ -280,6 +294,9 @@ func (r *report) writeScale(w func(string, ...any)) {
 	if r.Load != nil {
 		w("| empty cluster, after section 2 | %s | %s | %s |\n", mib(r.Load.NetguardRSS), mib(r.Load.NetguardHeap), mib(r.Load.NetguardLive))
 	}
+	if s.MemLimit != "" {
+		w("| with GOMEMLIMIT=%s, when ready | %s | | |\n| with GOMEMLIMIT=%s, after the load runs | %s | | %s |\n", s.MemLimit, mib(s.LimitRSSReady), s.MemLimit, mib(s.LimitRSSAfter), mib(s.LimitLive))
+	}
 	w("\nheap_inuse counts garbage not yet collected; heap_live is what the last GC found live. With the default GOGC=100 the heap may grow to twice the live heap before the next collection, which is most of the distance between live heap and RSS.\n")
 	w("\nAdmission latency at this scale, same requests in namespaces among the %d, against the same floor:\n\n", s.Namespaces)
 	w(statHeader)
@@ -287,6 +304,13 @@ func (r *report) writeScale(w func(string, ...any)) {
 	statRow(w, "floor @ 1000/s, at scale", s.Rate.Floor, s.Rate.FloorCPU)
 	statRow(w, "netguard, saturation, at scale", s.Saturation.Netguard, s.Saturation.NetguardCPU)
 	statRow(w, "floor, saturation, at scale", s.Saturation.Floor, s.Saturation.FloorCPU)
+	if s.MemLimit != "" {
+		statRow(w, "netguard @ 1000/s, at scale, GOMEMLIMIT="+s.MemLimit, s.LimitRate.Netguard, s.LimitRate.NetguardCPU)
+		statRow(w, "floor @ 1000/s (same run)", s.LimitRate.Floor, s.LimitRate.FloorCPU)
+		statRow(w, "netguard, saturation, at scale, GOMEMLIMIT="+s.MemLimit, s.LimitSaturation.Netguard, s.LimitSaturation.NetguardCPU)
+		statRow(w, "floor, saturation (same run)", s.LimitSaturation.Floor, s.LimitSaturation.FloorCPU)
+	}
+	w("\nGOMEMLIMIT is a setting of the deployment, not of the code: the Go runtime then collects more often as the heap nears the limit, trading CPU for memory. The rows with it show what that costs here.\n\n")
 	if s.EmptyRate != nil && s.EmptySaturation != nil {
 		e, f := s.EmptyRate, s.Rate
 		w("\n| netguard / floor | p50 @ 1000/s | p99 @ 1000/s | saturation throughput |\n|---|---:|---:|---:|\n")

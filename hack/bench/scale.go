@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -28,7 +29,17 @@ type scaleResult struct {
 	Saturation pair
 	// Empty is the same measurements before the objects were created.
 	EmptyRate, EmptySaturation *pair
+	// The same again with netguard started with GOMEMLIMIT=MemLimit, a
+	// deployment setting (not a code change) that trades GC work for RSS.
+	MemLimit                                string
+	LimitReady                              time.Duration
+	LimitRSSReady, LimitRSSAfter, LimitLive float64
+	LimitRate, LimitSaturation              pair
 }
+
+// memLimit is the GOMEMLIMIT of the second scale measurement: below the
+// 300 MiB target with room for what the Go runtime does not count.
+const memLimit = "250MiB"
 
 func scaleNamespace(i int) string { return fmt.Sprintf("scale-%05d", i) }
 
@@ -113,6 +124,36 @@ func runScale(ctx context.Context, e *benchEnv, s settings, empty *loadResult) (
 	res.RSSAfter, _ = rssBytes(e.ngPID)
 	res.HeapAfter, _ = metricValue(e.ng.MetricsURL, "go_memstats_heap_inuse_bytes")
 	res.LiveAfter, _ = metricValue(e.ng.MetricsURL, "go_gc_heap_live_bytes")
+	// Again with a soft memory limit.
+	if err := e.stopNetguard(ctx); err != nil {
+		return nil, err
+	}
+	os.Setenv("GOMEMLIMIT", memLimit) // inherited by the netguard process only; this one read it at start
+	err = e.startNetguard(ctx)
+	os.Unsetenv("GOMEMLIMIT")
+	if err != nil {
+		return nil, err
+	}
+	res.MemLimit, res.LimitReady = memLimit, e.ngReady
+	progress("  netguard with GOMEMLIMIT=%s ready in %s", memLimit, res.LimitReady.Round(time.Millisecond))
+	res.LimitRSSReady, _ = rssBytes(e.ngPID)
+	if ts, err = e.targets(namespaces, s); err != nil {
+		return nil, err
+	}
+	if err := warmUp(ctx, ts); err != nil {
+		return nil, err
+	}
+	if res.LimitRate, err = measure(ctx, ts, false, openLoop(1000)); err != nil {
+		return nil, err
+	}
+	res.LimitRate.Rate = 1000
+	if res.LimitSaturation, err = measure(ctx, ts, true, closedLoop(s.Workers)); err != nil {
+		return nil, err
+	}
+	res.LimitSaturation.Workers = s.Workers
+	res.LimitRSSAfter, _ = rssBytes(e.ngPID)
+	res.LimitLive, _ = metricValue(e.ng.MetricsURL, "go_gc_heap_live_bytes")
+
 	if empty != nil {
 		for i := range empty.Rates {
 			if empty.Rates[i].Rate == 1000 {

@@ -95,6 +95,8 @@ type Result struct {
 	// Lag is how late the generator sent requests of an open run, sorted: if
 	// its high quantiles are large the generator, not the server, fell behind.
 	Lag []time.Duration
+	// ByKind are the latencies by Request.Kind, sorted.
+	ByKind map[string][]time.Duration
 	// FirstErrors are up to five error messages.
 	FirstErrors []string
 }
@@ -109,6 +111,11 @@ func (r Result) Throughput() float64 {
 
 // Quantile returns the q-quantile (0..1) of the latencies, nearest rank.
 func (r Result) Quantile(q float64) time.Duration { return quantile(r.Latencies, q) }
+
+// KindQuantile is Quantile of one kind of request.
+func (r Result) KindQuantile(kind string, q float64) time.Duration {
+	return quantile(r.ByKind[kind], q)
+}
 
 // LagQuantile is Quantile of the generator's lag.
 func (r Result) LagQuantile(q float64) time.Duration { return quantile(r.Lag, q) }
@@ -160,13 +167,14 @@ func (o *Options) check() error {
 type recorder struct {
 	mu          sync.Mutex
 	lat, lag    []time.Duration
+	byKind      map[string][]time.Duration
 	ok, errs    int
 	unexpected  int
 	notHTTP2    bool
 	firstErrors []string
 }
 
-func (r *recorder) record(lat, lag time.Duration, err error, unexpected, http2 bool) {
+func (r *recorder) record(kind string, lat, lag time.Duration, err error, unexpected, http2 bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if lag >= 0 {
@@ -181,6 +189,10 @@ func (r *recorder) record(lat, lag time.Duration, err error, unexpected, http2 b
 	}
 	r.ok++
 	r.lat = append(r.lat, lat)
+	if r.byKind == nil {
+		r.byKind = map[string][]time.Duration{}
+	}
+	r.byKind[kind] = append(r.byKind[kind], lat)
 	if unexpected {
 		r.unexpected++
 	}
@@ -195,9 +207,13 @@ func (r *recorder) result(o Options, mode string, elapsed time.Duration, sent, d
 	lat, lag := slices.Clone(r.lat), slices.Clone(r.lag)
 	slices.Sort(lat)
 	slices.Sort(lag)
+	byKind := map[string][]time.Duration{}
+	for k, v := range r.byKind {
+		byKind[k] = slices.Sorted(slices.Values(v))
+	}
 	return Result{
 		Target: o.Target, Mode: mode, Elapsed: elapsed, Sent: sent, OK: r.ok, Errors: r.errs, Dropped: dropped,
-		Unexpected: r.unexpected, HTTP2: r.ok > 0 && !r.notHTTP2, Latencies: lat, Lag: lag, FirstErrors: slices.Clone(r.firstErrors),
+		Unexpected: r.unexpected, HTTP2: r.ok > 0 && !r.notHTTP2, Latencies: lat, Lag: lag, ByKind: byKind, FirstErrors: slices.Clone(r.firstErrors),
 	}
 }
 
@@ -271,7 +287,7 @@ func OpenLoop(ctx context.Context, o Options, rate int) (Result, error) {
 			defer inflight.Add(-1)
 			t := time.Now()
 			allowed, h2, err := send(ctx, o.Client, o.BaseURL, r)
-			rec.record(time.Since(t), t.Sub(due), err, err == nil && allowed != r.WantAllowed, h2)
+			rec.record(r.Kind, time.Since(t), t.Sub(due), err, err == nil && allowed != r.WantAllowed, h2)
 		}()
 	}
 	sentEnd := time.Now()
@@ -316,7 +332,7 @@ func ClosedLoop(ctx context.Context, o Options, workers int) (Result, error) {
 				r := &o.Corpus[int(i)%len(o.Corpus)]
 				t := time.Now()
 				allowed, h2, err := send(ctx, o.Client, o.BaseURL, r)
-				rec.record(time.Since(t), -1, err, err == nil && allowed != r.WantAllowed, h2)
+				rec.record(r.Kind, time.Since(t), -1, err, err == nil && allowed != r.WantAllowed, h2)
 			}
 		}()
 	}
