@@ -42,7 +42,7 @@ test-e2e: envtest-assets ## e2e tests against the real control plane only
 
 # Benchmarks are never part of `make test`: they take minutes, and timing on
 # a shared machine is no pass/fail criterion. See docs/benchmarks.md.
-bench: ## measure netguard against its floor and alternatives; rewrites BENCHMARKS.md (about 20 minutes)
+bench: ## measure netguard against its floor and alternatives; rewrites BENCHMARKS.md (about 10-15 minutes)
 	$(GO) run ./hack/bench -assets $(ASSETS) -out BENCHMARKS.md
 
 bench-quick: ## the same with small counts (a few minutes); writes tmp/BENCHMARKS.quick.md

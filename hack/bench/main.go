@@ -45,9 +45,9 @@ type settings struct {
 
 func fullSettings() settings {
 	return settings{
-		BenchCount: 5, BenchTime: "500ms",
-		Rates: []int{500, 1000, 2000, 4000}, RunDuration: 5 * time.Second, Workers: 64, SatRounds: 2, MaxRunRequests: 40000,
-		APIPolicies: 2000, APIConcurrency: 2, Deployments: 100,
+		BenchCount: 6, BenchTime: "500ms",
+		Rates: []int{500, 1000, 2000, 4000}, RunDuration: 10 * time.Second, Workers: 64, SatRounds: 2, MaxRunRequests: 40000,
+		APIPolicies: 2000, APIConcurrency: 2, Deployments: 200,
 		ScaleNamespaces: 10000, ScaleProfiles: 1000, ScalePolicies: 50000, LoadConcurrency: 32,
 	}
 }

@@ -157,7 +157,7 @@ func (r *report) write(path string) error {
 	w("| | |\n|---|---|\n| CPUs (nproc) | %d |\n| CPU model | %s |\n| memory | %s |\n| kernel | %s |\n", r.Machine.CPUs, r.Machine.CPUModel, r.Machine.MemTotal, r.Machine.Kernel)
 	w("| Go | %s |\n| kube-apiserver | %s |\n| etcd | %s |\n| client-go | %s |\n| controller-runtime | %s |\n| netguard commit | %s |\n\n", r.Versions.Go, r.Versions.KubeAPIServer, r.Versions.Etcd, r.Versions.ClientGo, r.Versions.ControllerRuntime, r.Versions.Netguard)
 
-	w("## How to reproduce\n\n```sh\nmake bench          # this report, full counts (about 15-25 minutes)\nmake bench-quick    # small counts, a few minutes\n")
+	w("## How to reproduce\n\n```sh\nmake bench          # this report, full counts (about 10-15 minutes)\nmake bench-quick    # small counts, a few minutes\n")
 	w("go run ./hack/bench [-quick] [-skip micro,load,apiserver,scale] [-out BENCHMARKS.md]\n")
 	if r.Micro != nil {
 		w("%s   # section 1 alone\n", r.Micro.Command)
