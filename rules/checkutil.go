@@ -280,8 +280,9 @@ type coverIndex struct {
 }
 
 func newCoverIndex(d *DirectionAnalysis, peers int) *coverIndex {
+	bits := make([]uint64, 0, 3*peers) // one allocation for the three
 	idx := &coverIndex{
-		need: make([]uint64, 0, peers), anyOf: make([]uint64, 0, peers), have: make([]uint64, 0, peers),
+		need: bits[0:0:peers], anyOf: bits[peers : peers : 2*peers], have: bits[2*peers : 2*peers : 3*peers],
 		first: make([]int, len(d.Rules)), rule: make([]int, 0, peers),
 	}
 	// A few peers are compared faster than indexed.

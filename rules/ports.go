@@ -207,6 +207,10 @@ func analyzePorts(ports []networkingv1.NetworkPolicyPort, path string) (PortSet,
 		entries = append(entries, PortEntryAnalysis{Field: ep, Ports: entry})
 		sets = append(sets, entry)
 	}
+	if len(sets) == 1 {
+		// An entry's set is already what UnionPortSets would make of it.
+		return sets[0], entries, errs
+	}
 	return UnionPortSets(sets...), entries, errs
 }
 
@@ -226,14 +230,14 @@ func analyzePortEntry(p networkingv1.NetworkPolicyPort, entryPath string) (PortS
 			protocols = portProtocols
 		}
 	}
-	all := ProtocolPorts{Ranges: []PortRange{{1, maxPort}}}
+	all := func() ProtocolPorts { return ProtocolPorts{Ranges: []PortRange{{1, maxPort}}} }
 	var pp ProtocolPorts
 	switch {
 	case p.Port == nil:
 		if p.EndPort != nil {
 			errs = append(errs, field.Forbidden(path().Child("endPort"), "endPort needs a numeric port; treated as every port"))
 		}
-		pp = all
+		pp = all()
 	case p.Port.Type == intstr.Int:
 		from, to := p.Port.IntVal, p.Port.IntVal
 		if p.EndPort != nil {
@@ -242,10 +246,10 @@ func analyzePortEntry(p networkingv1.NetworkPolicyPort, entryPath string) (PortS
 		switch {
 		case from < 1 || from > maxPort:
 			errs = append(errs, field.Invalid(path().Child("port"), from, "must be between 1 and 65535; treated as every port"))
-			pp = all
+			pp = all()
 		case to < from || to > maxPort:
 			errs = append(errs, field.Invalid(path().Child("endPort"), to, fmt.Sprintf("must be between port (%d) and 65535; treated as every port", from)))
-			pp = all
+			pp = all()
 		default:
 			pp = ProtocolPorts{Ranges: []PortRange{{from, to}}}
 		}
@@ -254,16 +258,16 @@ func analyzePortEntry(p networkingv1.NetworkPolicyPort, entryPath string) (PortS
 		switch {
 		case len(validation.IsValidPortName(name)) > 0:
 			errs = append(errs, field.Invalid(path().Child("port"), name, "must be a port number or a port name (up to 15 lowercase letters, digits and '-', with a letter); treated as every port"))
-			pp = all
+			pp = all()
 		case p.EndPort != nil:
 			errs = append(errs, field.Forbidden(path().Child("endPort"), "endPort needs a numeric port; treated as every port"))
-			pp = all
+			pp = all()
 		default:
 			pp = ProtocolPorts{Names: []string{name}}
 		}
 	default:
 		errs = append(errs, field.Invalid(path().Child("port"), p.Port.String(), "must be a port number or name; treated as every port"))
-		pp = all
+		pp = all()
 	}
 	var set PortSet
 	for _, proto := range protocols {
