@@ -57,3 +57,24 @@ fmt-check: ## fail when gofmt would change a file
 
 clean: ## remove bin/ except the cached control plane
 	find $(BIN) -mindepth 1 -maxdepth 1 ! -name k8s -exec rm -rf {} +
+
+# Fuzzing and the soak are not part of `make test`: they take minutes.
+.PHONY: fuzz soak
+
+FUZZTIME ?= 5m
+# Minimizing each new input for up to a minute (the default) stalls the
+# webhook targets, whose inputs are whole AdmissionReviews: bound it by runs.
+FUZZFLAGS ?= -fuzzminimizetime=500x
+FUZZ_TARGETS := rules:FuzzParseDependsOn rules:FuzzAnalyze rules:FuzzGenerate webhook:FuzzNetworkPolicyReview webhook:FuzzWorkloadReview
+
+fuzz: ## run each fuzz target for FUZZTIME (default 5m); a crasher is saved under <package>/testdata/fuzz: commit it
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name in ./$$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./$$pkg/ || exit 1; \
+	done
+
+SOAK_DURATION ?= 10m
+
+soak: build ## mixed load on a local control plane for SOAK_DURATION (default 10m); fails if netguard's RSS or goroutines grow
+	$(GO) run ./hack/soak -netguard $(NETGUARD) -assets $(ASSETS) -duration $(SOAK_DURATION)

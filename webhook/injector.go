@@ -155,19 +155,6 @@ func newWorkload(kind string) client.Object {
 	return nil
 }
 
-// templateLabels points at a workload's pod template labels.
-func templateLabels(o client.Object) *map[string]string {
-	switch t := o.(type) {
-	case *appsv1.Deployment:
-		return &t.Spec.Template.Labels
-	case *appsv1.StatefulSet:
-		return &t.Spec.Template.Labels
-	case *appsv1.DaemonSet:
-		return &t.Spec.Template.Labels
-	}
-	return nil
-}
-
 func toRulesWorkload(kind string, o client.Object) rules.Workload {
 	return rules.Workload{Kind: kind, Namespace: o.GetNamespace(), Name: o.GetName(), UID: o.GetUID(), Annotations: o.GetAnnotations()}
 }

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
@@ -25,4 +26,14 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(admissionDecisions, ruleViolations, namespaceLabelErrors)
+}
+
+// operationLabel keeps the operation label to the four operations the API
+// server sends; anything else is "unknown".
+func operationLabel(op admissionv1.Operation) string {
+	switch op {
+	case admissionv1.Create, admissionv1.Update, admissionv1.Delete, admissionv1.Connect:
+		return string(op)
+	}
+	return "unknown"
 }

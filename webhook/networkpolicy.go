@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,7 +11,9 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -35,7 +36,7 @@ type networkPolicyValidator struct {
 
 func (v *networkPolicyValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	resp, d := v.handle(ctx, req)
-	admissionDecisions.WithLabelValues("networkpolicies", string(req.Operation), d.decision, d.mode, d.level).Inc()
+	admissionDecisions.WithLabelValues("networkpolicies", operationLabel(req.Operation), d.decision, d.mode, d.level).Inc()
 	return resp
 }
 
@@ -47,6 +48,9 @@ func (v *networkPolicyValidator) handle(ctx context.Context, req admission.Reque
 	errored := func(code int32, err error) (admission.Response, decision) {
 		log.Info("rejecting malformed or unresolvable request", "operation", req.Operation, "reason", err.Error())
 		return admission.Errored(code, err), decision{"error", "enforce", "none"}
+	}
+	if err := checkRequest(req); err != nil {
+		return errored(http.StatusBadRequest, err)
 	}
 	if req.Kind.Group != networkPolicyGVK.Group || req.Kind.Kind != networkPolicyGVK.Kind {
 		return errored(http.StatusBadRequest, fmt.Errorf("this webhook handles networking.k8s.io NetworkPolicy, not %s", req.Kind.String()))
@@ -64,6 +68,9 @@ func (v *networkPolicyValidator) handle(ctx context.Context, req admission.Reque
 		oldNP, err = decodeNetworkPolicy("oldObject", req.OldObject.Raw)
 	default:
 		return errored(http.StatusBadRequest, fmt.Errorf("operation %q is not handled", req.Operation))
+	}
+	if err == nil {
+		err = sameNamespace(req, newNP, oldNP)
 	}
 	if err != nil {
 		return errored(http.StatusBadRequest, err)
@@ -126,7 +133,13 @@ func (v *networkPolicyValidator) handle(ctx context.Context, req admission.Reque
 		countViolations(vs, "enforce")
 		log.Info("denied NetworkPolicy", "operation", req.Operation, "level", policy.Enforce.String(), "rules", ruleIDs(vs))
 		d.decision = "deny"
-		resp := forbidden(name, "violates netguard "+quote(policy.Enforce)+": "+joinViolations(vs))
+		msg := "violates netguard " + quote(policy.Enforce) + ": " + joinViolations(vs)
+		resp := forbidden(name, msg)
+		if hasRule(vs, malformedPolicyRule) {
+			// The API server validates before it calls validating webhooks,
+			// so only a client that calls netguard directly gets here.
+			resp = invalidPolicy(name, msg)
+		}
 		resp.AuditAnnotations = map[string]string{AuditAnnotationEnforcePolicy: policy.Enforce.String()}
 		return resp, d
 	}
@@ -175,7 +188,8 @@ func decodeNetworkPolicy(fieldName string, raw []byte) (*networkingv1.NetworkPol
 		return nil, fmt.Errorf("request.%s is missing", fieldName)
 	}
 	np := &networkingv1.NetworkPolicy{}
-	if err := json.Unmarshal(raw, np); err != nil {
+	// Case-sensitive, as the API server decodes: "Ingress" is not "ingress".
+	if err := utiljson.Unmarshal(raw, np); err != nil {
 		return nil, fmt.Errorf("request.%s is not a NetworkPolicy: %v", fieldName, err)
 	}
 	if np.APIVersion != "" || np.Kind != "" {
@@ -186,11 +200,52 @@ func decodeNetworkPolicy(fieldName string, raw []byte) (*networkingv1.NetworkPol
 	return np, nil
 }
 
+// sameNamespace insists that the objects are in the request's namespace, as
+// the API server guarantees: a policy is judged, and its namespaceSelectors
+// read, in the namespace whose labels chose the level.
+func sameNamespace(req admission.Request, objs ...*networkingv1.NetworkPolicy) error {
+	for i, o := range objs {
+		if o != nil && o.Namespace != "" && o.Namespace != req.Namespace {
+			field := "object"
+			if i > 0 {
+				field = "oldObject"
+			}
+			return fmt.Errorf("request.%s.metadata.namespace %q is not request.namespace %q", field, o.Namespace, req.Namespace)
+		}
+	}
+	return nil
+}
+
 // forbidden is a 403 in the API server's own words:
 // networkpolicies.networking.k8s.io "web" is forbidden: <msg>.
 func forbidden(name, msg string) admission.Response {
 	st := apierrors.NewForbidden(networkPoliciesResource, name, errors.New(msg)).ErrStatus
 	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &st}}
+}
+
+// malformedPolicyRule is the check that finds shapes the API server rejects.
+const malformedPolicyRule = "malformedPolicy"
+
+// invalidPolicy is a 422 in the same words as forbidden: the object is not
+// one the API server would accept, which no level can allow.
+func invalidPolicy(name, msg string) admission.Response {
+	st := metav1.Status{
+		Status:  metav1.StatusFailure,
+		Code:    http.StatusUnprocessableEntity,
+		Reason:  metav1.StatusReasonInvalid,
+		Message: fmt.Sprintf("%s %q is invalid: %s", networkPoliciesResource.String(), name, msg),
+		Details: &metav1.StatusDetails{Name: name, Group: networkPoliciesResource.Group, Kind: networkPoliciesResource.Resource},
+	}
+	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &st}}
+}
+
+func hasRule(vs []rules.Violation, id string) bool {
+	for _, v := range vs {
+		if v.Rule == id {
+			return true
+		}
+	}
+	return false
 }
 
 func quote(lv LevelVersion) string { return `"` + lv.String() + `"` }

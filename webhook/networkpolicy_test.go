@@ -780,8 +780,8 @@ func TestMetrics(t *testing.T) {
 		// The workload webhooks share the decision counter with their own
 		// resources and mode "inject".
 		"netguard_admission_decisions_total": {
-			"resource":  {"networkpolicies": true, "deployments": true, "statefulsets": true, "daemonsets": true},
-			"operation": {"CREATE": true, "UPDATE": true, "DELETE": true, "CONNECT": true},
+			"resource":  {"networkpolicies": true, "deployments": true, "statefulsets": true, "daemonsets": true, "unknown": true},
+			"operation": {"CREATE": true, "UPDATE": true, "DELETE": true, "CONNECT": true, "unknown": true},
 			"decision":  {"allow": true, "deny": true, "error": true},
 			"mode":      {"enforce": true, "exempt": true, "managed": true, "platform": true, "inject": true},
 			"level":     levels,

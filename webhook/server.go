@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -72,8 +74,10 @@ func (s *Server) isSelf(user string) bool {
 }
 
 // Setup registers netguard's admission handlers and the runnables that make
-// them ready. Requests that arrive before the caches are synced are denied
-// with a retryable error, never admitted blindly.
+// them ready. It needs no API server: the informers are registered once the
+// manager runs, retrying with backoff until the API server answers. Requests
+// that arrive before the caches are synced are denied with a retryable error,
+// never admitted blindly.
 func Setup(mgr manager.Manager, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -81,15 +85,6 @@ func Setup(mgr manager.Manager, cfg Config) (*Server, error) {
 	s := &Server{cfg: &cfg}
 	if cfg.SelfUsername != "" {
 		s.self.Store(&cfg.SelfUsername)
-	}
-	// Namespaces are read as metadata only: labels are all netguard needs, and
-	// metadata keeps the cache small in clusters with many namespaces.
-	// Every informer admission reads is registered now, so that readiness
-	// (WaitForCacheSync) covers all of them.
-	for _, o := range []client.Object{namespaceMetadata(), &networkingv1.NetworkPolicy{}, &netguardv1alpha1.NetworkProfile{}} {
-		if _, err := mgr.GetCache().GetInformer(context.Background(), o); err != nil {
-			return nil, fmt.Errorf("%T informer: %w", o, err)
-		}
 	}
 	if err := mgr.Add(everyReplica(s.waitForSync(mgr))); err != nil {
 		return nil, err
@@ -107,9 +102,9 @@ func Setup(mgr manager.Manager, cfg Config) (*Server, error) {
 	s.injector = &injector{cache: mgr.GetCache(), client: writer, live: mgr.GetAPIReader()}
 	s.apiReader = mgr.GetAPIReader()
 	srv := mgr.GetWebhookServer()
-	srv.Register(PathValidateNetworkPolicy, &admission.Webhook{Handler: &networkPolicyValidator{cfg: s.cfg, isSelf: s.isSelf, namespaces: s.namespaces}})
-	srv.Register(PathMutateWorkload, &admission.Webhook{Handler: &workloadMutator{s: s}})
-	srv.Register(PathValidateWorkload, &admission.Webhook{Handler: &workloadApplier{s: s}})
+	for path, h := range s.handlers() {
+		srv.Register(path, h)
+	}
 	return s, nil
 }
 
@@ -136,6 +131,25 @@ func admissionWriter(mgr manager.Manager) (client.Client, error) {
 	return c, nil
 }
 
+// handlers are the admission endpoints by path. Each reads at most
+// MaxRequestBytes of body. opts adjust each admission.Webhook (tests set its
+// logger).
+func (s *Server) handlers(opts ...func(*admission.Webhook)) map[string]http.Handler {
+	hooks := map[string]*admission.Webhook{
+		PathValidateNetworkPolicy: {Handler: &networkPolicyValidator{cfg: s.cfg, isSelf: s.isSelf, namespaces: s.namespaces}},
+		PathMutateWorkload:        {Handler: &workloadMutator{s: s}},
+		PathValidateWorkload:      {Handler: &workloadApplier{s: s}},
+	}
+	out := make(map[string]http.Handler, len(hooks))
+	for path, wh := range hooks {
+		for _, o := range opts {
+			o(wh)
+		}
+		out[path] = limitBody(MaxRequestBytes, wh)
+	}
+	return out
+}
+
 // ReadyCheck fails until the caches are synced and netguard knows its own
 // identity.
 func (s *Server) ReadyCheck() healthz.Checker {
@@ -153,8 +167,46 @@ func namespaceMetadata() *metav1.PartialObjectMetadata {
 	return ns
 }
 
+// admissionInformers are what admission reads: namespaces (as metadata only:
+// labels are all netguard needs, and metadata keeps the cache small in
+// clusters with many namespaces), NetworkPolicies and NetworkProfiles.
+func admissionInformers() []client.Object {
+	return []client.Object{namespaceMetadata(), &networkingv1.NetworkPolicy{}, &netguardv1alpha1.NetworkProfile{}}
+}
+
+// apiBackoff paces every retry against an unreachable API server: quickly
+// at first, then every 30 seconds.
+func apiBackoff() wait.Backoff {
+	return wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: math.MaxInt32, Cap: 30 * time.Second}
+}
+
+// retryForever calls cond at once and then after each of b's delays until it
+// returns true or an error, or ctx ends. Unlike
+// wait.ExponentialBackoffWithContext it never gives up: that one stops with
+// ErrWaitTimeout once the delay reaches b.Cap, about a minute into an
+// outage, which stopped the manager.
+func retryForever(ctx context.Context, b wait.Backoff, cond wait.ConditionWithContextFunc) error {
+	return b.DelayFunc().Until(ctx, true, true, cond)
+}
+
 func (s *Server) waitForSync(mgr manager.Manager) func(context.Context) error {
 	return func(ctx context.Context) error {
+		log := logf.FromContext(ctx).WithName("caches")
+		// Every informer admission reads is registered before waiting, so
+		// that readiness covers all of them. Registering one needs its REST
+		// mapping, so it waits for the API server.
+		for _, o := range admissionInformers() {
+			err := retryForever(ctx, apiBackoff(), func(ctx context.Context) (bool, error) {
+				if _, err := mgr.GetCache().GetInformer(ctx, o, cache.BlockUntilSynced(false)); err != nil {
+					log.Info("cannot watch yet; retrying", "kind", fmt.Sprintf("%T", o), "error", err.Error())
+					return false, nil
+				}
+				return true, nil
+			})
+			if err != nil {
+				return nil // stopping
+			}
+		}
 		if !mgr.GetCache().WaitForCacheSync(ctx) {
 			return nil // stopping
 		}
@@ -165,8 +217,11 @@ func (s *Server) waitForSync(mgr manager.Manager) func(context.Context) error {
 		for s.self.Load() == nil && ctx.Err() == nil {
 			time.Sleep(50 * time.Millisecond)
 		}
+		if ctx.Err() != nil {
+			return nil
+		}
 		s.synced.Store(true)
-		logf.FromContext(ctx).Info("caches synced; admission is ready", "self", *s.self.Load())
+		log.Info("caches synced; admission is ready", "self", *s.self.Load())
 		<-ctx.Done()
 		return nil
 	}
@@ -182,8 +237,7 @@ func (s *Server) discoverSelf(mgr manager.Manager) func(context.Context) error {
 			return err
 		}
 		log := logf.FromContext(ctx).WithName("self")
-		backoff := wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: 30 * time.Second}
-		return wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
+		err = retryForever(ctx, apiBackoff(), func(ctx context.Context) (bool, error) {
 			r, err := cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
 			if err != nil {
 				log.Info("cannot learn netguard's own identity yet; retrying", "error", err.Error())
@@ -194,6 +248,10 @@ func (s *Server) discoverSelf(mgr manager.Manager) func(context.Context) error {
 			log.Info("netguard's own identity", "username", name)
 			return true, nil
 		})
+		if ctx.Err() != nil {
+			return nil // stopping is not a failure
+		}
+		return err
 	}
 }
 

@@ -53,6 +53,8 @@ type serveOptions struct {
 	LeaderElectionNamespace string
 	DisableControllers      bool
 	OrphanGrace             time.Duration
+	// ShutdownDelay is how long serve keeps serving, not ready, after SIGTERM.
+	ShutdownDelay time.Duration
 
 	// CertMode is cert-manager (files in --cert-dir written by someone else)
 	// or self-managed (netguard keeps a CA and leaf in a Secret; see certs.Rotator).
@@ -79,6 +81,7 @@ func defaultServeOptions() *serveOptions {
 		CertMode:               "cert-manager",
 		CertSecretName:         "netguard-webhook-tls",
 		WebhookServiceName:     "netguard",
+		ShutdownDelay:          5 * time.Second,
 	}
 }
 
@@ -118,6 +121,7 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.WebhookServiceName, "webhook-service-name", o.WebhookServiceName, "self-managed mode: the webhook Service; the certificate is issued for <name>.<namespace>.svc")
 	fs.StringSliceVar(&o.CertExtraSANs, "cert-extra-sans", nil, "self-managed mode: more DNS names or IP addresses for the serving certificate, e.g. 127.0.0.1 when the API server calls netguard by URL")
 	fs.DurationVar(&o.OrphanGrace, "orphan-grace-period", webhook.DefaultOrphanGrace, "how long policies written during a workload's CREATE wait for it to be stored before they are removed as left over from a failed create")
+	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", o.ShutdownDelay, "after SIGTERM, how long to keep serving admission requests while /readyz reports not ready, so that the Service stops sending traffic before the webhook server stops")
 	fs.BoolVar(&o.DisableControllers, "disable-controllers", false, "serve admission only: no backfill, repair or namespace baseline (for benchmarks and debugging)")
 	o.addAuditFlags(fs)
 }
@@ -145,6 +149,9 @@ func (o *serveOptions) Validate() error {
 		errs = append(errs, err)
 	}
 	if _, err := parseTLSVersion(o.TLSMinVersion); err != nil {
+		errs = append(errs, err)
+	}
+	if err := validateShutdownDelay(o.ShutdownDelay); err != nil {
 		errs = append(errs, err)
 	}
 	for _, f := range []struct{ flag, val string }{
@@ -306,6 +313,21 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams i
 	if leNamespace == "" {
 		leNamespace = o.Namespace
 	}
+	// In self-managed mode the certificate comes from a Secret, which needs
+	// the API server: the webhook server waits for it.
+	var webhookServer crwebhook.Server = crwebhook.NewServer(crwebhook.Options{
+		Port:     o.WebhookPort,
+		CertDir:  o.CertDir,
+		CertName: o.CertName,
+		KeyName:  o.KeyName,
+		TLSOpts:  tlsOptions(tlsMin),
+	})
+	certsReady := make(chan struct{})
+	if o.CertMode == "self-managed" {
+		webhookServer = &gatedWebhookServer{Server: webhookServer, open: certsReady}
+	} else {
+		close(certsReady)
+	}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                  webhook.NewScheme(),
 		Cache:                   webhook.CacheOptions(),
@@ -316,49 +338,70 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams i
 		LeaderElectionReleaseOnCancel: true,
 		Metrics:                       metricsserver.Options{BindAddress: o.MetricsBindAddress},
 		HealthProbeBindAddress:        o.HealthProbeBindAddress,
-		WebhookServer: crwebhook.NewServer(crwebhook.Options{
-			Port:     o.WebhookPort,
-			CertDir:  o.CertDir,
-			CertName: o.CertName,
-			KeyName:  o.KeyName,
-			TLSOpts: []func(*tls.Config){func(c *tls.Config) {
-				c.MinVersion = tlsMin
-				if tlsMin == tls.VersionTLS12 {
-					c.CipherSuites = modernCipherSuites()
-				}
-			}},
-		}),
+		WebhookServer:                 webhookServer,
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
+	// Nothing before mgr.Start talks to the API server, so that serve comes
+	// up, not ready, when the API server is away; the steps that need it
+	// run in the start-up runnable below.
+	lc := newLifecycle()
 	srv, err := webhook.Setup(mgr, cfg)
 	if err != nil {
 		return fmt.Errorf("set up webhooks: %w", err)
 	}
-	if err := setupCertificates(cmd.Context(), mgr, o); err != nil {
+	bootstrap, err := setupCertificates(mgr, o)
+	if err != nil {
 		return err
-	}
-	if !o.DisableControllers {
-		if err := srv.SetupControllers(mgr, webhook.ControllerOptions{OrphanGrace: o.OrphanGrace}); err != nil {
-			return fmt.Errorf("set up controllers: %w", err)
-		}
 	}
 	if err := webhook.SetupAudit(mgr, o.audit); err != nil {
 		return fmt.Errorf("set up the background audit: %w", err)
 	}
+	startLog := log.WithName("start")
+	err = mgr.Add(everyReplica(func(ctx context.Context) error {
+		if err := lc.waitForAPIServer(ctx, restCfg, mgr.GetRESTMapper(), startLog); err != nil {
+			return nil // stopping
+		}
+		if bootstrap != nil {
+			if err := lc.retry(ctx, "self-managed certificates", startLog, bootstrap); err != nil {
+				return nil
+			}
+			close(certsReady)
+		}
+		if !o.DisableControllers {
+			if err := srv.SetupControllers(mgr, webhook.ControllerOptions{OrphanGrace: o.OrphanGrace}); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("set up controllers: %w", err)
+			}
+		}
+		lc.started()
+		return nil
+	}))
+	if err != nil {
+		return err
+	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+	if err := mgr.AddReadyzCheck("lifecycle", lc.readyCheck()); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("webhook", webhookServer.StartedChecker()); err != nil {
 		return err
 	}
 	if err := mgr.AddReadyzCheck("caches", srv.ReadyCheck()); err != nil {
 		return err
 	}
 	log.Info("starting netguard", "version", currentVersion().Version, "webhookPort", o.WebhookPort, "certDir", o.CertDir, "configFile", o.ConfigFile,
-		"enforce", cfg.Defaults.Enforce.String(), "audit", cfg.Defaults.Audit.String(), "warn", cfg.Defaults.Warn.String(), "exemptNamespaces", cfg.ExemptNamespaces)
-	if err := mgr.Start(cmd.Context()); err != nil {
+		"enforce", cfg.Defaults.Enforce.String(), "audit", cfg.Defaults.Audit.String(), "warn", cfg.Defaults.Warn.String(), "exemptNamespaces", cfg.ExemptNamespaces,
+		"shutdownDelay", o.ShutdownDelay.String())
+	mgrCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go lc.drain(cmd.Context(), o.ShutdownDelay, log, stop)
+	if err := mgr.Start(mgrCtx); err != nil {
 		return fmt.Errorf("manager stopped: %w", err)
 	}
 	log.Info("netguard stopped")
@@ -378,11 +421,14 @@ func modernCipherSuites() []uint16 {
 	}
 }
 
-// setupCertificates starts the self-managed rotation, or, in cert-manager
-// mode, only watches the expiry of what is on disk for the metric.
-func setupCertificates(ctx context.Context, mgr ctrl.Manager, o *serveOptions) error {
+// setupCertificates adds the self-managed rotation, or, in cert-manager
+// mode, only watches the expiry of what is on disk for the metric. In
+// self-managed mode it returns the step that fills --cert-dir from the
+// Secret, which needs the API server and must succeed before the webhook
+// server starts.
+func setupCertificates(mgr ctrl.Manager, o *serveOptions) (func(context.Context) error, error) {
 	if o.CertMode != "self-managed" {
-		return mgr.Add(&certs.ExpiryWatcher{Dir: o.CertDir})
+		return nil, mgr.Add(&certs.ExpiryWatcher{Dir: o.CertDir})
 	}
 	svc := o.WebhookServiceName + "." + o.Namespace + ".svc"
 	dnsNames := []string{svc, svc + ".cluster.local"}
@@ -404,12 +450,7 @@ func setupCertificates(ctx context.Context, mgr ctrl.Manager, o *serveOptions) e
 		MutatingWebhookConfigurations:   []string{webhook.MutatingConfigurationName},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("self-managed certificates: %w", err)
+		return nil, fmt.Errorf("self-managed certificates: %w", err)
 	}
-	// The webhook server reads --cert-dir as it starts, so the certificate
-	// must be there before the manager starts.
-	if err := r.Bootstrap(ctx); err != nil {
-		return fmt.Errorf("self-managed certificates: %w", err)
-	}
-	return nil
+	return r.Bootstrap, nil
 }

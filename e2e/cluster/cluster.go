@@ -35,6 +35,8 @@ type Options struct {
 	AuditLog bool
 	// Log receives the controller manager's output; nil discards it.
 	Log io.Writer
+	// APIServerLog receives kube-apiserver's output; nil discards it.
+	APIServerLog io.Writer
 }
 
 // Cluster is a running control plane.
@@ -101,8 +103,20 @@ func Start(ctx context.Context, o Options) (c *Cluster, retErr error) {
 		BinaryAssetsDirectory: o.AssetsDir,
 		CRDDirectoryPaths:     o.CRDDirs,
 		ErrorIfCRDPathMissing: true,
+		// kube-apiserver stops listening at once on SIGTERM but then waits
+		// for its long-lived connections (watches) for up to a minute;
+		// envtest kills it after this. Clients cannot tell the two apart.
+		ControlPlaneStopTimeout: 5 * time.Second,
 	}
 	api := env.ControlPlane.GetAPIServer()
+	// A directory of our own keeps the API server's certificates across
+	// RestartAPIServer: envtest removes and regenerates a directory it made.
+	api.CertDir = filepath.Join(dir, "apiserver")
+	api.Out, api.Err = o.APIServerLog, o.APIServerLog
+
+	if err := os.MkdirAll(api.CertDir, 0o700); err != nil {
+		return c, err
+	}
 	if o.AuditLog {
 		c.AuditLogPath = filepath.Join(dir, "audit.log")
 		policy := filepath.Join(dir, "audit-policy.yaml")
@@ -205,6 +219,36 @@ func (c *Cluster) startControllerManager(ctx context.Context, o Options) error {
 		}
 	}
 	return errors.New("kube-controller-manager did not become ready within 60s")
+}
+
+// StopAPIServer stops kube-apiserver; etcd keeps running with the data.
+// It is killed if it has not exited 5 seconds after SIGTERM (see
+// ControlPlaneStopTimeout in Start).
+func (c *Cluster) StopAPIServer() error {
+	err := c.env.ControlPlane.GetAPIServer().Stop()
+	if err != nil && strings.Contains(err.Error(), "timeout waiting for process") {
+		return nil // killed
+	}
+	return err
+}
+
+// StartAPIServer starts kube-apiserver again after StopAPIServer, on the same
+// port, with the same certificates, so that every client and user works as
+// before. It returns once the API server serves.
+func (c *Cluster) StartAPIServer() error {
+	return c.env.ControlPlane.GetAPIServer().Start()
+}
+
+// RestartAPIServer stops kube-apiserver, waits down, and starts it again.
+func (c *Cluster) RestartAPIServer(down time.Duration) error {
+	if err := c.StopAPIServer(); err != nil {
+		return fmt.Errorf("stop kube-apiserver: %w", err)
+	}
+	time.Sleep(down)
+	if err := c.StartAPIServer(); err != nil {
+		return fmt.Errorf("start kube-apiserver again: %w", err)
+	}
+	return nil
 }
 
 // Clientset returns an admin clientset.

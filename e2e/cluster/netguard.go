@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -34,6 +35,9 @@ type NetguardOptions struct {
 	// KeepWebhooks leaves the webhook configurations in place on Stop, as a
 	// crashed netguard would.
 	KeepWebhooks bool
+	// NoWait returns as soon as the process runs: no wait for /readyz and no
+	// webhook configurations (the test calls WaitReady and InstallWebhooks).
+	NoWait bool
 	// SelfManagedCerts runs --cert-mode=self-managed in namespace
 	// netguard-system: netguard issues its own certificate and injects the
 	// caBundle; the webhook configurations start without one.
@@ -121,6 +125,8 @@ func (c *Cluster) StartNetguard(ctx context.Context, o NetguardOptions) (*Netgua
 	n.MetricsURL = "http://127.0.0.1:" + strconv.Itoa(ports[1]) + "/metrics"
 	n.HealthURL = "http://127.0.0.1:" + strconv.Itoa(ports[2])
 	args := append([]string{"serve",
+		// Tests stop netguard often; Args may set a delay of their own.
+		"--shutdown-delay=0s",
 		"--kubeconfig=" + o.Kubeconfig,
 		"--cert-dir=" + n.CertDir,
 		"--webhook-port=" + strconv.Itoa(ports[0]),
@@ -139,6 +145,9 @@ func (c *Cluster) StartNetguard(ctx context.Context, o NetguardOptions) (*Netgua
 	n.cmd = cmd
 	n.done = make(chan error, 1)
 	go func() { n.done <- cmd.Wait() }()
+	if o.NoWait {
+		return n, nil
+	}
 	if o.SelfManagedCerts {
 		// Registered first, without a caBundle: netguard injects its own.
 		if err := n.InstallWebhooks(ctx); err != nil {
@@ -288,4 +297,39 @@ func (n *Netguard) Kill() error {
 	err := <-n.done
 	n.done <- err
 	return nil
+}
+
+// PID is the netguard process's id.
+func (n *Netguard) PID() int { return n.cmd.Process.Pid }
+
+// Terminate sends SIGTERM, as the kubelet does, and returns at once.
+func (n *Netguard) Terminate() error { return n.cmd.Process.Signal(syscall.SIGTERM) }
+
+// Wait waits up to timeout for the process to exit and returns its exit code.
+func (n *Netguard) Wait(timeout time.Duration) (int, error) {
+	select {
+	case err := <-n.done:
+		n.done <- err
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), nil
+		}
+		if err != nil {
+			return -1, err
+		}
+		return 0, nil
+	case <-time.After(timeout):
+		return -1, fmt.Errorf("netguard still runs after %s", timeout)
+	}
+}
+
+// Exited reports whether the process has ended.
+func (n *Netguard) Exited() bool {
+	select {
+	case err := <-n.done:
+		n.done <- err
+		return true
+	default:
+		return false
+	}
 }

@@ -1,0 +1,162 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	admissionv1beta1 "k8s.io/api/admission/v1beta1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// MaxRequestBytes bounds the AdmissionReview body netguard reads.
+// controller-runtime allows 7 MiB: the object and its old version, each up to
+// the API server's 3 MiB request limit. No NetworkPolicy comes near 3 MiB,
+// and a workload that does is admitted unjudged (the workload webhooks fail
+// open) and handled by the controller, while a flood of large bodies costs
+// netguard at most 3 MiB each.
+const MaxRequestBytes = 3 << 20
+
+// limitBody reads at most max bytes of a request body, and checks that it is
+// a JSON AdmissionReview, before next sees it.
+// A larger body is answered with HTTP 413 and a Status that names the limit;
+// it is not read further and the connection is closed.
+//
+// Not knowing the request's uid, netguard cannot answer with an
+// AdmissionResponse the API server would accept, so the 413 is a failed call
+// to the API server and each webhook's failurePolicy decides: the
+// NetworkPolicy webhook fails closed (the write is rejected with this
+// message), the workload webhooks fail open (the controller generates the
+// policies later).
+func limitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > max {
+			tooLarge(w, r, r.ContentLength, max)
+			return
+		}
+		var buf bytes.Buffer
+		if r.ContentLength > 0 {
+			buf.Grow(int(r.ContentLength))
+		}
+		_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, max))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				tooLarge(w, r, -1, max)
+				return
+			}
+			writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest, fmt.Sprintf("cannot read the request body: %v", err))
+			return
+		}
+		if buf.Len() == 0 {
+			r.Body = http.NoBody
+			next.ServeHTTP(w, r)
+			return
+		}
+		if uid, err := checkReview(buf.Bytes()); err != nil {
+			writeReviewError(w, uid, err)
+			return
+		}
+		r.Body = io.NopCloser(&buf)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// tooLarge answers a body over max bytes; size is -1 when it is not known.
+func tooLarge(w http.ResponseWriter, r *http.Request, size, max int64) {
+	what := ""
+	if size >= 0 {
+		what = fmt.Sprintf(" %d bytes,", size)
+	}
+	msg := fmt.Sprintf("the AdmissionReview is%s over netguard's limit of %d bytes (%d MiB); the object is too large to be judged", what, max, max>>20)
+	if r.ProtoMajor == 1 {
+		// The rest of the body is not read: the connection cannot be
+		// reused. (HTTP/2 resets the stream alone.)
+		w.Header().Set("Connection", "close")
+	}
+	writeStatus(w, http.StatusRequestEntityTooLarge, metav1.StatusReasonRequestEntityTooLarge, msg)
+}
+
+// writeStatus answers with a metav1.Status, which the API server's webhook
+// client turns into an error carrying msg.
+func writeStatus(w http.ResponseWriter, code int, reason metav1.StatusReason, msg string) {
+	st := metav1.Status{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Status"},
+		Status:   metav1.StatusFailure,
+		Code:     int32(code),
+		Reason:   reason,
+		Message:  msg,
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(st)
+}
+
+// checkReview insists on a JSON admission.k8s.io/v1 (or v1beta1)
+// AdmissionReview. controller-runtime reads any object with a request field
+// as one, and echoes whatever apiVersion and kind it was given, and it reads
+// YAML too; the API server sends JSON AdmissionReviews only. The uid is
+// returned when the body has one, so the answer can echo it.
+func checkReview(body []byte) (types.UID, error) {
+	var env struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Request    *struct {
+			UID types.UID `json:"uid"`
+		} `json:"request"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			where := "the body"
+			if typeErr.Field != "" {
+				where = typeErr.Field
+			}
+			return "", fmt.Errorf("the request body is not a JSON AdmissionReview: %s is a JSON %s", where, typeErr.Value)
+		}
+		return "", fmt.Errorf("the request body is not a JSON AdmissionReview: %v", err)
+	}
+	var uid types.UID
+	if env.Request != nil {
+		uid = env.Request.UID
+	}
+	if env.Kind != "AdmissionReview" || (env.APIVersion != admissionv1.SchemeGroupVersion.String() && env.APIVersion != admissionv1beta1.SchemeGroupVersion.String()) {
+		return uid, fmt.Errorf("the request body is apiVersion %q, kind %q: want apiVersion %q, kind \"AdmissionReview\"", env.APIVersion, env.Kind, admissionv1.SchemeGroupVersion.String())
+	}
+	return uid, nil
+}
+
+// writeReviewError answers like controller-runtime answers a request it
+// cannot decode: a v1 AdmissionReview whose response is a 400.
+func writeReviewError(w http.ResponseWriter, uid types.UID, err error) {
+	resp := admission.Errored(http.StatusBadRequest, err)
+	resp.UID = uid
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "AdmissionReview"},
+		Response: &resp.AdmissionResponse,
+	})
+}
+
+// checkRequest rejects AdmissionReviews that decoded but carry no request,
+// or a request without a uid: the API server always sends both, and a
+// response the API server could not match to its request is worthless.
+func checkRequest(req admission.Request) error {
+	if req.UID == "" {
+		if req.Operation == "" && req.Kind == (metav1.GroupVersionKind{}) && len(req.Object.Raw) == 0 && len(req.OldObject.Raw) == 0 {
+			return errors.New("the AdmissionReview has no request")
+		}
+		return errors.New("request.uid is missing")
+	}
+	return nil
+}
