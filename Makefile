@@ -12,7 +12,7 @@ GOFILES    = $(shell git ls-files --cached --others --exclude-standard '*.go')
 
 export KUBEBUILDER_ASSETS := $(ASSETS)
 
-.PHONY: all build run test test-unit test-e2e envtest-assets vet fmt-check clean help
+.PHONY: all build run test test-unit test-e2e envtest-assets vet fmt-check clean help bench bench-quick
 
 all: build
 
@@ -39,6 +39,15 @@ test-unit: ## tests that need no control plane
 
 test-e2e: envtest-assets ## e2e tests against the real control plane only
 	$(GO) test -count=1 -timeout 45m -v ./e2e/...
+
+# Benchmarks are never part of `make test`: they take minutes, and timing on
+# a shared machine is no pass/fail criterion. See docs/benchmarks.md.
+bench: ## measure netguard against its floor and alternatives; rewrites BENCHMARKS.md (about 10-15 minutes)
+	$(GO) run ./hack/bench -assets $(ASSETS) -out BENCHMARKS.md
+
+bench-quick: ## the same with small counts (a few minutes); writes tmp/BENCHMARKS.quick.md
+	@mkdir -p tmp
+	$(GO) run ./hack/bench -quick -assets $(ASSETS) -out tmp/BENCHMARKS.quick.md
 
 vet: ## go vet
 	$(GO) vet ./...

@@ -158,7 +158,7 @@ func ParseAnnotations(workloadName string, annotations map[string]string, fldPat
 	} else {
 		// Workload names are DNS-1123 subdomains; a component (a label
 		// value) must be a DNS-1123 label, so not every name will do.
-		if len(validation.IsDNS1123Label(workloadName)) > 0 {
+		if !isDNS1123Label(workloadName) {
 			errs = append(errs, field.Invalid(fldPath.Child("name"), shown(workloadName),
 				fmt.Sprintf("cannot be the component name: it %s; set the %s annotation", componentHelp(workloadName), AnnotationComponent)))
 		} else {
@@ -190,7 +190,7 @@ func ParseComponent(value string, fldPath *field.Path) (string, field.ErrorList)
 	if msg := badCharacters(value); msg != "" {
 		return "", field.ErrorList{field.Invalid(fldPath, shown(value), msg)}
 	}
-	if len(validation.IsDNS1123Label(v)) > 0 {
+	if !isDNS1123Label(v) {
 		return "", field.ErrorList{field.Invalid(fldPath, shown(v), componentHelp(v))}
 	}
 	return v, nil
@@ -253,7 +253,7 @@ func ParseProfiles(value string, fldPath *field.Path) ([]string, []string, field
 		seen     = map[string]bool{}
 	)
 	for _, tok := range tokens {
-		if len(validation.IsDNS1123Subdomain(tok)) > 0 {
+		if !isDNS1123Subdomain(tok) {
 			errs = append(errs, field.Invalid(fldPath, shown(tok), profileHelp))
 			continue
 		}
@@ -319,7 +319,7 @@ func parseDependency(tok string) (Dependency, string) {
 	if comp == "" {
 		return Dependency{}, "component name is missing; " + form
 	}
-	if len(validation.IsDNS1123Label(comp)) > 0 {
+	if !isDNS1123Label(comp) {
 		return Dependency{}, fmt.Sprintf("component %q %s", shown(comp), componentHelp(comp))
 	}
 	port, proto, hasProto := strings.Cut(rest, "/")

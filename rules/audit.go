@@ -267,9 +267,10 @@ func AuditNamespace(in AuditInput) NamespaceAudit {
 			continue
 		}
 		out.RawPolicies++
-		r.Violations = Evaluate(policy.Enforce.Level, policy.Enforce.Version, np)
+		ev := NewEvaluation(np) // one analysis for every level
+		r.Violations = ev.At(policy.Enforce.Level, policy.Enforce.Version)
 		for _, l := range allLevels[policy.Enforce.Level.Rank()+1:] {
-			if vs := Evaluate(l, policy.Enforce.Version, np); len(vs) > 0 {
+			if vs := ev.At(l, policy.Enforce.Version); len(vs) > 0 {
 				r.Stricter = append(r.Stricter, LevelViolations{Level: LevelVersion{l, policy.Enforce.Version}, Violations: vs})
 			}
 		}

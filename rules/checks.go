@@ -172,16 +172,61 @@ func (c Check) forVersion(v Version) CheckFunc {
 // malformedPolicy. A check that panics is reported as its own violation
 // rather than crashing the caller or allowing the policy.
 func Evaluate(level Level, version Version, np *networkingv1.NetworkPolicy) []Violation {
+	return NewEvaluation(np).At(level, version)
+}
+
+// Evaluation evaluates one policy at several levels and versions, analysing
+// it once: the webhook asks for enforce, warn and audit on every request, and
+// the analysis costs more than the checks. It is not safe for concurrent use.
+type Evaluation struct {
+	np       *networkingv1.NetworkPolicy
+	analyzed bool
+	a        *Analysis
+	err      error
+	done     []evaluated
+}
+
+type evaluated struct {
+	level      Level
+	version    Version
+	violations []Violation
+}
+
+// NewEvaluation prepares np for evaluation; nothing is analysed until At
+// needs it.
+func NewEvaluation(np *networkingv1.NetworkPolicy) *Evaluation {
+	return &Evaluation{np: np}
+}
+
+// At is Evaluate(level, version, np). Asked twice for the same level and
+// version it returns the same slice, which callers must not modify.
+func (e *Evaluation) At(level Level, version Version) []Violation {
 	if !level.Valid() {
 		level = LevelRestricted
 	}
 	if level == LevelPrivileged {
 		return nil
 	}
-	a, err := analyzeSafely(np)
-	if err != nil {
-		return []Violation{{Rule: checkMalformedPolicy().ID, Message: err.Error()}}
+	for _, d := range e.done {
+		if d.level == level && d.version == version {
+			return d.violations
+		}
 	}
+	if !e.analyzed {
+		e.a, e.err = analyzeSafely(e.np)
+		e.analyzed = true
+	}
+	var out []Violation
+	if e.err != nil {
+		out = []Violation{{Rule: checkMalformedPolicy().ID, Message: e.err.Error()}}
+	} else {
+		out = evaluateAnalysis(level, version, e.a)
+	}
+	e.done = append(e.done, evaluated{level, version, out})
+	return out
+}
+
+func evaluateAnalysis(level Level, version Version, a *Analysis) []Violation {
 	var out []Violation
 	for _, c := range registry {
 		if c.Level.Rank() > level.Rank() {

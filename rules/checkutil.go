@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Shared logic of the check_*.go files: each check picks a direction and a
@@ -193,6 +194,10 @@ func portBreadthViolations(a *Analysis, d *DirectionAnalysis, pred portPredicate
 		}
 		everything = UnionPortSets(sets...)
 	}
+	var idx *coverIndex
+	if peers <= maxMergedPeers {
+		idx = newCoverIndex(d, peers)
+	}
 	var out []Violation
 	for i, r := range d.Rules {
 		type peerPorts struct {
@@ -201,10 +206,10 @@ func portBreadthViolations(a *Analysis, d *DirectionAnalysis, pred portPredicate
 		}
 		effective := make([]peerPorts, len(r.Peers))
 		var broad []corev1.Protocol
-		for k, p := range r.Peers {
+		for k := range r.Peers {
 			set, rules := everything, allRules
-			if peers <= maxMergedPeers {
-				set, rules = a.PortsFor(d, p)
+			if idx != nil {
+				set, rules = idx.portsFor(a, d, i, k)
 			}
 			effective[k] = peerPorts{set, rules}
 			broad = append(broad, matching(set, broad)...)
@@ -249,6 +254,226 @@ func portBreadthViolations(a *Analysis, d *DirectionAnalysis, pred portPredicate
 		}
 	}
 	return out
+}
+
+// coverIndex answers PortsFor for every peer of a direction. It is
+// PortsFor's result, computed faster: merging compares every peer with every
+// other, and 64-bit summaries of each peer's pod selector rule out most pairs
+// before the full comparison (see peerBits).
+type coverIndex struct {
+	// need, anyOf and have are peerBits of each peer, in rule then peer order.
+	need, anyOf, have []uint64
+	// first is the index in the slices above of each rule's first peer.
+	first []int
+	// rule is the rule of each peer.
+	rule []int
+	// byValue lists, for a label key and value, the pod-class peers whose
+	// first In requirement is on that key and has that value; always lists
+	// the peers without an In requirement and those of other classes. Only
+	// those two can cover a pod-class peer (see candidates).
+	byValue map[string][]int
+	always  []int
+	// seen marks candidates already taken for the current peer, ruleSeen
+	// the rules already found to cover it.
+	seen, ruleSeen []uint32
+	seenMark       uint32
+}
+
+func newCoverIndex(d *DirectionAnalysis, peers int) *coverIndex {
+	bits := make([]uint64, 0, 3*peers) // one allocation for the three
+	idx := &coverIndex{
+		need: bits[0:0:peers], anyOf: bits[peers : peers : 2*peers], have: bits[2*peers : 2*peers : 3*peers],
+		first: make([]int, len(d.Rules)), rule: make([]int, 0, peers),
+	}
+	// A few peers are compared faster than indexed.
+	indexed := peers > minIndexedPeers
+	if indexed {
+		idx.byValue, idx.seen, idx.ruleSeen = map[string][]int{}, make([]uint32, peers), make([]uint32, len(d.Rules))
+	}
+	for i, r := range d.Rules {
+		idx.first[i] = len(idx.need)
+		for _, p := range r.Peers {
+			x := len(idx.need)
+			n, a, h := peerBits(p)
+			idx.need = append(idx.need, n)
+			idx.anyOf = append(idx.anyOf, a)
+			idx.have = append(idx.have, h)
+			idx.rule = append(idx.rule, i)
+			if !indexed {
+				continue
+			}
+			if in := firstIn(p); in != nil {
+				for _, v := range in.Values {
+					k := in.Key + "\x00" + v
+					idx.byValue[k] = append(idx.byValue[k], x)
+				}
+			} else {
+				idx.always = append(idx.always, x)
+			}
+		}
+	}
+	return idx
+}
+
+// minIndexedPeers is the number of peers in a direction above which
+// coverIndex lists peers by label value.
+const minIndexedPeers = 32
+
+// firstIn is the first In requirement of a pod-class peer's pod selector,
+// nil for a peer of another class or without one.
+func firstIn(p PeerAnalysis) *SelectorRequirement {
+	if p.Class == PeerAnywhere || p.Class == PeerIPBlock {
+		return nil
+	}
+	for i := range p.Pods.Requirements {
+		if p.Pods.Requirements[i].Operator == metav1.LabelSelectorOpIn {
+			return &p.Pods.Requirements[i]
+		}
+	}
+	return nil
+}
+
+// candidates calls fn with every peer that may cover the pod-class peer p,
+// each once. A peer q of a pod class covers p only if p.Pods implies
+// q.Pods, so if q has an In requirement on key K with values V, p has an In
+// requirement on K whose values, never empty, are all in V: p's first value
+// on K is in V, and q is listed under (K, that value). Peers without an In
+// requirement, and those of other classes, are always candidates.
+func (idx *coverIndex) candidates(p PeerAnalysis, fn func(x int)) {
+	idx.seenMark++
+	if idx.seenMark == 0 { // wrapped: clear the marks
+		clear(idx.seen)
+		clear(idx.ruleSeen)
+		idx.seenMark = 1
+	}
+	visit := func(x int) {
+		if idx.seen[x] != idx.seenMark {
+			idx.seen[x] = idx.seenMark
+			fn(x)
+		}
+	}
+	for _, x := range idx.always {
+		visit(x)
+	}
+	for _, r := range p.Pods.Requirements {
+		if r.Operator != metav1.LabelSelectorOpIn {
+			continue
+		}
+		for _, x := range idx.byValue[r.Key+"\x00"+r.Values[0]] {
+			visit(x)
+		}
+	}
+}
+
+// mayCover reports whether peer x (as q) may cover peer y (as p); false
+// means Covers is certainly false.
+func (idx *coverIndex) mayCover(x, y int) bool {
+	have := idx.have[y]
+	return idx.need[x]&^have == 0 && (idx.anyOf[x] == 0 || idx.anyOf[x]&have != 0)
+}
+
+// peerBits summarises a peer of a pod class for Covers. q covers p only if
+// p.Pods implies q.Pods, and that needs, for every requirement of q, a
+// requirement of p on the same key; for an In requirement of q, an In
+// requirement of p whose values (never empty once normalized) are all among
+// q's. So:
+//   - need has a bit for each key of q and each single-valued In of q, and
+//     have has a bit for each key of p and each value of each In of p: q can
+//     only cover p when need(q) is within have(p);
+//   - anyOf has a bit for each value of q's first In with several values: one
+//     of them must be in have(p).
+//
+// A shared bit proves nothing (bits are hashes), so a pair that passes is
+// compared in full. Peers of other classes get no bits and are always
+// compared.
+func peerBits(p PeerAnalysis) (need, anyOf, have uint64) {
+	if p.Class == PeerAnywhere || p.Class == PeerIPBlock {
+		return 0, 0, 0
+	}
+	for _, r := range p.Pods.Requirements {
+		b := uint64(1) << (fnv64(r.Key, "") % 64)
+		need |= b
+		have |= b
+		if r.Operator != metav1.LabelSelectorOpIn {
+			continue
+		}
+		var vb uint64
+		for _, v := range r.Values {
+			vb |= uint64(1) << (fnv64(r.Key, v) % 64)
+		}
+		have |= vb
+		switch {
+		case len(r.Values) == 1:
+			need |= vb
+		case anyOf == 0:
+			anyOf = vb
+		}
+	}
+	return need, anyOf, have
+}
+
+// fnv64 is FNV-1a of key, a zero byte and value.
+func fnv64(key, value string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint64(key[i])) * 1099511628211
+	}
+	h = (h ^ 0) * 1099511628211
+	for i := 0; i < len(value); i++ {
+		h = (h ^ uint64(value[i])) * 1099511628211
+	}
+	return h
+}
+
+// portsFor is a.PortsFor(d, d.Rules[i].Peers[k]). When a single rule
+// contributes, its PortSet is returned as is, not copied: callers only read.
+func (idx *coverIndex) portsFor(a *Analysis, d *DirectionAnalysis, i, k int) (PortSet, []int) {
+	if !d.Effective {
+		return PortSet{}, nil
+	}
+	p := &d.Rules[i].Peers[k]
+	y := idx.first[i] + k
+	podPeer := p.Class != PeerAnywhere && p.Class != PeerIPBlock
+	var rules []int
+	if !podPeer || idx.byValue == nil {
+		for j := range d.Rules {
+			qs := d.Rules[j].Peers
+			for m := range qs {
+				q := &qs[m]
+				if podPeer && q.Class != PeerAnywhere && q.Class != PeerIPBlock && !idx.mayCover(idx.first[j]+m, y) {
+					continue
+				}
+				if a.Covers(*q, *p) {
+					rules = append(rules, j)
+					break
+				}
+			}
+		}
+	} else {
+		idx.candidates(*p, func(x int) {
+			j := idx.rule[x]
+			if idx.ruleSeen[j] == idx.seenMark {
+				return
+			}
+			q := &d.Rules[j].Peers[x-idx.first[j]]
+			if q.Class != PeerAnywhere && q.Class != PeerIPBlock && !idx.mayCover(x, y) {
+				return
+			}
+			if a.Covers(*q, *p) {
+				idx.ruleSeen[j] = idx.seenMark
+				rules = append(rules, j)
+			}
+		})
+		slices.Sort(rules)
+	}
+	if len(rules) == 1 {
+		return d.Rules[rules[0]].Ports, rules
+	}
+	sets := make([]PortSet, len(rules))
+	for n, j := range rules {
+		sets[n] = d.Rules[j].Ports
+	}
+	return UnionPortSets(sets...), rules
 }
 
 // joinProtocols is "TCP", "TCP and UDP", "TCP, UDP and SCTP".

@@ -191,46 +191,53 @@ type PortEntryAnalysis struct {
 // analyzePorts reduces a rule's ports list: no entries opens every port of
 // every protocol; an entry without port opens every port of its protocol; a
 // nil protocol is TCP.
-func analyzePorts(ports []networkingv1.NetworkPolicyPort, path *field.Path) (PortSet, []PortEntryAnalysis, field.ErrorList) {
+func analyzePorts(ports []networkingv1.NetworkPolicyPort, path string) (PortSet, []PortEntryAnalysis, field.ErrorList) {
 	if len(ports) == 0 {
 		return AllPortsSet(), nil, nil
 	}
 	var (
-		sets    []PortSet
-		entries []PortEntryAnalysis
+		sets    = make([]PortSet, 0, len(ports))
+		entries = make([]PortEntryAnalysis, 0, len(ports))
 		errs    field.ErrorList
 	)
 	for i, p := range ports {
-		ep := path.Index(i)
+		ep := indexPath(path, i)
 		entry, es := analyzePortEntry(p, ep)
 		errs = append(errs, es...)
-		entries = append(entries, PortEntryAnalysis{Field: ep.String(), Ports: entry})
+		entries = append(entries, PortEntryAnalysis{Field: ep, Ports: entry})
 		sets = append(sets, entry)
+	}
+	if len(sets) == 1 {
+		// An entry's set is already what UnionPortSets would make of it.
+		return sets[0], entries, errs
 	}
 	return UnionPortSets(sets...), entries, errs
 }
 
-func analyzePortEntry(p networkingv1.NetworkPolicyPort, path *field.Path) (PortSet, field.ErrorList) {
+// analyzePortEntry analyses the ports entry at entryPath; the *field.Path is
+// built only for a problem.
+func analyzePortEntry(p networkingv1.NetworkPolicyPort, entryPath string) (PortSet, field.ErrorList) {
 	var errs field.ErrorList
+	path := func() *field.Path { return field.NewPath(entryPath) }
 	protocols := []corev1.Protocol{corev1.ProtocolTCP}
 	if p.Protocol != nil {
 		switch *p.Protocol {
 		case corev1.ProtocolTCP, corev1.ProtocolUDP, corev1.ProtocolSCTP:
 			protocols = []corev1.Protocol{*p.Protocol}
 		default:
-			errs = append(errs, field.Invalid(path.Child("protocol"), string(*p.Protocol),
+			errs = append(errs, field.Invalid(path().Child("protocol"), string(*p.Protocol),
 				`must be "TCP", "UDP" or "SCTP"; treated as all three protocols`))
 			protocols = portProtocols
 		}
 	}
-	all := ProtocolPorts{Ranges: []PortRange{{1, maxPort}}}
+	all := func() ProtocolPorts { return ProtocolPorts{Ranges: []PortRange{{1, maxPort}}} }
 	var pp ProtocolPorts
 	switch {
 	case p.Port == nil:
 		if p.EndPort != nil {
-			errs = append(errs, field.Forbidden(path.Child("endPort"), "endPort needs a numeric port; treated as every port"))
+			errs = append(errs, field.Forbidden(path().Child("endPort"), "endPort needs a numeric port; treated as every port"))
 		}
-		pp = all
+		pp = all()
 	case p.Port.Type == intstr.Int:
 		from, to := p.Port.IntVal, p.Port.IntVal
 		if p.EndPort != nil {
@@ -238,11 +245,11 @@ func analyzePortEntry(p networkingv1.NetworkPolicyPort, path *field.Path) (PortS
 		}
 		switch {
 		case from < 1 || from > maxPort:
-			errs = append(errs, field.Invalid(path.Child("port"), from, "must be between 1 and 65535; treated as every port"))
-			pp = all
+			errs = append(errs, field.Invalid(path().Child("port"), from, "must be between 1 and 65535; treated as every port"))
+			pp = all()
 		case to < from || to > maxPort:
-			errs = append(errs, field.Invalid(path.Child("endPort"), to, fmt.Sprintf("must be between port (%d) and 65535; treated as every port", from)))
-			pp = all
+			errs = append(errs, field.Invalid(path().Child("endPort"), to, fmt.Sprintf("must be between port (%d) and 65535; treated as every port", from)))
+			pp = all()
 		default:
 			pp = ProtocolPorts{Ranges: []PortRange{{from, to}}}
 		}
@@ -250,17 +257,17 @@ func analyzePortEntry(p networkingv1.NetworkPolicyPort, path *field.Path) (PortS
 		name := p.Port.StrVal
 		switch {
 		case len(validation.IsValidPortName(name)) > 0:
-			errs = append(errs, field.Invalid(path.Child("port"), name, "must be a port number or a port name (up to 15 lowercase letters, digits and '-', with a letter); treated as every port"))
-			pp = all
+			errs = append(errs, field.Invalid(path().Child("port"), name, "must be a port number or a port name (up to 15 lowercase letters, digits and '-', with a letter); treated as every port"))
+			pp = all()
 		case p.EndPort != nil:
-			errs = append(errs, field.Forbidden(path.Child("endPort"), "endPort needs a numeric port; treated as every port"))
-			pp = all
+			errs = append(errs, field.Forbidden(path().Child("endPort"), "endPort needs a numeric port; treated as every port"))
+			pp = all()
 		default:
 			pp = ProtocolPorts{Names: []string{name}}
 		}
 	default:
-		errs = append(errs, field.Invalid(path.Child("port"), p.Port.String(), "must be a port number or name; treated as every port"))
-		pp = all
+		errs = append(errs, field.Invalid(path().Child("port"), p.Port.String(), "must be a port number or name; treated as every port"))
+		pp = all()
 	}
 	var set PortSet
 	for _, proto := range protocols {

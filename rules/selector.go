@@ -7,7 +7,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -37,6 +36,13 @@ type SelectorRequirement struct {
 // NormalizeSelector normalizes sel; nil matches everything. path names sel in
 // the reported problems.
 func NormalizeSelector(sel *metav1.LabelSelector, path *field.Path) (NormalizedSelector, field.ErrorList) {
+	return normalizeSelector(sel, func() *field.Path { return path })
+}
+
+// normalizeSelector is NormalizeSelector with the path built only when there
+// is a problem to report: paths are strings built element by element, and a
+// valid selector, the usual case at admission, needs none.
+func normalizeSelector(sel *metav1.LabelSelector, path func() *field.Path) (NormalizedSelector, field.ErrorList) {
 	var (
 		out  NormalizedSelector
 		errs field.ErrorList
@@ -44,62 +50,87 @@ func NormalizeSelector(sel *metav1.LabelSelector, path *field.Path) (NormalizedS
 	if sel == nil {
 		return out, nil
 	}
-	keys := make([]string, 0, len(sel.MatchLabels))
-	for k := range sel.MatchLabels {
-		keys = append(keys, k)
+	n := len(sel.MatchLabels) + len(sel.MatchExpressions)
+	if n > 0 {
+		out.Requirements = make([]SelectorRequirement, 0, n)
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		v := sel.MatchLabels[k]
-		p := path.Child("matchLabels").Key(k)
-		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
-			errs = append(errs, field.Invalid(p, k, "invalid label key: "+strings.Join(msgs, "; ")+"; ignored, so the selector matches more"))
-			continue
+	if len(sel.MatchLabels) == 1 {
+		// The common case needs no sorting.
+		for k, v := range sel.MatchLabels {
+			if err := matchLabelError(k, v, path); err != nil {
+				errs = append(errs, err)
+				break
+			}
+			out.Requirements = append(out.Requirements, SelectorRequirement{Key: k, Operator: metav1.LabelSelectorOpIn, Values: []string{v}})
 		}
-		if msgs := validation.IsValidLabelValue(v); len(msgs) > 0 {
-			errs = append(errs, field.Invalid(p, v, "invalid label value: "+strings.Join(msgs, "; ")+"; ignored, so the selector matches more"))
-			continue
+	} else if len(sel.MatchLabels) > 1 {
+		keys := make([]string, 0, len(sel.MatchLabels))
+		for k := range sel.MatchLabels {
+			keys = append(keys, k)
 		}
-		out.Requirements = append(out.Requirements, SelectorRequirement{Key: k, Operator: metav1.LabelSelectorOpIn, Values: []string{v}})
+		slices.Sort(keys)
+		for _, k := range keys {
+			v := sel.MatchLabels[k]
+			if err := matchLabelError(k, v, path); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			out.Requirements = append(out.Requirements, SelectorRequirement{Key: k, Operator: metav1.LabelSelectorOpIn, Values: []string{v}})
+		}
 	}
 	for i, e := range sel.MatchExpressions {
-		p := path.Child("matchExpressions").Index(i)
-		r, err := normalizeRequirement(e, p)
+		r, err := normalizeRequirement(e, func() *field.Path { return path().Child("matchExpressions").Index(i) })
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		out.Requirements = append(out.Requirements, r)
 	}
-	slices.SortFunc(out.Requirements, compareRequirements)
-	out.Requirements = slices.CompactFunc(out.Requirements, func(a, b SelectorRequirement) bool { return compareRequirements(a, b) == 0 })
+	if len(out.Requirements) > 1 {
+		slices.SortFunc(out.Requirements, compareRequirements)
+		out.Requirements = slices.CompactFunc(out.Requirements, func(a, b SelectorRequirement) bool { return compareRequirements(a, b) == 0 })
+	}
+	if len(out.Requirements) == 0 {
+		out.Requirements = nil
+	}
 	return out, errs
+}
+
+// matchLabelError reports an invalid matchLabels entry, nil for a valid one.
+func matchLabelError(k, v string, path func() *field.Path) *field.Error {
+	if msgs := labelKeyErrors(k); len(msgs) > 0 {
+		return field.Invalid(path().Child("matchLabels").Key(k), k, "invalid label key: "+strings.Join(msgs, "; ")+"; ignored, so the selector matches more")
+	}
+	if msgs := labelValueErrors(v); len(msgs) > 0 {
+		return field.Invalid(path().Child("matchLabels").Key(k), v, "invalid label value: "+strings.Join(msgs, "; ")+"; ignored, so the selector matches more")
+	}
+	return nil
 }
 
 const ignoredRequirement = "; this requirement is ignored, so the selector matches more"
 
-func normalizeRequirement(e metav1.LabelSelectorRequirement, p *field.Path) (SelectorRequirement, *field.Error) {
-	if msgs := validation.IsQualifiedName(e.Key); len(msgs) > 0 {
-		return SelectorRequirement{}, field.Invalid(p.Child("key"), e.Key, "invalid label key: "+strings.Join(msgs, "; ")+ignoredRequirement)
+func normalizeRequirement(e metav1.LabelSelectorRequirement, path func() *field.Path) (SelectorRequirement, *field.Error) {
+	if msgs := labelKeyErrors(e.Key); len(msgs) > 0 {
+		return SelectorRequirement{}, field.Invalid(path().Child("key"), e.Key, "invalid label key: "+strings.Join(msgs, "; ")+ignoredRequirement)
 	}
 	r := SelectorRequirement{Key: e.Key, Operator: e.Operator}
 	switch e.Operator {
 	case metav1.LabelSelectorOpIn, metav1.LabelSelectorOpNotIn:
 		if len(e.Values) == 0 {
-			return r, field.Required(p.Child("values"), fmt.Sprintf("operator %s needs at least one value%s", e.Operator, ignoredRequirement))
+			return r, field.Required(path().Child("values"), fmt.Sprintf("operator %s needs at least one value%s", e.Operator, ignoredRequirement))
 		}
 		for j, v := range e.Values {
-			if msgs := validation.IsValidLabelValue(v); len(msgs) > 0 {
-				return r, field.Invalid(p.Child("values").Index(j), v, "invalid label value: "+strings.Join(msgs, "; ")+ignoredRequirement)
+			if msgs := labelValueErrors(v); len(msgs) > 0 {
+				return r, field.Invalid(path().Child("values").Index(j), v, "invalid label value: "+strings.Join(msgs, "; ")+ignoredRequirement)
 			}
 		}
 		r.Values = slices.Compact(slices.Sorted(slices.Values(e.Values)))
 	case metav1.LabelSelectorOpExists, metav1.LabelSelectorOpDoesNotExist:
 		if len(e.Values) > 0 {
-			return r, field.Forbidden(p.Child("values"), fmt.Sprintf("operator %s takes no values%s", e.Operator, ignoredRequirement))
+			return r, field.Forbidden(path().Child("values"), fmt.Sprintf("operator %s takes no values%s", e.Operator, ignoredRequirement))
 		}
 	default:
-		return r, field.NotSupported(p.Child("operator"), e.Operator, []string{
+		return r, field.NotSupported(path().Child("operator"), e.Operator, []string{
 			string(metav1.LabelSelectorOpIn), string(metav1.LabelSelectorOpNotIn),
 			string(metav1.LabelSelectorOpExists), string(metav1.LabelSelectorOpDoesNotExist),
 		})
@@ -298,5 +329,5 @@ func (s NormalizedSelector) matchesNamespaceByName(own string) bool {
 }
 
 func validNamespaceName(ns string) bool {
-	return ns != "" && len(validation.IsDNS1123Label(ns)) == 0
+	return ns != "" && isDNS1123Label(ns)
 }

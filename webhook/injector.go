@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -64,10 +65,25 @@ func (in *injector) generate(ctx context.Context, w rules.Workload) (rules.Gener
 // and policies generated earlier for w that gen no longer contains are
 // deleted. When w.UID is set, gen's policies carry an ownerReference to w.
 func (in *injector) apply(ctx context.Context, w rules.Workload, gen rules.Generated) (applied, deleted []string, err error) {
+	// The policies are independent, and the API server waits for them at
+	// admission: apply a few at a time. Results keep gen's order.
+	results := make([]error, len(gen.Policies))
+	sem := make(chan struct{}, maxParallelApplies)
+	var wg sync.WaitGroup
+	for i, p := range gen.Policies {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i] = in.applyPolicy(ctx, p)
+		}()
+	}
+	wg.Wait()
 	var errs []error
-	for _, p := range gen.Policies {
-		if err := in.applyPolicy(ctx, p); err != nil {
-			errs = append(errs, err)
+	for i, p := range gen.Policies {
+		if results[i] != nil {
+			errs = append(errs, results[i])
 			continue
 		}
 		applied = append(applied, p.Name)
@@ -80,6 +96,10 @@ func (in *injector) apply(ctx context.Context, w rules.Workload, gen rules.Gener
 	errs = append(errs, err)
 	return applied, deleted, errors.Join(errs...)
 }
+
+// maxParallelApplies bounds the server-side applies one workload has in
+// flight.
+const maxParallelApplies = 4
 
 func (in *injector) applyPolicy(ctx context.Context, p *networkingv1.NetworkPolicy) error {
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(p)

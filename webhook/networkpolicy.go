@@ -127,7 +127,9 @@ func (v *networkPolicyValidator) handle(ctx context.Context, req admission.Reque
 	}
 	d := decision{"allow", "enforce", string(policy.Enforce.Level)}
 
-	if vs := rules.Evaluate(policy.Enforce.Level, policy.Enforce.Version, newNP); len(vs) > 0 {
+	// One analysis serves the three modes, which usually share a level.
+	ev := rules.NewEvaluation(newNP)
+	if vs := ev.At(policy.Enforce.Level, policy.Enforce.Version); len(vs) > 0 {
 		countViolations(vs, "enforce")
 		log.Info("denied NetworkPolicy", "operation", req.Operation, "level", policy.Enforce.String(), "rules", ruleIDs(vs))
 		d.decision = "deny"
@@ -143,13 +145,13 @@ func (v *networkPolicyValidator) handle(ctx context.Context, req admission.Reque
 	}
 	resp := admission.Allowed("")
 	resp.AuditAnnotations = map[string]string{AuditAnnotationEnforcePolicy: policy.Enforce.String()}
-	if vs := rules.Evaluate(policy.Warn.Level, policy.Warn.Version, newNP); len(vs) > 0 {
+	if vs := ev.At(policy.Warn.Level, policy.Warn.Version); len(vs) > 0 {
 		countViolations(vs, "warn")
 		for _, vi := range vs {
 			resp.Warnings = append(resp.Warnings, "would violate netguard "+quote(policy.Warn)+": "+vi.String())
 		}
 	}
-	if vs := rules.Evaluate(policy.Audit.Level, policy.Audit.Version, newNP); len(vs) > 0 {
+	if vs := ev.At(policy.Audit.Level, policy.Audit.Version); len(vs) > 0 {
 		countViolations(vs, "audit")
 		resp.AuditAnnotations[AuditAnnotationViolations] = "would violate netguard " + quote(policy.Audit) + ": " + joinViolations(vs)
 	}

@@ -330,6 +330,7 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams i
 	}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                  webhook.NewScheme(),
+		Cache:                   webhook.CacheOptions(),
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        "netguard.netguard.io",
 		LeaderElectionNamespace: leNamespace,

@@ -1,0 +1,331 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/netguard/netguard/hack/loadgen/load"
+	"github.com/netguard/netguard/rules"
+	"github.com/netguard/netguard/webhook"
+)
+
+// The three ways a NetworkPolicy write can be admitted, each in its own
+// namespace so that all three are live at once and requests interleave:
+// drift of the shared machine then hits all three alike.
+const (
+	modeNone     = "none"
+	modeVAP      = "vap"
+	modeNetguard = "netguard"
+)
+
+var apiModes = []string{modeNone, modeVAP, modeNetguard}
+
+func apiNamespace(mode string) string { return "bench-" + mode }
+
+// labelVAP selects the namespaces the ValidatingAdmissionPolicy binds to.
+const labelVAP = "bench.netguard.io/vap"
+
+// vapName names the ValidatingAdmissionPolicy and its binding.
+const vapName = "netguard-bench-baseline"
+
+// The baseline checks CEL can express: every rule names its peers, no
+// ipBlock, and a namespaceSelector only when it pins
+// kubernetes.io/metadata.name to the policy's own namespace.
+var vapValidations = []admissionregistrationv1.Validation{
+	{
+		Expression: "!has(object.spec.ingress) || object.spec.ingress.all(r, has(r.from) && size(r.from) > 0)",
+		Message:    "every ingress rule must list its sources in from: a rule without from allows traffic from anywhere",
+	},
+	{
+		Expression: "!has(object.spec.egress) || object.spec.egress.all(r, has(r.to) && size(r.to) > 0)",
+		Message:    "every egress rule must list its destinations in to: a rule without to allows traffic to anywhere",
+	},
+	{
+		Expression: "!has(object.spec.ingress) || object.spec.ingress.all(r, !has(r.from) || r.from.all(p, !has(p.ipBlock)))",
+		Message:    "ingress from an ipBlock is reserved for platform NetworkProfiles",
+	},
+	{
+		Expression: "!has(object.spec.egress) || object.spec.egress.all(r, !has(r.to) || r.to.all(p, !has(p.ipBlock)))",
+		Message:    "egress to an ipBlock is reserved for platform NetworkProfiles",
+	},
+	{
+		Expression: "!has(object.spec.ingress) || object.spec.ingress.all(r, !has(r.from) || r.from.all(p, !has(p.namespaceSelector) || " + pinsOwnNamespace + "))",
+		Message:    "a namespaceSelector must pin kubernetes.io/metadata.name to the policy's own namespace",
+	},
+	{
+		Expression: "!has(object.spec.egress) || object.spec.egress.all(r, !has(r.to) || r.to.all(p, !has(p.namespaceSelector) || " + pinsOwnNamespace + "))",
+		Message:    "a namespaceSelector must pin kubernetes.io/metadata.name to the policy's own namespace",
+	},
+}
+
+const pinsOwnNamespace = "(has(p.namespaceSelector.matchLabels) && 'kubernetes.io/metadata.name' in p.namespaceSelector.matchLabels && p.namespaceSelector.matchLabels['kubernetes.io/metadata.name'] == request.namespace)"
+
+func validatingAdmissionPolicy() (*admissionregistrationv1.ValidatingAdmissionPolicy, *admissionregistrationv1.ValidatingAdmissionPolicyBinding) {
+	fail := admissionregistrationv1.Fail
+	equivalent := admissionregistrationv1.Equivalent
+	p := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: vapName},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: &fail,
+			MatchConstraints: &admissionregistrationv1.MatchResources{
+				MatchPolicy: &equivalent,
+				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{"networking.k8s.io"}, APIVersions: []string{"v1"}, Resources: []string{"networkpolicies"}},
+				}}},
+			},
+			Validations: vapValidations,
+		},
+	}
+	b := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: vapName},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        vapName,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+			MatchResources: &admissionregistrationv1.MatchResources{
+				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{labelVAP: "true"}},
+			},
+		},
+	}
+	return p, b
+}
+
+// latencies is one kind of request's samples.
+type latencies []time.Duration
+
+func (l latencies) q(q float64) time.Duration {
+	s := slices.Sorted(slices.Values(l))
+	if len(s) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(s))+0.5) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+type apiResult struct {
+	Policies, Concurrency int
+	// Verified says how the three modes answered a bad policy before timing.
+	Verified []string
+	Create   map[string]latencies
+	Update   map[string]latencies
+	// Deployments: create latency with and without netguard annotations.
+	Deployments              int
+	DeployPlain, DeployInjct latencies
+	InjectedPolicies         int
+	Elapsed                  time.Duration
+}
+
+func runAPIServer(ctx context.Context, e *benchEnv, s settings) (*apiResult, error) {
+	t0 := time.Now()
+	res := &apiResult{Policies: s.APIPolicies, Concurrency: s.APIConcurrency, Create: map[string]latencies{}, Update: map[string]latencies{}}
+	labels := map[string]map[string]string{
+		modeNone:     {webhook.LabelIgnore: ""},
+		modeVAP:      {webhook.LabelIgnore: "", labelVAP: "true"},
+		modeNetguard: {rules.LabelEnforce: string(rules.LevelBaseline)},
+	}
+	for _, m := range apiModes {
+		if err := e.createNamespace(ctx, apiNamespace(m), labels[m]); err != nil {
+			return nil, err
+		}
+	}
+	vap, binding := validatingAdmissionPolicy()
+	regs := e.cs.AdmissionregistrationV1()
+	if _, err := regs.ValidatingAdmissionPolicies().Create(ctx, vap, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("create ValidatingAdmissionPolicy: %w", err)
+	}
+	if _, err := regs.ValidatingAdmissionPolicyBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("create ValidatingAdmissionPolicyBinding: %w", err)
+	}
+	var err error
+	if res.Verified, err = e.verifyModes(ctx); err != nil {
+		return nil, err
+	}
+
+	// CREATE, then UPDATE, each request of the three modes interleaved.
+	created := map[string][]*networkingv1.NetworkPolicy{}
+	var mu sync.Mutex
+	err = runJobs(ctx, s.APIPolicies*len(apiModes), s.APIConcurrency, func(ctx context.Context, j int) error {
+		m, i := apiModes[j%len(apiModes)], j/len(apiModes)
+		np := load.AllowedPolicy(apiNamespace(m), fmt.Sprintf("np-%d", i), i)
+		t := time.Now()
+		out, err := e.cs.NetworkingV1().NetworkPolicies(np.Namespace).Create(ctx, np, metav1.CreateOptions{})
+		d := time.Since(t)
+		if err != nil {
+			return fmt.Errorf("%s: create %s: %w", m, np.Name, err)
+		}
+		mu.Lock()
+		res.Create[m] = append(res.Create[m], d)
+		created[m] = append(created[m], out)
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	progress("  created %d NetworkPolicies in each mode", s.APIPolicies)
+	err = runJobs(ctx, s.APIPolicies*len(apiModes), s.APIConcurrency, func(ctx context.Context, j int) error {
+		m, i := apiModes[j%len(apiModes)], j/len(apiModes)
+		np := created[m][i].DeepCopy()
+		p := intstr.FromInt32(9000 + int32(i%100))
+		np.Spec.Ingress[0].Ports[0].Port = &p
+		t := time.Now()
+		_, err := e.cs.NetworkingV1().NetworkPolicies(np.Namespace).Update(ctx, np, metav1.UpdateOptions{})
+		d := time.Since(t)
+		if err != nil {
+			return fmt.Errorf("%s: update %s: %w", m, np.Name, err)
+		}
+		mu.Lock()
+		res.Update[m] = append(res.Update[m], d)
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	progress("  updated them")
+
+	if err := e.runDeployments(ctx, s, res); err != nil {
+		return nil, err
+	}
+	res.Elapsed = time.Since(t0)
+	return res, nil
+}
+
+// verifyModes proves, before anything is timed, that the VAP and netguard
+// deny each kind of bad policy and that the unguarded namespace allows it.
+// The VAP takes a few seconds to reach the API server's admission chain.
+func (e *benchEnv) verifyModes(ctx context.Context) ([]string, error) {
+	deadline := time.Now().Add(90 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		var out []string
+		ok := true
+		for _, m := range apiModes {
+			for i := range 3 {
+				np := load.DeniedPolicy(apiNamespace(m), fmt.Sprintf("bad-%d", i), i)
+				_, err := e.cs.NetworkingV1().NetworkPolicies(np.Namespace).Create(ctx, np, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+				denied := err != nil && (apierrors.IsForbidden(err) || apierrors.IsInvalid(err))
+				if err != nil && !denied {
+					return nil, fmt.Errorf("%s: dry-run create of a bad policy: %w", m, err)
+				}
+				if denied != (m != modeNone) {
+					ok = false
+					last = fmt.Sprintf("%s: bad policy %d denied=%v", m, i, denied)
+				}
+				verdict := "allowed"
+				if denied {
+					verdict = "denied: " + firstLine(err.Error())
+				}
+				out = append(out, fmt.Sprintf("%s, %s: %s", m, badPolicyNames[i], verdict))
+			}
+			good := load.AllowedPolicy(apiNamespace(m), "good", 0)
+			if _, err := e.cs.NetworkingV1().NetworkPolicies(good.Namespace).Create(ctx, good, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+				return nil, fmt.Errorf("%s: a good policy is not allowed: %w", m, err)
+			}
+		}
+		if ok {
+			return out, nil
+		}
+		time.Sleep(time.Second)
+	}
+	return nil, fmt.Errorf("admission modes not in effect after 90s: %s", last)
+}
+
+var badPolicyNames = []string{"ingress from anywhere", "egress to 0.0.0.0/0", "ingress from every namespace"}
+
+func firstLine(s string) string {
+	const max = 160
+	if len(s) > max {
+		return s[:max] + "..."
+	}
+	return s
+}
+
+// runDeployments creates Deployments with 5 dependencies and 2 profiles and
+// the same Deployments without annotations, interleaved, one at a time.
+func (e *benchEnv) runDeployments(ctx context.Context, s settings, res *apiResult) error {
+	ns := "bench-inject"
+	if err := e.createNamespace(ctx, ns, nil); err != nil {
+		return err
+	}
+	res.Deployments = s.Deployments
+	profiles := load.ProfileNames[:2]
+	for i := range s.Deployments {
+		for _, annotated := range []bool{i%2 == 0, i%2 != 0} {
+			d := load.PlainDeployment(ns, fmt.Sprintf("plain-%d", i))
+			if annotated {
+				d = load.AnnotatedDeployment(ns, fmt.Sprintf("inject-%d", i), 5, profiles)
+			}
+			t := time.Now()
+			_, err := e.cs.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
+			dt := time.Since(t)
+			if err != nil {
+				return fmt.Errorf("create Deployment %s: %w", d.Name, err)
+			}
+			if annotated {
+				res.DeployInjct = append(res.DeployInjct, dt)
+			} else {
+				res.DeployPlain = append(res.DeployPlain, dt)
+			}
+		}
+	}
+	// Proof that injection happened: the policies of the first one exist.
+	list, err := e.cs.NetworkingV1().NetworkPolicies(ns).List(ctx, metav1.ListOptions{LabelSelector: rules.LabelManagedBy + "=" + rules.ManagedByValue + "," + rules.LabelComponent + "=inject-0"})
+	if err != nil {
+		return err
+	}
+	res.InjectedPolicies = len(list.Items)
+	if res.InjectedPolicies == 0 {
+		return fmt.Errorf("no generated NetworkPolicies for Deployment inject-0: injection did not happen")
+	}
+	progress("  created %d Deployments with and without injection", 2*s.Deployments)
+	return nil
+}
+
+// runJobs runs fn(0..n-1) on workers goroutines, in order of j, and stops at
+// the first error.
+func runJobs(ctx context.Context, n, workers int, fn func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan int)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if err := fn(ctx, j); err != nil {
+					errs <- err
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+	for j := 0; j < n; j++ {
+		select {
+		case jobs <- j:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,301 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/netguard/netguard/e2e/cluster"
+	"github.com/netguard/netguard/hack/loadgen/load"
+	"github.com/netguard/netguard/webhook"
+)
+
+// benchEnv is the control plane, netguard and the floor, shared by the
+// sections that need them.
+type benchEnv struct {
+	repo, work            string
+	netguardBin, floorBin string
+	cluster               *cluster.Cluster
+	cs                    *kubernetes.Clientset
+	cl                    client.Client
+	ng                    *cluster.Netguard
+	ngPID                 int
+	ngReady               time.Duration
+	floor                 *floorServer
+	logs                  *os.File
+}
+
+// loadNamespaces hold the load generator's requests.
+var loadNamespaces = []string{"loadgen-0", "loadgen-1", "loadgen-2", "loadgen-3"}
+
+func startEnv(ctx context.Context, repo, assets, work, netguardBin, floorBin string) (*benchEnv, error) {
+	e := &benchEnv{repo: repo, work: work, netguardBin: netguardBin, floorBin: floorBin}
+	var err error
+	if e.logs, err = os.Create(filepath.Join(work, "processes.log")); err != nil {
+		return nil, err
+	}
+	progress("starting etcd and kube-apiserver ...")
+	e.cluster, err = cluster.Start(ctx, cluster.Options{AssetsDir: assets, CRDDirs: []string{filepath.Join(repo, "charts", "netguard", "crds")}})
+	if err != nil {
+		return nil, err
+	}
+	cfg := rest.CopyConfig(e.cluster.Config)
+	cfg.QPS, cfg.Burst = 5000, 10000 // the benchmark, not client-go, sets the pace
+	if e.cs, err = kubernetes.NewForConfig(cfg); err != nil {
+		e.stop()
+		return nil, err
+	}
+	if e.cl, err = client.New(cfg, client.Options{Scheme: webhook.NewScheme()}); err != nil {
+		e.stop()
+		return nil, err
+	}
+	for _, ns := range loadNamespaces {
+		if err := e.createNamespace(ctx, ns, nil); err != nil {
+			e.stop()
+			return nil, err
+		}
+	}
+	for _, p := range load.Profiles() {
+		if err := e.cl.Create(ctx, p); err != nil && !apierrors.IsAlreadyExists(err) {
+			e.stop()
+			return nil, err
+		}
+	}
+	if err := e.startNetguard(ctx); err != nil {
+		e.stop()
+		return nil, err
+	}
+	if e.floor, err = startFloor(ctx, floorBin, e.ng.CertDir, e.logs); err != nil {
+		e.stop()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *benchEnv) createNamespace(ctx context.Context, name string, labels map[string]string) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+	if _, err := e.cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("namespace %s: %w", name, err)
+	}
+	return nil
+}
+
+// startNetguard runs netguard serve with its controllers off (admission
+// only), waits until it is ready and its webhooks are registered, and
+// records how long that took and its PID.
+func (e *benchEnv) startNetguard(ctx context.Context) error {
+	t0 := time.Now()
+	ng, err := e.cluster.StartNetguard(ctx, cluster.NetguardOptions{Binary: e.netguardBin, Args: []string{"--disable-controllers"}, Log: e.logs})
+	if err != nil {
+		return fmt.Errorf("start netguard (log %s): %w", e.logs.Name(), err)
+	}
+	e.ng, e.ngReady = ng, time.Since(t0)
+	u, _ := url.Parse(ng.WebhookURL)
+	if e.ngPID, err = findPID(e.netguardBin, "--webhook-port="+u.Port()); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (e *benchEnv) stopNetguard(ctx context.Context) error {
+	if e.ng == nil {
+		return nil
+	}
+	err := e.ng.Stop(ctx)
+	e.ng = nil
+	return err
+}
+
+func (e *benchEnv) stop() {
+	if e.floor != nil {
+		e.floor.stop()
+	}
+	if e.ng != nil {
+		_ = e.ng.Stop(context.Background())
+	}
+	if e.cluster != nil {
+		if err := e.cluster.Stop(); err != nil {
+			progress("stop control plane: %v", err)
+		}
+	}
+	if e.logs != nil {
+		e.logs.Close()
+	}
+}
+
+// stat is a load.Result without the samples.
+type stat struct {
+	P50, P90, P99, P999, Max, LagP99 time.Duration
+	Throughput                       float64
+	OK, Errors, Dropped, Unexpected  int
+	HTTP2                            bool
+	FirstErrors                      []string
+	// Kinds are p50 and p99 by kind of request.
+	Kinds map[string][2]time.Duration
+}
+
+func summarize(r load.Result) stat {
+	return stat{
+		P50: r.Quantile(.5), P90: r.Quantile(.9), P99: r.Quantile(.99), P999: r.Quantile(.999), Max: r.Quantile(1), LagP99: r.LagQuantile(.99),
+		Throughput: r.Throughput(), OK: r.OK, Errors: r.Errors, Dropped: r.Dropped, Unexpected: r.Unexpected, HTTP2: r.HTTP2, FirstErrors: r.FirstErrors,
+		Kinds: kinds(r),
+	}
+}
+
+func kinds(r load.Result) map[string][2]time.Duration {
+	out := map[string][2]time.Duration{}
+	for k := range r.ByKind {
+		out[k] = [2]time.Duration{r.KindQuantile(k, .5), r.KindQuantile(k, .99)}
+	}
+	return out
+}
+
+// pair is netguard and the floor under the same load.
+type pair struct {
+	Rate, Workers   int
+	Netguard, Floor stat
+	// CPU per answered request, from /proc/PID/stat around the run.
+	NetguardCPU, FloorCPU time.Duration
+}
+
+type loadResult struct {
+	Corpus       string
+	Duration     time.Duration
+	Rates        []pair
+	Saturation   []pair
+	NetguardRSS  float64
+	NetguardHeap float64
+	NetguardLive float64
+	FloorRSS     float64
+}
+
+// target is one server under load.
+type target struct {
+	name string
+	pid  int
+	opts load.Options
+}
+
+func (e *benchEnv) targets(namespaces []string, s settings) ([]*target, error) {
+	corpus, err := load.NewCorpus(namespaces, 400, load.DefaultMix)
+	if err != nil {
+		return nil, err
+	}
+	var out []*target
+	for _, t := range []struct {
+		name, url string
+		pid       int
+	}{{"netguard", e.ng.WebhookURL, e.ngPID}, {"floor", e.floor.URL, e.floor.pid()}} {
+		c, err := load.NewClient(e.ng.CABundle)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &target{name: t.name, pid: t.pid, opts: load.Options{
+			Target: t.name, BaseURL: t.url, Client: c, Corpus: corpus, Duration: s.RunDuration, MaxRequests: s.MaxRunRequests,
+		}})
+	}
+	return out, nil
+}
+
+// measure runs fn against both targets, the floor first when swap is set,
+// and returns the pair.
+func measure(ctx context.Context, ts []*target, swap bool, fn func(context.Context, load.Options) (load.Result, error)) (pair, error) {
+	order := []*target{ts[0], ts[1]}
+	if swap {
+		order = []*target{ts[1], ts[0]}
+	}
+	var p pair
+	for _, t := range order {
+		cpu0, _ := cpuSeconds(t.pid)
+		res, err := fn(ctx, t.opts)
+		if err != nil {
+			return p, fmt.Errorf("%s: %w", t.name, err)
+		}
+		cpu1, _ := cpuSeconds(t.pid)
+		var perReq time.Duration
+		if res.OK > 0 {
+			perReq = time.Duration((cpu1 - cpu0) / float64(res.OK) * 1e9)
+		}
+		if t.name == "netguard" {
+			p.Netguard, p.NetguardCPU = summarize(res), perReq
+		} else {
+			p.Floor, p.FloorCPU = summarize(res), perReq
+		}
+		time.Sleep(500 * time.Millisecond) // let the other side's GC settle
+	}
+	return p, nil
+}
+
+func openLoop(rate int) func(context.Context, load.Options) (load.Result, error) {
+	return func(ctx context.Context, o load.Options) (load.Result, error) { return load.OpenLoop(ctx, o, rate) }
+}
+
+func closedLoop(workers int) func(context.Context, load.Options) (load.Result, error) {
+	return func(ctx context.Context, o load.Options) (load.Result, error) {
+		return load.ClosedLoop(ctx, o, workers)
+	}
+}
+
+// warmUp opens the connections and warms both servers' caches and heaps.
+func warmUp(ctx context.Context, ts []*target) error {
+	for _, t := range ts {
+		o := t.opts
+		o.Duration = time.Second
+		r, err := load.OpenLoop(ctx, o, 500)
+		if err != nil {
+			return err
+		}
+		if r.Errors > 0 || !r.HTTP2 {
+			return fmt.Errorf("%s warm-up: %d errors (%v), HTTP/2 %v", t.name, r.Errors, r.FirstErrors, r.HTTP2)
+		}
+	}
+	return nil
+}
+
+func runLoad(ctx context.Context, e *benchEnv, s settings) (*loadResult, error) {
+	ts, err := e.targets(loadNamespaces, s)
+	if err != nil {
+		return nil, err
+	}
+	if err := warmUp(ctx, ts); err != nil {
+		return nil, err
+	}
+	res := &loadResult{Duration: s.RunDuration, Corpus: corpusDescription}
+	for i, rate := range s.Rates {
+		progress("  %d req/s for %s each ...", rate, s.RunDuration)
+		p, err := measure(ctx, ts, i%2 == 1, openLoop(rate))
+		if err != nil {
+			return nil, err
+		}
+		p.Rate = rate
+		res.Rates = append(res.Rates, p)
+	}
+	for i := range s.SatRounds {
+		progress("  saturation, %d workers, %s each (round %d) ...", s.Workers, s.RunDuration, i+1)
+		p, err := measure(ctx, ts, i%2 == 1, closedLoop(s.Workers))
+		if err != nil {
+			return nil, err
+		}
+		p.Workers = s.Workers
+		res.Saturation = append(res.Saturation, p)
+	}
+	res.NetguardRSS, _ = rssBytes(e.ngPID)
+	res.FloorRSS, _ = rssBytes(e.floor.pid())
+	res.NetguardHeap, _ = metricValue(e.ng.MetricsURL, "go_memstats_heap_inuse_bytes")
+	res.NetguardLive, _ = metricValue(e.ng.MetricsURL, "go_gc_heap_live_bytes")
+	return res, nil
+}
+
+const corpusDescription = "per 10 requests: 4 allowed and 2 denied NetworkPolicy CREATEs to " + webhook.PathValidateNetworkPolicy +
+	", 3 Deployments with 10 dependencies and 3 profiles to " + webhook.PathMutateWorkload + " and 1 to " + webhook.PathValidateWorkload +
+	" (dryRun=true, so nothing is written); 400 distinct requests over 4 namespaces at the default levels (enforce baseline, warn and audit restricted)"
