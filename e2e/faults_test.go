@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,9 +86,11 @@ type outcome struct {
 	at  time.Time
 	err error
 	// refused: no handler ever saw the request. Either the connection was
-	// refused, or a brand-new connection still in the kernel's accept backlog
-	// was reset or closed (EOF) when the listener closed or the process exited.
-	// The API server meets neither once
+	// refused, or a new connection still in the kernel's accept backlog was
+	// reset or closed (EOF) when the listener closed or the process exited.
+	// A request on a reused keep-alive connection that fails is a failure:
+	// netguard closes connections after each answer while it drains so that
+	// this cannot happen. The API server meets neither once
 	// readiness has failed, because the Service stops routing to the pod.
 	refused bool
 }
@@ -126,14 +129,23 @@ func startHammer(url, ns string, clients ...*http.Client) *hammer {
 
 func (h *hammer) call(c *http.Client) outcome {
 	uid := fmt.Sprintf("hammer-%d", h.seq.Add(1))
-	resp, err := c.Post(h.url, "application/json", bytes.NewReader(goodReview(h.ns, uid)))
+	req, err := http.NewRequest(http.MethodPost, h.url, bytes.NewReader(goodReview(h.ns, uid)))
+	if err != nil {
+		return outcome{at: time.Now(), err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	var reused atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) { reused.Store(info.Reused) },
+	}))
+	resp, err := c.Do(req)
 	now := time.Now()
 	if err != nil {
-		fresh := false
-		if tr, ok := c.Transport.(*http.Transport); ok {
-			fresh = tr.DisableKeepAlives
-		}
-		refused := errors.Is(err, syscall.ECONNREFUSED) || (fresh && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)))
+		// On a new connection, a reset or EOF means the server closed it
+		// before reading the request (the listener closed with it in the
+		// accept backlog, or the process exited): no handler saw it.
+		newConn := !reused.Load()
+		refused := errors.Is(err, syscall.ECONNREFUSED) || (newConn && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)))
 		return outcome{at: now, err: err, refused: refused}
 	}
 	defer resp.Body.Close()

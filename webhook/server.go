@@ -39,6 +39,7 @@ type Server struct {
 	cfg        *Config
 	synced     atomic.Bool
 	self       atomic.Pointer[string]
+	draining   atomic.Bool
 	namespaces namespaceLabeler
 	injector   *injector
 	apiReader  client.Reader
@@ -145,9 +146,25 @@ func (s *Server) handlers(opts ...func(*admission.Webhook)) map[string]http.Hand
 		for _, o := range opts {
 			o(wh)
 		}
-		out[path] = limitBody(MaxRequestBytes, wh)
+		out[path] = s.closeWhenDraining(limitBody(MaxRequestBytes, wh))
 	}
 	return out
+}
+
+// StartDraining makes every answer from now on carry "Connection: close".
+// The API server talks HTTP/1.1 to the webhook and keeps connections alive;
+// closing each one after its answer while netguard drains means no client
+// holds an idle connection when the server stops, so none writes a request
+// onto a connection the server is closing.
+func (s *Server) StartDraining() { s.draining.Store(true) }
+
+func (s *Server) closeWhenDraining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // ReadyCheck fails until the caches are synced and netguard knows its own

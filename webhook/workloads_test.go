@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -331,5 +332,24 @@ func TestProfileCacheMissIsConfirmedLive(t *testing.T) {
 	resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, deploymentIn("team", "web", map[string]string{rules.AnnotationProfiles: "fresh"}), nil, false))
 	if !resp.Allowed || len(resp.Patches) == 0 {
 		t.Fatalf("want the profile found live and the workload patched, got %+v", resp.AdmissionResponse)
+	}
+}
+
+// While netguard drains, every answer closes its connection, so that no
+// client holds an idle keep-alive connection when the server stops.
+func TestDrainingClosesConnections(t *testing.T) {
+	s, _ := testServer(t)
+	h := s.handlers()[PathValidateNetworkPolicy]
+	answer := func() *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, PathValidateNetworkPolicy, strings.NewReader(`{}`)))
+		return rec
+	}
+	if got := answer().Header().Get("Connection"); got != "" {
+		t.Errorf("before draining: Connection %q, want none", got)
+	}
+	s.StartDraining()
+	if got := answer().Header().Get("Connection"); got != "close" {
+		t.Errorf("while draining: Connection %q, want close", got)
 	}
 }

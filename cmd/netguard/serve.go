@@ -400,7 +400,7 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams i
 		"shutdownDelay", o.ShutdownDelay.String())
 	mgrCtx, stop := context.WithCancel(context.Background())
 	defer stop()
-	go lc.drain(cmd.Context(), o.ShutdownDelay, log, stop)
+	go lc.drain(cmd.Context(), o.ShutdownDelay, log, srv.StartDraining, stop)
 	if err := mgr.Start(mgrCtx); err != nil {
 		return fmt.Errorf("manager stopped: %w", err)
 	}

@@ -158,11 +158,13 @@ func (g *gatedWebhookServer) Start(ctx context.Context) error {
 }
 
 // drain turns the end of ctx (SIGTERM or SIGINT) into a graceful stop: it
-// fails readiness at once, waits delay while the webhook keeps serving, then
-// calls stop. A second signal during the wait stops at once.
-func (l *lifecycle) drain(ctx context.Context, delay time.Duration, log logr.Logger, stop func()) {
+// fails readiness at once and starts closing connections after each answer
+// (startDraining), waits delay while the webhook keeps serving, then calls
+// stop. A second signal during the wait stops at once.
+func (l *lifecycle) drain(ctx context.Context, delay time.Duration, log logr.Logger, startDraining, stop func()) {
 	<-ctx.Done()
 	l.draining.Store(true)
+	startDraining()
 	if delay > 0 {
 		again := make(chan os.Signal, 1)
 		signal.Notify(again, os.Interrupt, syscall.SIGTERM)

@@ -301,7 +301,7 @@ func TestDrainFailsReadinessFirst(t *testing.T) {
 	}
 	ctx, signal := context.WithCancel(context.Background())
 	stopped := make(chan time.Time, 1)
-	go l.drain(ctx, 300*time.Millisecond, discardLogger(), func() { stopped <- time.Now() })
+	go l.drain(ctx, 300*time.Millisecond, discardLogger(), func() {}, func() { stopped <- time.Now() })
 	start := time.Now()
 	signal()
 	waitFor(t, time.Second, func() error {
