@@ -141,11 +141,13 @@ func (h *hammer) call(c *http.Client) outcome {
 	resp, err := c.Do(req)
 	now := time.Now()
 	if err != nil {
-		// On a new connection, a reset or EOF means the server closed it
-		// before reading the request (the listener closed with it in the
-		// accept backlog, or the process exited): no handler saw it.
-		newConn := !reused.Load()
-		refused := errors.Is(err, syscall.ECONNREFUSED) || (newConn && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)))
+		// On a new connection any error means the server closed it before
+		// reading a request (the listener closed with it in the accept
+		// backlog, or the process exited: reset, EOF, broken pipe): the
+		// server finishes every request it has read before it stops, so no
+		// handler saw this one. The test counts it as refused only after the
+		// drain delay.
+		refused := errors.Is(err, syscall.ECONNREFUSED) || !reused.Load()
 		return outcome{at: now, err: err, refused: refused}
 	}
 	defer resp.Body.Close()
