@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -250,7 +251,7 @@ func (s *Server) SetupControllers(mgr manager.Manager, o ControllerOptions) erro
 		err := ctrl.NewControllerManagedBy(mgr).
 			Named("workload-"+strings.ToLower(kind)).
 			For(meta, builder.OnlyMetadata, builder.WithPredicates(netguardWorkload())).
-			Watches(&networkingv1.NetworkPolicy{}, handler.EnqueueRequestsFromMapFunc(policyOwner(kind)), builder.WithPredicates(managedPolicy())).
+			Watches(&networkingv1.NetworkPolicy{}, settled(policyOwner(kind), policySettle), builder.WithPredicates(managedPolicy())).
 			Watches(&netguardv1alpha1.NetworkProfile{}, handler.EnqueueRequestsFromMapFunc(profileUsers(mgr.GetClient(), gvk))).
 			Complete(r)
 		if err != nil {
@@ -280,6 +281,41 @@ func netguardWorkload() predicate.Predicate {
 		UpdateFunc:  func(e event.UpdateEvent) bool { return has(e.ObjectOld) || has(e.ObjectNew) },
 		DeleteFunc:  func(event.DeleteEvent) bool { return false },
 		GenericFunc: func(e event.GenericEvent) bool { return has(e.Object) },
+	}
+}
+
+// policySettle delays reconciles caused by a generated policy's events. The
+// validating workload webhook writes a workload's new policies before the
+// updated workload is stored; reconciling on those writes at once would read
+// the old workload from the cache and undo them (delete a just-created
+// policy, restore a just-removed one). By the time the delay ends the
+// updated workload is in the cache, and an edit by anyone else is still
+// repaired, a moment later.
+const policySettle = 2 * time.Second
+
+// settled enqueues what mapFn returns after delay instead of at once.
+func settled(mapFn handler.MapFunc, delay time.Duration) handler.EventHandler {
+	add := func(ctx context.Context, o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		if o == nil {
+			return
+		}
+		for _, req := range mapFn(ctx, o) {
+			q.AddAfter(req, delay)
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.Object, q)
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.ObjectNew, q)
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.Object, q)
+		},
+		GenericFunc: func(ctx context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.Object, q)
+		},
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -18,9 +19,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
@@ -351,5 +355,27 @@ func TestDrainingClosesConnections(t *testing.T) {
 	s.StartDraining()
 	if got := answer().Header().Get("Connection"); got != "close" {
 		t.Errorf("while draining: Connection %q, want close", got)
+	}
+}
+
+// A generated policy's events reach the workload's reconciler only after the
+// settle delay, so a reconcile never runs on the workload as it was before
+// the update whose admission wrote the policy.
+func TestPolicyEventsAreSettled(t *testing.T) {
+	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	defer q.ShutDown()
+	h := settled(policyOwner("Deployment"), 300*time.Millisecond)
+	np := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "netguard.web.to.api", Namespace: "team", Annotations: map[string]string{rules.AnnotationWorkload: "Deployment/web"}}}
+	h.Create(context.Background(), event.CreateEvent{Object: np}, q)
+	if q.Len() != 0 {
+		t.Fatal("enqueued at once")
+	}
+	time.Sleep(600 * time.Millisecond)
+	if q.Len() != 1 {
+		t.Fatalf("queue length %d after the delay, want 1", q.Len())
+	}
+	req, _ := q.Get()
+	if req.Namespace != "team" || req.Name != "web" {
+		t.Errorf("request %v, want team/web", req)
 	}
 }
