@@ -23,6 +23,14 @@ type ConfigurationOptions struct {
 	TimeoutSeconds     int32
 }
 
+// timeout is TimeoutSeconds, 5 when unset: the longest the API server waits.
+func (o ConfigurationOptions) timeout() int32 {
+	if o.TimeoutSeconds == 0 {
+		return 5
+	}
+	return o.TimeoutSeconds
+}
+
 // ValidatingConfiguration is the desired ValidatingWebhookConfiguration. The
 // Helm chart renders the same shape from values; a test keeps the two equal.
 func ValidatingConfiguration(o ConfigurationOptions) *admissionregistrationv1.ValidatingWebhookConfiguration {
@@ -31,10 +39,7 @@ func ValidatingConfiguration(o ConfigurationOptions) *admissionregistrationv1.Va
 	none := admissionregistrationv1.SideEffectClassNone
 	noneOnDryRun := admissionregistrationv1.SideEffectClassNoneOnDryRun
 	equivalent := admissionregistrationv1.Equivalent
-	timeout := o.TimeoutSeconds
-	if timeout == 0 {
-		timeout = 5
-	}
+	timeout := o.timeout()
 	return &admissionregistrationv1.ValidatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: ValidatingConfigurationName, Labels: map[string]string{"app.kubernetes.io/name": "netguard"}},
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
@@ -80,10 +85,7 @@ func MutatingConfiguration(o ConfigurationOptions) *admissionregistrationv1.Muta
 	noneOnDryRun := admissionregistrationv1.SideEffectClassNoneOnDryRun
 	equivalent := admissionregistrationv1.Equivalent
 	ifNeeded := admissionregistrationv1.IfNeededReinvocationPolicy
-	timeout := o.TimeoutSeconds
-	if timeout == 0 {
-		timeout = 5
-	}
+	timeout := o.timeout()
 	return &admissionregistrationv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: MutatingConfigurationName, Labels: map[string]string{"app.kubernetes.io/name": "netguard"}},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{{
