@@ -36,6 +36,7 @@ type serveOptions struct {
 	KeyName                string
 	HealthProbeBindAddress string
 	MetricsBindAddress     string
+	PprofBindAddress       string
 	Kubeconfig             string
 	ConfigFile             string
 	LogFormat              string
@@ -74,6 +75,7 @@ func defaultServeOptions() *serveOptions {
 		KeyName:                "tls.key",
 		HealthProbeBindAddress: ":8081",
 		MetricsBindAddress:     ":8080",
+		PprofBindAddress:       "0",
 		LogFormat:              "json",
 		LogLevel:               "info",
 		TLSMinVersion:          "1.2",
@@ -99,6 +101,7 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.KeyName, "key-name", o.KeyName, "file name of the serving key inside --cert-dir")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, "address of /healthz and /readyz; \"0\" disables them")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "address of the Prometheus /metrics endpoint; \"0\" disables it")
+	fs.StringVar(&o.PprofBindAddress, "pprof-bind-address", o.PprofBindAddress, "address of Go's /debug/pprof profiling endpoints, e.g. 127.0.0.1:6060; \"0\" disables them. Bind it to loopback: profiles reveal memory contents")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "path to a kubeconfig; empty uses $KUBECONFIG or the in-cluster config")
 	fs.StringVar(&o.ConfigFile, "config", o.ConfigFile, "path to a NetguardConfiguration file (docs/configuration.md)")
 	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat, "log encoding: json or console")
@@ -135,6 +138,7 @@ func (o *serveOptions) Validate() error {
 	for _, a := range []struct{ flag, val string }{
 		{"--health-probe-bind-address", o.HealthProbeBindAddress},
 		{"--metrics-bind-address", o.MetricsBindAddress},
+		{"--pprof-bind-address", o.PprofBindAddress},
 	} {
 		if err := validateBindAddress(a.val); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: %w", a.flag, a.val, err))
@@ -338,6 +342,7 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams i
 		LeaderElectionReleaseOnCancel: true,
 		Metrics:                       metricsserver.Options{BindAddress: o.MetricsBindAddress},
 		HealthProbeBindAddress:        o.HealthProbeBindAddress,
+		PprofBindAddress:              o.PprofBindAddress,
 		WebhookServer:                 webhookServer,
 	})
 	if err != nil {

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -33,13 +36,15 @@ type benchEnv struct {
 	ngReady               time.Duration
 	floor                 *floorServer
 	logs                  *os.File
+	// pprofDir and pprofURL: profiles, when -pprof is set.
+	pprofDir, pprofURL string
 }
 
 // loadNamespaces hold the load generator's requests.
 var loadNamespaces = []string{"loadgen-0", "loadgen-1", "loadgen-2", "loadgen-3"}
 
-func startEnv(ctx context.Context, repo, assets, work, netguardBin, floorBin string) (*benchEnv, error) {
-	e := &benchEnv{repo: repo, work: work, netguardBin: netguardBin, floorBin: floorBin}
+func startEnv(ctx context.Context, repo, assets, work, netguardBin, floorBin, pprofDir string) (*benchEnv, error) {
+	e := &benchEnv{repo: repo, work: work, netguardBin: netguardBin, floorBin: floorBin, pprofDir: pprofDir}
 	var err error
 	if e.logs, err = os.Create(filepath.Join(work, "processes.log")); err != nil {
 		return nil, err
@@ -95,7 +100,17 @@ func (e *benchEnv) createNamespace(ctx context.Context, name string, labels map[
 // records how long that took and its PID.
 func (e *benchEnv) startNetguard(ctx context.Context) error {
 	t0 := time.Now()
-	ng, err := e.cluster.StartNetguard(ctx, cluster.NetguardOptions{Binary: e.netguardBin, Args: []string{"--disable-controllers"}, Log: e.logs})
+	args := []string{"--disable-controllers"}
+	if e.pprofDir != "" {
+		port, err := cluster.FreePort()
+		if err != nil {
+			return err
+		}
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		args = append(args, "--pprof-bind-address="+addr)
+		e.pprofURL = "http://" + addr + "/debug/pprof/"
+	}
+	ng, err := e.cluster.StartNetguard(ctx, cluster.NetguardOptions{Binary: e.netguardBin, Args: args, Log: e.logs})
 	if err != nil {
 		return fmt.Errorf("start netguard (log %s): %w", e.logs.Name(), err)
 	}
@@ -282,7 +297,11 @@ func runLoad(ctx context.Context, e *benchEnv, s settings) (*loadResult, error) 
 	}
 	for i := range s.SatRounds {
 		progress("  saturation, %d workers, %s each (round %d) ...", s.Workers, s.RunDuration, i+1)
-		p, err := measure(ctx, ts, i%2 == 1, closedLoop(s.Workers))
+		fn := closedLoop(s.Workers)
+		if i == 0 {
+			fn = e.profiled("saturation", fn)
+		}
+		p, err := measure(ctx, ts, i%2 == 1, fn)
 		if err != nil {
 			return nil, err
 		}
@@ -293,7 +312,61 @@ func runLoad(ctx context.Context, e *benchEnv, s settings) (*loadResult, error) 
 	res.FloorRSS, _ = rssBytes(e.floor.pid())
 	res.NetguardHeap, _ = metricValue(e.ng.MetricsURL, "go_memstats_heap_inuse_bytes")
 	res.NetguardLive, _ = metricValue(e.ng.MetricsURL, "go_gc_heap_live_bytes")
+	e.saveProfile(ctx, "heap", "heap-after-load.pprof")
 	return res, nil
+}
+
+// profiled wraps a run so that, with -pprof, netguard's CPU profile covers
+// its run (not the floor's) and lands in the profile directory.
+func (e *benchEnv) profiled(name string, fn func(context.Context, load.Options) (load.Result, error)) func(context.Context, load.Options) (load.Result, error) {
+	if e.pprofURL == "" {
+		return fn
+	}
+	return func(ctx context.Context, o load.Options) (load.Result, error) {
+		if o.Target != "netguard" {
+			return fn(ctx, o)
+		}
+		secs := max(1, int(o.Duration.Seconds())-1)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			e.saveProfile(ctx, "profile?seconds="+strconv.Itoa(secs), "cpu-"+name+".pprof")
+		}()
+		res, err := fn(ctx, o)
+		<-done
+		return res, err
+	}
+}
+
+// saveProfile fetches one of netguard's pprof endpoints into the profile
+// directory; failures are reported, not fatal.
+func (e *benchEnv) saveProfile(ctx context.Context, endpoint, file string) {
+	if e.pprofURL == "" {
+		return
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.pprofURL+endpoint, nil)
+	if err != nil {
+		progress("pprof %s: %v", endpoint, err)
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		progress("pprof %s: %v", endpoint, err)
+		return
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(e.pprofDir, file), b, 0o644)
+	}
+	if err != nil {
+		progress("pprof %s: %v", endpoint, err)
+		return
+	}
+	progress("  netguard profile: %s", filepath.Join(e.pprofDir, file))
 }
 
 const corpusDescription = "per 10 requests: 4 allowed and 2 denied NetworkPolicy CREATEs to " + webhook.PathValidateNetworkPolicy +

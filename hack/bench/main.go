@@ -41,6 +41,9 @@ type settings struct {
 	ScaleNamespaces, ScaleProfiles, ScalePolicies, LoadConcurrency int
 	// NetguardBinary, when set, is measured instead of a fresh build.
 	NetguardBinary string
+	// PprofDir, when set, receives netguard's CPU profile of the first
+	// saturation run and its heap profiles (-pprof).
+	PprofDir string
 }
 
 func fullSettings() settings {
@@ -76,6 +79,7 @@ func main() {
 		ngBin  = flag.String("netguard", "", "a netguard binary to measure instead of building ./cmd/netguard (to compare two builds)")
 		deps   = flag.Int("deployments", 0, "override the number of Deployments of each kind in section 3")
 		pols   = flag.Int("api-policies", 0, "override the number of NetworkPolicies per mode in section 3")
+		pprof  = flag.String("pprof", "", "directory for netguard's profiles: CPU during the first saturation run, heap after the load runs (netguard runs with --pprof-bind-address)")
 	)
 	flag.Parse()
 	// envtest logs through controller-runtime; the report is the output.
@@ -91,6 +95,17 @@ func main() {
 		s.APIPolicies = *pols
 	}
 	s.NetguardBinary = *ngBin
+	if *pprof != "" {
+		dir, err := filepath.Abs(*pprof)
+		if err == nil {
+			err = os.MkdirAll(dir, 0o755)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -pprof:", err)
+			os.Exit(1)
+		}
+		s.PprofDir = dir
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *limit)
@@ -179,7 +194,7 @@ func run(ctx context.Context, s settings, out, assets, skip string) error {
 	if err := build(ctx, repo, "./hack/loadgen/floor", floorBin); err != nil {
 		return err
 	}
-	env, err := startEnv(ctx, repo, assets, work, netguardBin, floorBin)
+	env, err := startEnv(ctx, repo, assets, work, netguardBin, floorBin, s.PprofDir)
 	if err != nil {
 		return err
 	}

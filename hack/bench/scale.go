@@ -102,6 +102,7 @@ func runScale(ctx context.Context, e *benchEnv, s settings, empty *loadResult) (
 	res.RSSReady, _ = rssBytes(e.ngPID)
 	res.HeapReady, _ = metricValue(e.ng.MetricsURL, "go_memstats_heap_inuse_bytes")
 	res.LiveReady, _ = metricValue(e.ng.MetricsURL, "go_gc_heap_live_bytes")
+	e.saveProfile(ctx, "heap", "heap-at-scale-ready.pprof")
 
 	// The same load as on the empty cluster, in namespaces among the 10,000.
 	namespaces := []string{scaleNamespace(1), scaleNamespace(s.ScaleNamespaces / 3), scaleNamespace(2 * s.ScaleNamespaces / 3), scaleNamespace(s.ScaleNamespaces - 1)}
@@ -113,7 +114,7 @@ func runScale(ctx context.Context, e *benchEnv, s settings, empty *loadResult) (
 		return nil, err
 	}
 	progress("  1000 req/s and saturation at scale ...")
-	if res.Rate, err = measure(ctx, ts, false, openLoop(1000)); err != nil {
+	if res.Rate, err = measure(ctx, ts, false, e.profiled("at-scale-1000", openLoop(1000))); err != nil {
 		return nil, err
 	}
 	res.Rate.Rate = 1000
