@@ -130,13 +130,18 @@ func SetupAudit(mgr manager.Manager, o AuditOptions) error {
 		return fmt.Errorf("audit: unknown default enforce level %q", o.Defaults.Enforce.Level)
 	}
 	a := newAuditor(mgr.GetCache(), mgr.GetEventRecorder("netguard"), o, mgr.GetLogger().WithName("audit"))
+	// The cache holds NetworkPolicies as metadata only (policyMetadata):
+	// their specs come from the API server, a namespace at a time.
+	a.policies = mgr.GetAPIReader()
 	a.waitForCache = mgr.GetCache().WaitForCacheSync
 	return mgr.Add(a)
 }
 
 // auditor is the background audit's state between cycles.
 type auditor struct {
-	reader       client.Reader
+	reader client.Reader
+	// policies reads NetworkPolicies with their specs, page by page.
+	policies     client.Reader
 	events       events.EventRecorder
 	opts         AuditOptions
 	log          logr.Logger
@@ -161,7 +166,7 @@ type auditor struct {
 
 func newAuditor(r client.Reader, rec events.EventRecorder, o AuditOptions, log logr.Logger) *auditor {
 	return &auditor{
-		reader: r, events: rec, opts: o, log: log, now: time.Now,
+		reader: r, policies: r, events: rec, opts: o, log: log, now: time.Now,
 		bucket:    flowcontrol.NewTokenBucketPassiveRateLimiter(o.EventQPS, o.EventBurst),
 		seen:      map[string]bool{},
 		series:    map[string]map[[2]string]bool{},
@@ -276,16 +281,24 @@ func (a *auditor) profiles(ctx context.Context) (map[string]rules.Profile, error
 	return out, nil
 }
 
+// auditPageSize is the page size of the audit's NetworkPolicy lists.
+const auditPageSize = 500
+
 // auditNamespace audits one namespace, updates its gauge series and emits
 // Events. It returns the number of objects it evaluated.
 func (a *auditor) auditNamespace(ctx context.Context, ns *metav1.PartialObjectMetadata, profiles map[string]rules.Profile) (int, error) {
 	in := rules.AuditInput{Namespace: ns.Name, Labels: ns.Labels, Defaults: a.opts.Defaults, Profiles: profiles}
-	nps := &networkingv1.NetworkPolicyList{}
-	if err := a.reader.List(ctx, nps, client.InNamespace(ns.Name)); err != nil {
-		return 0, fmt.Errorf("list NetworkPolicies: %w", err)
-	}
-	for i := range nps.Items {
-		in.Policies = append(in.Policies, &nps.Items[i])
+	for cont := ""; ; {
+		nps := &networkingv1.NetworkPolicyList{}
+		if err := a.policies.List(ctx, nps, client.InNamespace(ns.Name), client.Limit(auditPageSize), client.Continue(cont)); err != nil {
+			return 0, fmt.Errorf("list NetworkPolicies: %w", err)
+		}
+		for i := range nps.Items {
+			in.Policies = append(in.Policies, &nps.Items[i])
+		}
+		if cont = nps.Continue; cont == "" {
+			break
+		}
 	}
 	for _, kind := range workloadKinds {
 		list := &metav1.PartialObjectMetadataList{}

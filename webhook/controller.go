@@ -7,7 +7,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -130,7 +129,7 @@ func (r *workloadReconciler) removeOrphans(ctx context.Context, req reconcile.Re
 	} else if !apierrors.IsNotFound(err) {
 		return reconcile.Result{}, err
 	}
-	list := &networkingv1.NetworkPolicyList{}
+	list := policyMetadataList()
 	if err := r.client.List(ctx, list, client.InNamespace(req.Namespace), client.MatchingLabels{rules.LabelManagedBy: rules.ManagedByValue}); err != nil {
 		return reconcile.Result{}, err
 	}
@@ -251,7 +250,7 @@ func (s *Server) SetupControllers(mgr manager.Manager, o ControllerOptions) erro
 		err := ctrl.NewControllerManagedBy(mgr).
 			Named("workload-"+strings.ToLower(kind)).
 			For(meta, builder.OnlyMetadata, builder.WithPredicates(netguardWorkload())).
-			Watches(&networkingv1.NetworkPolicy{}, settled(policyOwner(kind), policySettle), builder.WithPredicates(managedPolicy())).
+			Watches(policyMetadata(), settled(policyOwner(kind), policySettle), builder.OnlyMetadata, builder.WithPredicates(managedPolicy())).
 			Watches(&netguardv1alpha1.NetworkProfile{}, handler.EnqueueRequestsFromMapFunc(profileUsers(mgr.GetClient(), gvk))).
 			Complete(r)
 		if err != nil {
@@ -262,12 +261,12 @@ func (s *Server) SetupControllers(mgr manager.Manager, o ControllerOptions) erro
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("namespace-baseline").
 		For(namespaceMetadata(), builder.OnlyMetadata).
-		Watches(&networkingv1.NetworkPolicy{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		Watches(policyMetadata(), handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			if o.GetName() != rules.DefaultDenyPolicyName && o.GetName() != rules.AllowDNSPolicyName {
 				return nil
 			}
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: o.GetNamespace()}}}
-		}), builder.WithPredicates(managedPolicy())).
+		}), builder.OnlyMetadata, builder.WithPredicates(managedPolicy())).
 		Complete(nr)
 }
 

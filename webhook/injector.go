@@ -31,17 +31,30 @@ type injector struct {
 	// live confirms a cache miss: a profile applied together with the
 	// workload that uses it may not have reached the cache yet.
 	live client.Reader
+	// generated, when set, skips generations whose inputs are unchanged.
+	generated *generationCache
 }
 
 // generate resolves the workload's profiles from the cache and runs the pure
 // generator. A field.ErrorList means the annotations are wrong; an error means
 // netguard could not read what it needs.
+//
+// The result may be shared with other callers (generationCache): it must not
+// be changed.
 func (in *injector) generate(ctx context.Context, w rules.Workload) (rules.Generated, field.ErrorList, error) {
+	var key string
+	if in.generated != nil && rules.IsAnnotated(w.Annotations) {
+		key = generationKey(w)
+		if gen, ok := in.generated.get(ctx, in.cache, key); ok {
+			return gen, nil, nil
+		}
+	}
 	ann, _, errs := rules.ParseAnnotations(w.Name, w.Annotations, field.NewPath("metadata"))
 	if len(errs) > 0 {
 		return rules.Generated{}, errs, nil
 	}
 	profiles := make(map[string]rules.Profile, len(ann.Profiles))
+	used := make([]profileVersion, 0, len(ann.Profiles))
 	for _, name := range ann.Profiles {
 		p := &netguardv1alpha1.NetworkProfile{}
 		err := in.cache.Get(ctx, types.NamespacedName{Name: name}, p)
@@ -55,8 +68,12 @@ func (in *injector) generate(ctx context.Context, w rules.Workload) (rules.Gener
 			return rules.Generated{}, nil, fmt.Errorf("read NetworkProfile %q: %w", name, err)
 		}
 		profiles[name] = p.ToRulesProfile()
+		used = append(used, profileVersion{name: name, resourceVersion: p.ResourceVersion, uid: p.UID})
 	}
 	gen, errs := rules.Generate(w, profiles)
+	if key != "" && len(errs) == 0 && len(used) == len(ann.Profiles) {
+		in.generated.add(key, gen, used)
+	}
 	return gen, errs, nil
 }
 
@@ -118,7 +135,7 @@ func (in *injector) applyPolicy(ctx context.Context, p *networkingv1.NetworkPoli
 
 // deleteGenerated deletes the policies generated for w whose names are not in keep.
 func (in *injector) deleteGenerated(ctx context.Context, w rules.Workload, keep []string) ([]string, error) {
-	list := &networkingv1.NetworkPolicyList{}
+	list := policyMetadataList()
 	if err := in.cache.List(ctx, list, client.InNamespace(w.Namespace), client.MatchingLabels{rules.LabelManagedBy: rules.ManagedByValue}); err != nil {
 		return nil, fmt.Errorf("list generated policies: %w", err)
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -100,7 +99,7 @@ func Setup(mgr manager.Manager, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.injector = &injector{cache: mgr.GetCache(), client: writer, live: mgr.GetAPIReader()}
+	s.injector = &injector{cache: mgr.GetCache(), client: writer, live: mgr.GetAPIReader(), generated: newGenerationCache(generationCacheSize)}
 	s.apiReader = mgr.GetAPIReader()
 	srv := mgr.GetWebhookServer()
 	for path, h := range s.handlers() {
@@ -146,7 +145,7 @@ func (s *Server) handlers(opts ...func(*admission.Webhook)) map[string]http.Hand
 		for _, o := range opts {
 			o(wh)
 		}
-		out[path] = s.closeWhenDraining(limitBody(MaxRequestBytes, wh))
+		out[path] = s.closeWhenDraining(serveReview(MaxRequestBytes, wh))
 	}
 	return out
 }
@@ -184,11 +183,31 @@ func namespaceMetadata() *metav1.PartialObjectMetadata {
 	return ns
 }
 
+// policyMetadata is a NetworkPolicy as the cache holds it: metadata only.
+// Admission reads the policy under review from the request; the controllers
+// need only labels, annotations, UIDs and owners of generated policies; and
+// the background audit reads specs from the API server a namespace at a
+// time. A spec in the cache would be most of netguard's memory in a cluster
+// with many policies (BENCHMARKS.md, section 4).
+func policyMetadata() *metav1.PartialObjectMetadata {
+	np := &metav1.PartialObjectMetadata{}
+	np.SetGroupVersionKind(networkPolicyGVK)
+	return np
+}
+
+// policyMetadataList lists cached NetworkPolicies (policyMetadata).
+func policyMetadataList() *metav1.PartialObjectMetadataList {
+	l := &metav1.PartialObjectMetadataList{}
+	l.SetGroupVersionKind(networkPolicyGVK.GroupVersion().WithKind("NetworkPolicyList"))
+	return l
+}
+
 // admissionInformers are what admission reads: namespaces (as metadata only:
 // labels are all netguard needs, and metadata keeps the cache small in
-// clusters with many namespaces), NetworkPolicies and NetworkProfiles.
+// clusters with many namespaces), NetworkPolicies (metadata only, see
+// policyMetadata) and NetworkProfiles.
 func admissionInformers() []client.Object {
-	return []client.Object{namespaceMetadata(), &networkingv1.NetworkPolicy{}, &netguardv1alpha1.NetworkProfile{}}
+	return []client.Object{namespaceMetadata(), policyMetadata(), &netguardv1alpha1.NetworkProfile{}}
 }
 
 // apiBackoff paces every retry against an unreachable API server: quickly
