@@ -1,6 +1,8 @@
 package webhook
 
 import (
+	"strings"
+
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -21,6 +23,10 @@ type ConfigurationOptions struct {
 	// ExcludedNamespaces never reach the webhooks (kube-system, netguard's own).
 	ExcludedNamespaces []string
 	TimeoutSeconds     int32
+	// SelfUsername is the username netguard writes as. When set, netguard's
+	// own writes of managed NetworkPolicies (which the webhook always
+	// allows) skip the NetworkPolicy webhook: see SelfWriteMatchExpression.
+	SelfUsername string
 }
 
 // timeout is TimeoutSeconds, 5 when unset: the longest the API server waits.
@@ -52,6 +58,7 @@ func ValidatingConfiguration(o ConfigurationOptions) *admissionregistrationv1.Va
 			MatchPolicy:       &equivalent,
 			TimeoutSeconds:    &timeout,
 			NamespaceSelector: namespaceSelector(o.ExcludedNamespaces),
+			MatchConditions:   networkPolicyMatchConditions(o.SelfUsername),
 			Rules: []admissionregistrationv1.RuleWithOperations{{
 				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update, admissionregistrationv1.Delete},
 				Rule: admissionregistrationv1.Rule{
@@ -121,6 +128,24 @@ func workloadRules() []admissionregistrationv1.RuleWithOperations {
 // netguard: it carries a netguard.io annotation now, or carried one before
 // (so that removing the annotations is seen).
 const WorkloadMatchExpression = `(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k in ['netguard.io/depends-on', 'netguard.io/profiles', 'netguard.io/component', 'netguard.io/generated'])) || (oldObject != null && has(oldObject.metadata.annotations) && oldObject.metadata.annotations.exists(k, k in ['netguard.io/depends-on', 'netguard.io/profiles', 'netguard.io/component', 'netguard.io/generated']))`
+
+// SelfWriteMatchExpression is the CEL condition that sends a NetworkPolicy
+// write to netguard unless netguard itself (the username replaces USERNAME)
+// creates or updates a policy labelled app.kubernetes.io/managed-by=netguard.
+// The webhook would allow exactly those (see docs/admission.md, managed
+// policies), so skipping the call changes no verdict; it saves the API
+// server a round trip for each policy netguard writes while a workload is
+// admitted. Deletes, and every write by anyone else, still reach netguard.
+const SelfWriteMatchExpression = `request.userInfo.username != 'USERNAME' || object == null || !has(object.metadata.labels) || !('app.kubernetes.io/managed-by' in object.metadata.labels) || object.metadata.labels['app.kubernetes.io/managed-by'] != 'netguard'`
+
+// networkPolicyMatchConditions skips netguard's own managed writes when its
+// username is known and needs no escaping in a CEL string.
+func networkPolicyMatchConditions(self string) []admissionregistrationv1.MatchCondition {
+	if self == "" || strings.ContainsAny(self, `'\`+"\n\r") {
+		return nil
+	}
+	return []admissionregistrationv1.MatchCondition{{Name: "not-netguard-managed-write", Expression: strings.Replace(SelfWriteMatchExpression, "USERNAME", self, 1)}}
+}
 
 func workloadMatchConditions() []admissionregistrationv1.MatchCondition {
 	return []admissionregistrationv1.MatchCondition{{Name: "netguard-annotated", Expression: WorkloadMatchExpression}}

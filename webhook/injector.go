@@ -116,7 +116,7 @@ func (in *injector) apply(ctx context.Context, w rules.Workload, gen rules.Gener
 
 // maxParallelApplies bounds the server-side applies one workload has in
 // flight.
-const maxParallelApplies = 4
+const maxParallelApplies = 8
 
 func (in *injector) applyPolicy(ctx context.Context, p *networkingv1.NetworkPolicy) error {
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(p)

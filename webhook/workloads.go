@@ -11,10 +11,10 @@ import (
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -26,36 +26,62 @@ import (
 // policies. Only a workload whose annotations are wrong is denied, and only
 // where the namespace's enforce level is not privileged.
 
-// decodeWorkload decodes the request's object (or oldObject) into its kind.
-func decodeWorkload(req admission.Request, old bool) (client.Object, error) {
-	var o client.Object
-	if req.Kind.Group == "apps" {
-		o = newWorkload(req.Kind.Kind)
-	}
-	if o == nil {
-		return nil, fmt.Errorf("this webhook handles apps/v1 Deployments, StatefulSets and DaemonSets, not %s", req.Kind.String())
+// workloadDoc is what netguard reads of a Deployment, StatefulSet or
+// DaemonSet in a request: its metadata and its pod template's labels. The
+// pointers tell a missing field from an empty one, for the patch. Decoding
+// only this, once, instead of the whole typed workload and then the patch's
+// fields again, is most of what the workload webhooks spend on decoding
+// (BENCHMARKS.md, section 5); the API server has validated the rest.
+type workloadDoc struct {
+	APIVersion string             `json:"apiVersion,omitempty"`
+	Kind       string             `json:"kind,omitempty"`
+	Metadata   *metav1.ObjectMeta `json:"metadata,omitempty"`
+	Spec       *struct {
+		Template *struct {
+			Metadata *struct {
+				Labels map[string]string `json:"labels"`
+			} `json:"metadata"`
+		} `json:"template"`
+	} `json:"spec,omitempty"`
+}
+
+// decodedWorkload is a workload decoded from a request.
+type decodedWorkload struct {
+	*metav1.PartialObjectMetadata
+	doc workloadDoc
+}
+
+// decodeWorkload decodes the request's object (or oldObject) as its kind.
+func decodeWorkload(req admission.Request, old bool) (decodedWorkload, error) {
+	if req.Kind.Group != "apps" || newWorkload(req.Kind.Kind) == nil {
+		return decodedWorkload{}, fmt.Errorf("this webhook handles apps/v1 Deployments, StatefulSets and DaemonSets, not %s", req.Kind.String())
 	}
 	raw, name := req.Object.Raw, "object"
 	if old {
 		raw, name = req.OldObject.Raw, "oldObject"
 	}
 	if len(raw) == 0 {
-		return nil, fmt.Errorf("request.%s is missing", name)
+		return decodedWorkload{}, fmt.Errorf("request.%s is missing", name)
 	}
+	var d decodedWorkload
 	// Case-sensitive, as the API server decodes.
-	if err := utiljson.Unmarshal(raw, o); err != nil {
-		return nil, fmt.Errorf("request.%s is not a %s: %v", name, req.Kind.Kind, err)
+	if err := utiljson.Unmarshal(raw, &d.doc); err != nil {
+		return decodedWorkload{}, fmt.Errorf("request.%s is not a %s: %v", name, req.Kind.Kind, err)
 	}
-	if gvk := o.GetObjectKind().GroupVersionKind(); !gvk.Empty() && (gvk.Group != "apps" || gvk.Kind != req.Kind.Kind) {
-		return nil, fmt.Errorf("request.%s is %s, want apps %s", name, gvk.String(), req.Kind.Kind)
+	if gvk := schema.FromAPIVersionAndKind(d.doc.APIVersion, d.doc.Kind); !gvk.Empty() && (gvk.Group != "apps" || gvk.Kind != req.Kind.Kind) {
+		return decodedWorkload{}, fmt.Errorf("request.%s is %s, want apps %s", name, gvk.String(), req.Kind.Kind)
 	}
-	if o.GetNamespace() == "" {
-		o.SetNamespace(req.Namespace)
+	d.PartialObjectMetadata = &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: d.doc.APIVersion, Kind: d.doc.Kind}}
+	if d.doc.Metadata != nil {
+		d.ObjectMeta = *d.doc.Metadata
 	}
-	if o.GetNamespace() != req.Namespace {
-		return nil, fmt.Errorf("request.%s.metadata.namespace %q is not request.namespace %q", name, o.GetNamespace(), req.Namespace)
+	if d.GetNamespace() == "" {
+		d.SetNamespace(req.Namespace)
 	}
-	return o, nil
+	if d.GetNamespace() != req.Namespace {
+		return decodedWorkload{}, fmt.Errorf("request.%s.metadata.namespace %q is not request.namespace %q", name, d.GetNamespace(), req.Namespace)
+	}
+	return d, nil
 }
 
 func hasNetguardState(annotations map[string]string) bool {
@@ -106,7 +132,7 @@ func (m *workloadMutator) handle(ctx context.Context, req admission.Request) (ad
 	if !rules.IsAnnotated(o.GetAnnotations()) {
 		// The annotations were removed: drop the record; the validating
 		// webhook and the controller delete the policies.
-		return patched(req, nil, nil), decision{"allow", "inject", "none"}
+		return patched(o.doc, nil, nil), decision{"allow", "inject", "none"}
 	}
 	if !m.s.synced.Load() {
 		return admission.Allowed("").WithWarnings(notSyncedWarning), decision{"allow", "inject", "none"}
@@ -131,18 +157,18 @@ func (m *workloadMutator) handle(ctx context.Context, req admission.Request) (ad
 		}
 		return admission.Allowed("").WithWarnings(warnings...), decision{"allow", "inject", string(level)}
 	}
-	return patched(req, &gen, gen.Warnings), decision{"allow", "inject", "none"}
+	return patched(o.doc, &gen, gen.Warnings), decision{"allow", "inject", "none"}
 }
 
 const notSyncedWarning = "netguard is starting and its caches are not synced: NetworkPolicies for this workload will be generated by the controller shortly"
 
 // patched sets netguard's record annotation and the pod template's component
-// label from gen, or with gen nil removes the record. The patch is built on
-// the raw object, so that nothing else changes: re-encoding the object from
+// label from gen, or with gen nil removes the record. The patch names only
+// those two fields, so that nothing else changes: re-encoding the object from
 // netguard's API types would drop fields the API server knows and netguard
 // does not.
-func patched(req admission.Request, gen *rules.Generated, warnings []string) admission.Response {
-	ops, err := netguardPatch(req.Object.Raw, gen)
+func patched(obj workloadDoc, gen *rules.Generated, warnings []string) admission.Response {
+	ops, err := netguardPatch(obj, gen)
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
@@ -156,22 +182,7 @@ func patched(req admission.Request, gen *rules.Generated, warnings []string) adm
 
 // netguardPatch is the JSON patch for patched; empty when the object already
 // carries both, so that a reinvocation changes nothing.
-func netguardPatch(raw []byte, gen *rules.Generated) ([]jsonpatch.JsonPatchOperation, error) {
-	var obj struct {
-		Metadata *struct {
-			Annotations map[string]string `json:"annotations"`
-		} `json:"metadata"`
-		Spec *struct {
-			Template *struct {
-				Metadata *struct {
-					Labels map[string]string `json:"labels"`
-				} `json:"metadata"`
-			} `json:"template"`
-		} `json:"spec"`
-	}
-	if err := utiljson.Unmarshal(raw, &obj); err != nil {
-		return nil, fmt.Errorf("request.object: %v", err)
-	}
+func netguardPatch(obj workloadDoc, gen *rules.Generated) ([]jsonpatch.JsonPatchOperation, error) {
 	generated := "/metadata/annotations/" + jsonPointerEscape(rules.AnnotationGenerated)
 	if gen == nil {
 		if obj.Metadata == nil {

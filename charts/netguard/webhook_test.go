@@ -34,6 +34,7 @@ func TestConfigurationsMatchGo(t *testing.T) {
 				},
 				ExcludedNamespaces: tc.excluded,
 				TimeoutSeconds:     tc.timeout,
+				SelfUsername:       "system:serviceaccount:" + r.Namespace + ":netguard",
 			}
 			gotV := get[admissionregistrationv1.ValidatingWebhookConfiguration](t, r, "ValidatingWebhookConfiguration", webhook.ValidatingConfigurationName)
 			wantV := webhook.ValidatingConfiguration(opts)

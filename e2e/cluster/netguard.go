@@ -90,11 +90,15 @@ func EnsureServingCerts(dir string) ([]byte, error) {
 
 // StartNetguard runs netguard serve against the cluster, waits for /readyz and
 // registers its webhook configurations with a URL clientConfig.
+// NetguardUser is the username netguard runs as unless
+// NetguardOptions.Kubeconfig says otherwise.
+const NetguardUser = "netguard"
+
 func (c *Cluster) StartNetguard(ctx context.Context, o NetguardOptions) (*Netguard, error) {
 	if o.Kubeconfig == "" {
 		// netguard runs as its own user, as with its ServiceAccount in a
 		// cluster, so that the admin's writes are not mistaken for netguard's.
-		_, kc, err := c.AddUser("netguard", "system:masters")
+		_, kc, err := c.AddUser(NetguardUser, "system:masters")
 		if err != nil {
 			return nil, fmt.Errorf("netguard user: %w", err)
 		}
@@ -203,6 +207,7 @@ func (n *Netguard) InstallWebhooks(ctx context.Context) error {
 			return admissionregistrationv1.WebhookClientConfig{URL: &u, CABundle: n.CABundle}
 		},
 		ExcludedNamespaces: []string{"kube-system"},
+		SelfUsername:       NetguardUser,
 	}
 	vwc := webhook.ValidatingConfiguration(opts)
 	vapi := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations()

@@ -141,3 +141,10 @@ rules:
     resources: ["deployments", "statefulsets", "daemonsets"]
     scope: Namespaced
 {{- end }}
+
+{{/*
+The username netguard's requests carry: its ServiceAccount's.
+*/}}
+{{- define "netguard.selfUsername" -}}
+system:serviceaccount:{{ .Release.Namespace }}:{{ include "netguard.serviceAccountName" . }}
+{{- end }}
