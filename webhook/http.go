@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionv1beta1 "k8s.io/api/admission/v1beta1"
@@ -47,55 +48,63 @@ const MaxRequestBytes = 3 << 20
 // message), the workload webhooks fail open (the controller generates the
 // policies later).
 func serveReview(max int64, wh *admission.Webhook) http.Handler {
+	pool := newWorkers(workerIdleTimeout)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body == nil || r.Body == http.NoBody {
-			writeReviewError(w, "", errors.New("request body is empty"))
-			return
-		}
-		if r.ContentLength > max {
-			tooLarge(w, r, r.ContentLength, max)
-			return
-		}
-		var buf bytes.Buffer
-		if r.ContentLength > 0 {
-			buf.Grow(int(r.ContentLength))
-		}
-		_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, max))
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				tooLarge(w, r, -1, max)
-				return
-			}
-			writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest, fmt.Sprintf("cannot read the request body: %v", err))
-			return
-		}
-		if buf.Len() == 0 {
-			writeReviewError(w, "", errors.New("request body is empty"))
-			return
-		}
-		if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-			writeReviewError(w, "", fmt.Errorf("contentType=%s, expected application/json", ct))
-			return
-		}
-		review, err := decodeReview(buf.Bytes())
-		if err != nil {
-			writeReviewError(w, uidOf(review), err)
-			return
-		}
-		var req admission.Request
-		if review.Request != nil {
-			req.AdmissionRequest = *review.Request
-		}
-		resp := wh.Handle(r.Context(), req)
-		w.Header().Set("Content-Type", "application/json")
-		if err := json.NewEncoder(w).Encode(admissionv1.AdmissionReview{
-			TypeMeta: metav1.TypeMeta{APIVersion: review.APIVersion, Kind: "AdmissionReview"},
-			Response: &resp.AdmissionResponse,
-		}); err != nil {
-			logf.FromContext(r.Context()).Error(err, "cannot write the admission response", "uid", req.UID)
-		}
+		pool.do(func() { handleReview(max, wh, w, r) })
 	})
+}
+
+// workerIdleTimeout is how long an idle admission worker waits for a request.
+const workerIdleTimeout = 10 * time.Second
+
+func handleReview(max int64, wh *admission.Webhook, w http.ResponseWriter, r *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody {
+		writeReviewError(w, "", errors.New("request body is empty"))
+		return
+	}
+	if r.ContentLength > max {
+		tooLarge(w, r, r.ContentLength, max)
+		return
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			tooLarge(w, r, -1, max)
+			return
+		}
+		writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest, fmt.Sprintf("cannot read the request body: %v", err))
+		return
+	}
+	if buf.Len() == 0 {
+		writeReviewError(w, "", errors.New("request body is empty"))
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		writeReviewError(w, "", fmt.Errorf("contentType=%s, expected application/json", ct))
+		return
+	}
+	review, err := decodeReview(buf.Bytes())
+	if err != nil {
+		writeReviewError(w, uidOf(review), err)
+		return
+	}
+	var req admission.Request
+	if review.Request != nil {
+		req.AdmissionRequest = *review.Request
+	}
+	resp := wh.Handle(r.Context(), req)
+	w.Header().Set("Content-Type", "application/json")
+	if err := json.NewEncoder(w).Encode(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: review.APIVersion, Kind: "AdmissionReview"},
+		Response: &resp.AdmissionResponse,
+	}); err != nil {
+		logf.FromContext(r.Context()).Error(err, "cannot write the admission response", "uid", req.UID)
+	}
 }
 
 // decodeReview decodes a JSON AdmissionReview as the API server does
