@@ -108,7 +108,7 @@ func (r *report) checks() []check {
 		cs = append(cs, check{"Deployment CREATE with 5 dependencies and 2 profiles: p99 added by injection", "<= 30 ms", ms(added), boolp(added <= 30*time.Millisecond)})
 	}
 	if s := r.Scale; s != nil {
-		label := fmt.Sprintf("netguard RSS with %d namespaces, %d profiles, %d policies cached", s.Namespaces, s.Profiles, s.Policies)
+		label := fmt.Sprintf("netguard RSS with %d namespaces, %d profiles, %d policies in its caches", s.Namespaces, s.Profiles, s.Policies)
 		cs = append(cs, check{label, "<= 300 MiB", fmt.Sprintf("%s (Go heap in use %s, live %s)", mib(max(s.RSSReady, s.RSSAfter)), mib(max(s.HeapReady, s.HeapAfter)), mib(max(s.LiveReady, s.LiveAfter))), boolp(max(s.RSSReady, s.RSSAfter) <= 300*1024*1024)})
 		if s.MemLimit != "" {
 			rss := max(s.LimitRSSReady, s.LimitRSSAfter)
@@ -290,7 +290,7 @@ func (r *report) writeScale(w func(string, ...any)) {
 		w("Not run.\n\n")
 		return
 	}
-	w("With netguard stopped, %d namespaces, %d NetworkProfiles and %d NetworkPolicies were created through the API server, %d at a time; then netguard started and filled its informer caches (namespaces as metadata only, NetworkPolicies and NetworkProfiles as full objects).\n\n", s.Namespaces, s.Profiles, s.Policies, s.Concurrency)
+	w("With netguard stopped, %d namespaces, %d NetworkProfiles and %d NetworkPolicies were created through the API server, %d at a time; then netguard started and filled its informer caches: namespaces and NetworkPolicies as metadata only (netguard reads the policy under review from the request, and the background audit reads specs from the API server a namespace at a time), NetworkProfiles as full objects; managedFields and annotations outside netguard.io/ are dropped before caching.\n\n", s.Namespaces, s.Profiles, s.Policies, s.Concurrency)
 	w("| step | time |\n|---|---:|\n| create %d namespaces | %s |\n| create %d NetworkProfiles | %s |\n| create %d NetworkPolicies | %s |\n| start netguard until /readyz (caches synced) | %s |\n\n",
 		s.Namespaces, s.NamespacesTime.Round(time.Millisecond), s.Profiles, s.ProfilesTime.Round(time.Millisecond), s.Policies, s.PoliciesTime.Round(time.Millisecond), s.Ready.Round(time.Millisecond))
 	w("| netguard memory | VmRSS (/proc/PID/status) | go_memstats_heap_inuse_bytes | go_gc_heap_live_bytes |\n|---|---:|---:|---:|\n")
