@@ -15,8 +15,8 @@ func TestTrimForCache(t *testing.T) {
 	ann := func() map[string]string {
 		return map[string]string{
 			"kubectl.kubernetes.io/last-applied-configuration": `{"spec":"..."}`,
-			rules.AnnotationDependsOn:                           "api:8080",
-			rules.AnnotationGenerated:                           "record",
+			rules.AnnotationDependsOn:                          "api:8080",
+			rules.AnnotationGenerated:                          "record",
 		}
 	}
 	labels := map[string]string{rules.LabelManagedBy: rules.ManagedByValue, "team": "a"}
