@@ -18,16 +18,52 @@ import (
 	"github.com/netguard/netguard/webhook"
 )
 
-// The three ways a NetworkPolicy write can be admitted, each in its own
-// namespace so that all three are live at once and requests interleave:
-// drift of the shared machine then hits all three alike.
+// The ways a NetworkPolicy write can be admitted, each in its own namespace
+// so that all are live at once and requests interleave: drift of the shared
+// machine then hits all alike. floor is a webhook that allows everything
+// (hack/loadgen/floor): what any admission webhook costs the API server,
+// before the webhook does any work.
 const (
 	modeNone     = "none"
 	modeVAP      = "vap"
+	modeFloor    = "floor"
 	modeNetguard = "netguard"
 )
 
-var apiModes = []string{modeNone, modeVAP, modeNetguard}
+var apiModes = []string{modeNone, modeVAP, modeFloor, modeNetguard}
+
+// guarded says whether a mode denies bad policies.
+func guarded(mode string) bool { return mode == modeVAP || mode == modeNetguard }
+
+// labelFloor selects the namespace the floor webhook is called for.
+const labelFloor = "bench.netguard.io/floor"
+
+// floorWebhook registers the floor server for NetworkPolicy writes in the
+// floor mode's namespace, as netguard's webhook is registered for its own.
+func floorWebhook(url string, caBundle []byte) *admissionregistrationv1.ValidatingWebhookConfiguration {
+	fail := admissionregistrationv1.Fail
+	none := admissionregistrationv1.SideEffectClassNone
+	equivalent := admissionregistrationv1.Equivalent
+	timeout := int32(5)
+	u := url + webhook.PathValidateNetworkPolicy
+	return &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "netguard-bench-floor"},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+			Name:                    "floor.bench.netguard.io",
+			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &u, CABundle: caBundle},
+			AdmissionReviewVersions: []string{"v1"},
+			SideEffects:             &none,
+			FailurePolicy:           &fail,
+			MatchPolicy:             &equivalent,
+			TimeoutSeconds:          &timeout,
+			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{labelFloor: "true"}},
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+				Rule:       admissionregistrationv1.Rule{APIGroups: []string{"networking.k8s.io"}, APIVersions: []string{"v1"}, Resources: []string{"networkpolicies"}},
+			}},
+		}},
+	}
+}
 
 func apiNamespace(mode string) string { return "bench-" + mode }
 
@@ -113,7 +149,7 @@ func (l latencies) q(q float64) time.Duration {
 
 type apiResult struct {
 	Policies, Concurrency int
-	// Verified says how the three modes answered a bad policy before timing.
+	// Verified says how the modes answered a bad policy before timing.
 	Verified []string
 	Create   map[string]latencies
 	Update   map[string]latencies
@@ -130,6 +166,7 @@ func runAPIServer(ctx context.Context, e *benchEnv, s settings) (*apiResult, err
 	labels := map[string]map[string]string{
 		modeNone:     {webhook.LabelIgnore: ""},
 		modeVAP:      {webhook.LabelIgnore: "", labelVAP: "true"},
+		modeFloor:    {webhook.LabelIgnore: "", labelFloor: "true"},
 		modeNetguard: {rules.LabelEnforce: string(rules.LevelBaseline)},
 	}
 	for _, m := range apiModes {
@@ -145,12 +182,15 @@ func runAPIServer(ctx context.Context, e *benchEnv, s settings) (*apiResult, err
 	if _, err := regs.ValidatingAdmissionPolicyBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, fmt.Errorf("create ValidatingAdmissionPolicyBinding: %w", err)
 	}
+	if _, err := regs.ValidatingWebhookConfigurations().Create(ctx, floorWebhook(e.floor.URL, e.ng.CABundle), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("register the floor webhook: %w", err)
+	}
 	var err error
 	if res.Verified, err = e.verifyModes(ctx); err != nil {
 		return nil, err
 	}
 
-	// CREATE, then UPDATE, each request of the three modes interleaved.
+	// CREATE, then UPDATE, each request of the modes interleaved.
 	created := map[string][]*networkingv1.NetworkPolicy{}
 	var mu sync.Mutex
 	err = runJobs(ctx, s.APIPolicies*len(apiModes), s.APIConcurrency, func(ctx context.Context, j int) error {
@@ -217,7 +257,7 @@ func (e *benchEnv) verifyModes(ctx context.Context) ([]string, error) {
 				if err != nil && !denied {
 					return nil, fmt.Errorf("%s: dry-run create of a bad policy: %w", m, err)
 				}
-				if denied != (m != modeNone) {
+				if denied != guarded(m) {
 					ok = false
 					last = fmt.Sprintf("%s: bad policy %d denied=%v", m, i, denied)
 				}
