@@ -11,7 +11,10 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/netguard/netguard/hack/loadgen/load"
 	"github.com/netguard/netguard/rules"
@@ -156,8 +159,12 @@ type apiResult struct {
 	// Deployments: create latency with and without netguard annotations.
 	Deployments              int
 	DeployPlain, DeployInjct latencies
-	InjectedPolicies         int
-	Elapsed                  time.Duration
+	// ApplyBatch: the same generated policies written by server-side apply
+	// from the benchmark, 8 at a time, where no webhook is called: the
+	// API server's and etcd's share of injection.
+	ApplyBatch       latencies
+	InjectedPolicies int
+	Elapsed          time.Duration
 }
 
 func runAPIServer(ctx context.Context, e *benchEnv, s settings) (*apiResult, error) {
@@ -297,9 +304,29 @@ func (e *benchEnv) runDeployments(ctx context.Context, s settings, res *apiResul
 	if err := e.createNamespace(ctx, ns, nil); err != nil {
 		return err
 	}
+	applyNS := "bench-apply"
+	if err := e.createNamespace(ctx, applyNS, map[string]string{webhook.LabelIgnore: ""}); err != nil {
+		return err
+	}
 	res.Deployments = s.Deployments
 	profiles := load.ProfileNames[:2]
+	known := map[string]rules.Profile{}
+	for _, p := range load.Profiles() {
+		known[p.Name] = p.ToRulesProfile()
+	}
 	for i := range s.Deployments {
+		// The policies injection writes for this Deployment, applied by the
+		// benchmark in a namespace no webhook sees.
+		ref := load.AnnotatedDeployment(applyNS, fmt.Sprintf("inject-%d", i), 5, profiles)
+		gen, errs := rules.Generate(rules.Workload{Kind: "Deployment", Namespace: applyNS, Name: ref.Name, Annotations: ref.Annotations}, known)
+		if len(errs) > 0 {
+			return fmt.Errorf("generate reference policies: %v", errs.ToAggregate())
+		}
+		t := time.Now()
+		if err := e.applyAll(ctx, gen.Policies); err != nil {
+			return err
+		}
+		res.ApplyBatch = append(res.ApplyBatch, time.Since(t))
 		for _, annotated := range []bool{i%2 == 0, i%2 != 0} {
 			d := load.PlainDeployment(ns, fmt.Sprintf("plain-%d", i))
 			if annotated {
@@ -368,4 +395,24 @@ func runJobs(ctx context.Context, n, workers int, fn func(context.Context, int) 
 		return err
 	}
 	return ctx.Err()
+}
+
+// applyAll writes ps by server-side apply, 8 at a time, as netguard's
+// validating webhook does.
+func (e *benchEnv) applyAll(ctx context.Context, ps []*networkingv1.NetworkPolicy) error {
+	return runJobs(ctx, len(ps), 8, func(ctx context.Context, i int) error {
+		obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(ps[i])
+		if err != nil {
+			return err
+		}
+		u := &unstructured.Unstructured{Object: obj}
+		u.SetAPIVersion("networking.k8s.io/v1")
+		u.SetKind("NetworkPolicy")
+		unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+		unstructured.RemoveNestedField(u.Object, "status")
+		if err := e.cl.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("netguard-bench"), client.ForceOwnership); err != nil {
+			return fmt.Errorf("apply NetworkPolicy %s: %w", ps[i].Name, err)
+		}
+		return nil
+	})
 }
