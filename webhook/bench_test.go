@@ -182,7 +182,7 @@ func BenchmarkServeNetworkPolicy(b *testing.B) {
 		np.APIVersion, np.Kind, np.Namespace = "networking.k8s.io/v1", "NetworkPolicy", "team"
 		body := reviewBody(b, npKind, npResource, np, np.Name)
 		b.Run(c.name, func(b *testing.B) {
-			serveBench(b, serveReview(MaxRequestBytes, wh), PathValidateNetworkPolicy, body, c.allowed)
+			serveBench(b, serveReviewWith(MaxRequestBytes, wh, decodeNetworkPolicyReview), PathValidateNetworkPolicy, body, c.allowed)
 		})
 	}
 }

@@ -10,7 +10,9 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionv1beta1 "k8s.io/api/admission/v1beta1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -48,16 +50,24 @@ const MaxRequestBytes = 3 << 20
 // message), the workload webhooks fail open (the controller generates the
 // policies later).
 func serveReview(max int64, wh *admission.Webhook) http.Handler {
+	return serveReviewWith(max, wh, decodeReview)
+}
+
+// reviewDecoder decodes a request body into a checked AdmissionReview.
+type reviewDecoder func(body []byte) (*admissionv1.AdmissionReview, error)
+
+// serveReviewWith is serveReview with the endpoint's own decoder.
+func serveReviewWith(max int64, wh *admission.Webhook, decode reviewDecoder) http.Handler {
 	pool := newWorkers(workerIdleTimeout)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		pool.do(func() { handleReview(max, wh, w, r) })
+		pool.do(func() { handleReview(max, wh, decode, w, r) })
 	})
 }
 
 // workerIdleTimeout is how long an idle admission worker waits for a request.
 const workerIdleTimeout = 10 * time.Second
 
-func handleReview(max int64, wh *admission.Webhook, w http.ResponseWriter, r *http.Request) {
+func handleReview(max int64, wh *admission.Webhook, decode reviewDecoder, w http.ResponseWriter, r *http.Request) {
 	if r.Body == nil || r.Body == http.NoBody {
 		writeReviewError(w, "", errors.New("request body is empty"))
 		return
@@ -88,7 +98,7 @@ func handleReview(max int64, wh *admission.Webhook, w http.ResponseWriter, r *ht
 		writeReviewError(w, "", fmt.Errorf("contentType=%s, expected application/json", ct))
 		return
 	}
-	review, err := decodeReview(buf.Bytes())
+	review, err := decode(buf.Bytes())
 	if err != nil {
 		writeReviewError(w, uidOf(review), err)
 		return
@@ -124,6 +134,43 @@ func decodeReview(body []byte) (*admissionv1.AdmissionReview, error) {
 		return review, fmt.Errorf("the request body is apiVersion %q, kind %q: want apiVersion %q, kind \"AdmissionReview\"", review.APIVersion, review.Kind, admissionv1.SchemeGroupVersion.String())
 	}
 	return review, nil
+}
+
+// networkPolicyReview is an AdmissionReview whose object and oldObject are
+// decoded as NetworkPolicies in the same pass as the review.
+type networkPolicyReview struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Request    *struct {
+		admissionv1.AdmissionRequest
+		// These take the place of AdmissionRequest's raw fields.
+		Object    *networkingv1.NetworkPolicy `json:"object,omitempty"`
+		OldObject *networkingv1.NetworkPolicy `json:"oldObject,omitempty"`
+	} `json:"request"`
+}
+
+// decodeNetworkPolicyReview decodes a NetworkPolicy review in one pass: the
+// policies are not scanned again from raw bytes. Anything that does not
+// decode so, or is not an admission.k8s.io review, goes through
+// decodeReview, whose messages say what is wrong, and the handler decodes
+// the object from its raw bytes as before.
+func decodeNetworkPolicyReview(body []byte) (*admissionv1.AdmissionReview, error) {
+	var r networkPolicyReview
+	if err := utiljson.Unmarshal(body, &r); err != nil || r.Kind != "AdmissionReview" || (r.APIVersion != admissionv1.SchemeGroupVersion.String() && r.APIVersion != admissionv1beta1.SchemeGroupVersion.String()) {
+		return decodeReview(body)
+	}
+	out := &admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: r.APIVersion, Kind: r.Kind}}
+	if r.Request != nil {
+		req := r.Request.AdmissionRequest
+		if r.Request.Object != nil {
+			req.Object = runtime.RawExtension{Object: r.Request.Object}
+		}
+		if r.Request.OldObject != nil {
+			req.OldObject = runtime.RawExtension{Object: r.Request.OldObject}
+		}
+		out.Request = &req
+	}
+	return out, nil
 }
 
 func uidOf(r *admissionv1.AdmissionReview) types.UID {
@@ -214,7 +261,7 @@ func writeReviewError(w http.ResponseWriter, uid types.UID, err error) {
 // response the API server could not match to its request is worthless.
 func checkRequest(req admission.Request) error {
 	if req.UID == "" {
-		if req.Operation == "" && req.Kind == (metav1.GroupVersionKind{}) && len(req.Object.Raw) == 0 && len(req.OldObject.Raw) == 0 {
+		if req.Operation == "" && req.Kind == (metav1.GroupVersionKind{}) && len(req.Object.Raw) == 0 && len(req.OldObject.Raw) == 0 && req.Object.Object == nil && req.OldObject.Object == nil {
 			return errors.New("the AdmissionReview has no request")
 		}
 		return errors.New("request.uid is missing")

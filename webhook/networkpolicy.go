@@ -12,6 +12,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -59,13 +60,13 @@ func (v *networkPolicyValidator) handle(ctx context.Context, req admission.Reque
 	var err error
 	switch req.Operation {
 	case admissionv1.Create:
-		newNP, err = decodeNetworkPolicy("object", req.Object.Raw)
+		newNP, err = requestPolicy("object", req.Object)
 	case admissionv1.Update:
-		if newNP, err = decodeNetworkPolicy("object", req.Object.Raw); err == nil {
-			oldNP, err = decodeNetworkPolicy("oldObject", req.OldObject.Raw)
+		if newNP, err = requestPolicy("object", req.Object); err == nil {
+			oldNP, err = requestPolicy("oldObject", req.OldObject)
 		}
 	case admissionv1.Delete:
-		oldNP, err = decodeNetworkPolicy("oldObject", req.OldObject.Raw)
+		oldNP, err = requestPolicy("oldObject", req.OldObject)
 	default:
 		return errored(http.StatusBadRequest, fmt.Errorf("operation %q is not handled", req.Operation))
 	}
@@ -181,6 +182,16 @@ func managedDenial(op admissionv1.Operation, oldNP, newNP *networkingv1.NetworkP
 	return fmt.Sprintf("%q is managed by netguard: only netguard and platform identities may %s it, and user %q is neither; %s", name, strings.ToLower(string(op)), user, fix)
 }
 
+// requestPolicy is the NetworkPolicy in a request's object or oldObject:
+// already decoded with the review (decodeNetworkPolicyReview), or decoded
+// from its raw bytes here.
+func requestPolicy(fieldName string, ext runtime.RawExtension) (*networkingv1.NetworkPolicy, error) {
+	if np, ok := ext.Object.(*networkingv1.NetworkPolicy); ok && np != nil {
+		return checkPolicyKind(fieldName, np)
+	}
+	return decodeNetworkPolicy(fieldName, ext.Raw)
+}
+
 // decodeNetworkPolicy decodes a raw object and insists that it is a
 // networking.k8s.io/v1 NetworkPolicy.
 func decodeNetworkPolicy(fieldName string, raw []byte) (*networkingv1.NetworkPolicy, error) {
@@ -192,6 +203,10 @@ func decodeNetworkPolicy(fieldName string, raw []byte) (*networkingv1.NetworkPol
 	if err := utiljson.Unmarshal(raw, np); err != nil {
 		return nil, fmt.Errorf("request.%s is not a NetworkPolicy: %v", fieldName, err)
 	}
+	return checkPolicyKind(fieldName, np)
+}
+
+func checkPolicyKind(fieldName string, np *networkingv1.NetworkPolicy) (*networkingv1.NetworkPolicy, error) {
 	if np.APIVersion != "" || np.Kind != "" {
 		if gvk := np.GroupVersionKind(); gvk != networkPolicyGVK {
 			return nil, fmt.Errorf("request.%s is %s, want networking.k8s.io/v1 NetworkPolicy", fieldName, gvk.String())

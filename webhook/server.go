@@ -145,7 +145,11 @@ func (s *Server) handlers(opts ...func(*admission.Webhook)) map[string]http.Hand
 		for _, o := range opts {
 			o(wh)
 		}
-		out[path] = s.closeWhenDraining(serveReview(MaxRequestBytes, wh))
+		decode := decodeReview
+		if path == PathValidateNetworkPolicy {
+			decode = decodeNetworkPolicyReview
+		}
+		out[path] = s.closeWhenDraining(serveReviewWith(MaxRequestBytes, wh, decode))
 	}
 	return out
 }
