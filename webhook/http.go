@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -64,6 +65,20 @@ func serveReviewWith(max int64, wh *admission.Webhook, decode reviewDecoder) htt
 	})
 }
 
+// bodyBuffers recycles request-body buffers. Nothing decoded from a body
+// refers to it afterwards: the JSON decoder copies strings and raw objects.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putBodyBuffer returns buf to the pool unless it grew large: one 3 MiB
+// review must not pin 3 MiB for good.
+func putBodyBuffer(buf *bytes.Buffer) {
+	if buf.Cap() > 256<<10 {
+		return
+	}
+	buf.Reset()
+	bodyBuffers.Put(buf)
+}
+
 // workerIdleTimeout is how long an idle admission worker waits for a request.
 const workerIdleTimeout = 10 * time.Second
 
@@ -76,9 +91,12 @@ func handleReview(max int64, wh *admission.Webhook, decode reviewDecoder, w http
 		tooLarge(w, r, r.ContentLength, max)
 		return
 	}
-	var buf bytes.Buffer
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer putBodyBuffer(buf)
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+		// ReadFrom wants MinRead bytes free before each read, the last one
+		// (which finds EOF) included.
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
 	}
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, max))
 	if err != nil {
