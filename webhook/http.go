@@ -154,26 +154,27 @@ func decodeReview(body []byte) (*admissionv1.AdmissionReview, error) {
 	return review, nil
 }
 
-// networkPolicyReview is an AdmissionReview whose object and oldObject are
-// decoded as NetworkPolicies in the same pass as the review.
-type networkPolicyReview struct {
+// typedReview is an AdmissionReview whose object and oldObject are decoded
+// as T in the same pass as the review, so that the object is not scanned
+// again from raw bytes.
+type typedReview[T any] struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
 	Request    *struct {
 		admissionv1.AdmissionRequest
 		// These take the place of AdmissionRequest's raw fields.
-		Object    *networkingv1.NetworkPolicy `json:"object,omitempty"`
-		OldObject *networkingv1.NetworkPolicy `json:"oldObject,omitempty"`
+		Object    *T `json:"object,omitempty"`
+		OldObject *T `json:"oldObject,omitempty"`
 	} `json:"request"`
 }
 
-// decodeNetworkPolicyReview decodes a NetworkPolicy review in one pass: the
-// policies are not scanned again from raw bytes. Anything that does not
-// decode so, or is not an admission.k8s.io review, goes through
+// decodeTypedReview decodes body as a typedReview[T] and hands its objects
+// to the handler as wrap(object) in RawExtension.Object. Anything that does
+// not decode so, or is not an admission.k8s.io review, goes through
 // decodeReview, whose messages say what is wrong, and the handler decodes
 // the object from its raw bytes as before.
-func decodeNetworkPolicyReview(body []byte) (*admissionv1.AdmissionReview, error) {
-	var r networkPolicyReview
+func decodeTypedReview[T any](body []byte, wrap func(*T) runtime.Object) (*admissionv1.AdmissionReview, error) {
+	var r typedReview[T]
 	if err := utiljson.Unmarshal(body, &r); err != nil || r.Kind != "AdmissionReview" || (r.APIVersion != admissionv1.SchemeGroupVersion.String() && r.APIVersion != admissionv1beta1.SchemeGroupVersion.String()) {
 		return decodeReview(body)
 	}
@@ -181,14 +182,24 @@ func decodeNetworkPolicyReview(body []byte) (*admissionv1.AdmissionReview, error
 	if r.Request != nil {
 		req := r.Request.AdmissionRequest
 		if r.Request.Object != nil {
-			req.Object = runtime.RawExtension{Object: r.Request.Object}
+			req.Object = runtime.RawExtension{Object: wrap(r.Request.Object)}
 		}
 		if r.Request.OldObject != nil {
-			req.OldObject = runtime.RawExtension{Object: r.Request.OldObject}
+			req.OldObject = runtime.RawExtension{Object: wrap(r.Request.OldObject)}
 		}
 		out.Request = &req
 	}
 	return out, nil
+}
+
+// decodeNetworkPolicyReview decodes a NetworkPolicy review in one pass.
+func decodeNetworkPolicyReview(body []byte) (*admissionv1.AdmissionReview, error) {
+	return decodeTypedReview(body, func(np *networkingv1.NetworkPolicy) runtime.Object { return np })
+}
+
+// decodeWorkloadReview decodes a workload review in one pass.
+func decodeWorkloadReview(body []byte) (*admissionv1.AdmissionReview, error) {
+	return decodeTypedReview(body, func(d *workloadDoc) runtime.Object { return &workloadObject{doc: *d} })
 }
 
 func uidOf(r *admissionv1.AdmissionReview) types.UID {

@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"testing"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/netguard/netguard/rules"
 )
 
 // The one-pass NetworkPolicy decoder must answer every request exactly as
@@ -47,16 +51,60 @@ func TestNetworkPolicyReviewDecoderAnswersAsTheGenericOne(t *testing.T) {
 		del.Operation, del.Object, del.OldObject = admissionv1.Delete, runtime.RawExtension{}, runtime.RawExtension{Raw: b}
 		bodies = append(bodies, review(del))
 	}
-	post := func(h http.Handler, body []byte) string {
-		rec := httptest.NewRecorder()
-		req := httptest.NewRequest(http.MethodPost, PathValidateNetworkPolicy, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		h.ServeHTTP(rec, req)
-		return fmt.Sprintf("%d %s", rec.Code, rec.Body.String())
-	}
 	for i, b := range bodies {
-		if g, o := post(generic, b), post(onePass, b); g != o {
+		if g, o := post(generic, PathValidateNetworkPolicy, b), post(onePass, PathValidateNetworkPolicy, b); g != o {
 			t.Errorf("body %d (%.80q):\ngeneric:  %s\none pass: %s", i, b, g, o)
 		}
 	}
+}
+
+// The same for the workload decoder, on both workload paths.
+func TestWorkloadReviewDecoderAnswersAsTheGenericOne(t *testing.T) {
+	s := &Server{cfg: testConfig(), injector: &injector{cache: benchProfiles()}}
+	s.namespaces = &fakeNamespaces{labels: map[string]map[string]string{"team": nil}}
+	s.synced.Store(true)
+	bodies := map[string][][]byte{}
+	for _, c := range badInputs(t) {
+		if c.path != PathValidateNetworkPolicy {
+			bodies[c.path] = append(bodies[c.path], c.body)
+		}
+	}
+	for _, d := range []*appsv1.Deployment{benchDeployment(), deployment("team", "plain", nil), deployment("team", "bad", map[string]string{rules.AnnotationDependsOn: "api:x:y"})} {
+		req := deployReview(t, d)
+		dry := true
+		req.DryRun = &dry // the applier writes nothing
+		body := review(req)
+		r, err := decodeWorkloadReview(body)
+		if err != nil || r.Request == nil || r.Request.Object.Object == nil {
+			t.Fatalf("a good review was not decoded in one pass: %v", err)
+		}
+		cp := r.Request.Object.Object.DeepCopyObject()
+		if !reflect.DeepEqual(cp, r.Request.Object.Object) {
+			t.Fatalf("DeepCopyObject differs:\n%+v\n%+v", cp, r.Request.Object.Object)
+		}
+		for _, p := range []string{PathMutateWorkload, PathValidateWorkload} {
+			bodies[p] = append(bodies[p], body)
+		}
+	}
+	for path, h := range map[string]admission.Handler{PathMutateWorkload: &workloadMutator{s: s}, PathValidateWorkload: &workloadApplier{s: s}} {
+		wh := &admission.Webhook{Handler: h}
+		generic := serveReviewWith(MaxRequestBytes, wh, decodeReview)
+		onePass := serveReviewWith(MaxRequestBytes, wh, decodeWorkloadReview)
+		for i, b := range bodies[path] {
+			if g, o := post(generic, path, b), post(onePass, path, b); g != o {
+				t.Errorf("%s body %d (%.80q):\ngeneric:  %s\none pass: %s", path, i, b, g, o)
+			}
+		}
+		if len(bodies[path]) < 4 {
+			t.Fatalf("%s: only %d bodies compared", path, len(bodies[path]))
+		}
+	}
+}
+
+func post(h http.Handler, path string, body []byte) string {
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	h.ServeHTTP(rec, req)
+	return fmt.Sprintf("%d %s", rec.Code, rec.Body.String())
 }

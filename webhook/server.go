@@ -145,7 +145,7 @@ func (s *Server) handlers(opts ...func(*admission.Webhook)) map[string]http.Hand
 		for _, o := range opts {
 			o(wh)
 		}
-		decode := decodeReview
+		decode := decodeWorkloadReview
 		if path == PathValidateNetworkPolicy {
 			decode = decodeNetworkPolicyReview
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -36,13 +38,39 @@ type workloadDoc struct {
 	APIVersion string             `json:"apiVersion,omitempty"`
 	Kind       string             `json:"kind,omitempty"`
 	Metadata   *metav1.ObjectMeta `json:"metadata,omitempty"`
-	Spec       *struct {
-		Template *struct {
-			Metadata *struct {
-				Labels map[string]string `json:"labels"`
-			} `json:"metadata"`
-		} `json:"template"`
-	} `json:"spec,omitempty"`
+	Spec       *workloadSpec      `json:"spec,omitempty"`
+}
+
+type workloadSpec struct {
+	Template *podTemplateDoc `json:"template"`
+}
+
+type podTemplateDoc struct {
+	Metadata *podTemplateMetadata `json:"metadata"`
+}
+
+type podTemplateMetadata struct {
+	Labels map[string]string `json:"labels"`
+}
+
+// workloadObject carries a workload decoded together with its review
+// (decodeWorkloadReview) to the handler, in the request's RawExtension.
+type workloadObject struct{ doc workloadDoc }
+
+func (w *workloadObject) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+
+func (w *workloadObject) DeepCopyObject() runtime.Object {
+	out := &workloadObject{doc: workloadDoc{APIVersion: w.doc.APIVersion, Kind: w.doc.Kind, Metadata: w.doc.Metadata.DeepCopy()}}
+	if spec := w.doc.Spec; spec != nil {
+		out.doc.Spec = &workloadSpec{}
+		if t := spec.Template; t != nil {
+			out.doc.Spec.Template = &podTemplateDoc{}
+			if m := t.Metadata; m != nil {
+				out.doc.Spec.Template.Metadata = &podTemplateMetadata{Labels: maps.Clone(m.Labels)}
+			}
+		}
+	}
+	return out
 }
 
 // decodedWorkload is a workload decoded from a request.
@@ -56,17 +84,21 @@ func decodeWorkload(req admission.Request, old bool) (decodedWorkload, error) {
 	if req.Kind.Group != "apps" || newWorkload(req.Kind.Kind) == nil {
 		return decodedWorkload{}, fmt.Errorf("this webhook handles apps/v1 Deployments, StatefulSets and DaemonSets, not %s", req.Kind.String())
 	}
-	raw, name := req.Object.Raw, "object"
+	ext, name := req.Object, "object"
 	if old {
-		raw, name = req.OldObject.Raw, "oldObject"
-	}
-	if len(raw) == 0 {
-		return decodedWorkload{}, fmt.Errorf("request.%s is missing", name)
+		ext, name = req.OldObject, "oldObject"
 	}
 	var d decodedWorkload
-	// Case-sensitive, as the API server decodes.
-	if err := utiljson.Unmarshal(raw, &d.doc); err != nil {
-		return decodedWorkload{}, fmt.Errorf("request.%s is not a %s: %v", name, req.Kind.Kind, err)
+	if w, ok := ext.Object.(*workloadObject); ok && w != nil {
+		d.doc = w.doc
+	} else {
+		if len(ext.Raw) == 0 {
+			return decodedWorkload{}, fmt.Errorf("request.%s is missing", name)
+		}
+		// Case-sensitive, as the API server decodes.
+		if err := utiljson.Unmarshal(ext.Raw, &d.doc); err != nil {
+			return decodedWorkload{}, fmt.Errorf("request.%s is not a %s: %v", name, req.Kind.Kind, err)
+		}
 	}
 	if gvk := schema.FromAPIVersionAndKind(d.doc.APIVersion, d.doc.Kind); !gvk.Empty() && (gvk.Group != "apps" || gvk.Kind != req.Kind.Kind) {
 		return decodedWorkload{}, fmt.Errorf("request.%s is %s, want apps %s", name, gvk.String(), req.Kind.Kind)
