@@ -182,7 +182,7 @@ func BenchmarkServeNetworkPolicy(b *testing.B) {
 		np.APIVersion, np.Kind, np.Namespace = "networking.k8s.io/v1", "NetworkPolicy", "team"
 		body := reviewBody(b, npKind, npResource, np, np.Name)
 		b.Run(c.name, func(b *testing.B) {
-			serveBench(b, serveReviewWith(MaxRequestBytes, wh, decodeNetworkPolicyReview), PathValidateNetworkPolicy, body, c.allowed)
+			serveBench(b, serveReview(MaxRequestBytes, wh, decodeNetworkPolicyReview), PathValidateNetworkPolicy, body, c.allowed)
 		})
 	}
 }
@@ -200,7 +200,7 @@ func BenchmarkServeWorkloadMutator(b *testing.B) {
 
 	d := benchDeployment()
 	b.Run("inject", func(b *testing.B) {
-		serveBench(b, serveReviewWith(MaxRequestBytes, wh, decodeWorkloadReview), PathMutateWorkload, reviewBody(b, kind, resource, d, d.Name), true)
+		serveBench(b, serveReview(MaxRequestBytes, wh, decodeWorkloadReview), PathMutateWorkload, reviewBody(b, kind, resource, d, d.Name), true)
 	})
 	// The same request again with the generation cache: what the
 	// validating call after the mutating one, and any later write that
@@ -208,12 +208,12 @@ func BenchmarkServeWorkloadMutator(b *testing.B) {
 	cs := &Server{cfg: s.cfg, namespaces: s.namespaces, injector: &injector{cache: benchProfiles(), generated: newGenerationCache(generationCacheSize)}}
 	cs.synced.Store(true)
 	b.Run("inject-cached", func(b *testing.B) {
-		serveBench(b, serveReviewWith(MaxRequestBytes, &admission.Webhook{Handler: &workloadMutator{s: cs}}, decodeWorkloadReview), PathMutateWorkload, reviewBody(b, kind, resource, d, d.Name), true)
+		serveBench(b, serveReview(MaxRequestBytes, &admission.Webhook{Handler: &workloadMutator{s: cs}}, decodeWorkloadReview), PathMutateWorkload, reviewBody(b, kind, resource, d, d.Name), true)
 	})
 	bad := benchDeployment()
 	bad.Annotations[rules.AnnotationDependsOn] = "cart:8080 catalog:http:x"
 	b.Run("invalid", func(b *testing.B) {
-		serveBench(b, serveReviewWith(MaxRequestBytes, wh, decodeWorkloadReview), PathMutateWorkload, reviewBody(b, kind, resource, bad, bad.Name), false)
+		serveBench(b, serveReview(MaxRequestBytes, wh, decodeWorkloadReview), PathMutateWorkload, reviewBody(b, kind, resource, bad, bad.Name), false)
 	})
 }
 
@@ -256,5 +256,5 @@ func BenchmarkServeWorkloadApplier(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	serveBench(b, serveReviewWith(MaxRequestBytes, wh, decodeWorkloadReview), PathValidateWorkload, body, true)
+	serveBench(b, serveReview(MaxRequestBytes, wh, decodeWorkloadReview), PathValidateWorkload, body, true)
 }

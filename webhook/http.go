@@ -28,12 +28,16 @@ import (
 // netguard at most 3 MiB each.
 const MaxRequestBytes = 3 << 20
 
+// reviewDecoder decodes a request body into a checked AdmissionReview:
+// decodeReview, or one that also decodes the object (decodeTypedReview).
+type reviewDecoder func(body []byte) (*admissionv1.AdmissionReview, error)
+
 // serveReview is the HTTP side of one admission endpoint. It reads at most
-// max bytes of body, decodes the AdmissionReview once, insists that it is a
-// JSON admission.k8s.io/v1 (or v1beta1) AdmissionReview, lets wh.Handle
-// (controller-runtime: panic recovery, request logger, patch encoding) run
-// the handler, and answers with an AdmissionReview of the request's
-// apiVersion.
+// max bytes of body, decodes the AdmissionReview once with decode, insists
+// that it is a JSON admission.k8s.io/v1 (or v1beta1) AdmissionReview, lets
+// wh.Handle (controller-runtime: panic recovery, request logger, patch
+// encoding) run the handler, and answers with an AdmissionReview of the
+// request's apiVersion.
 //
 // controller-runtime's own ServeHTTP reads any object with a request field
 // as a review, echoes whatever apiVersion and kind it was given, and reads
@@ -50,15 +54,7 @@ const MaxRequestBytes = 3 << 20
 // NetworkPolicy webhook fails closed (the write is rejected with this
 // message), the workload webhooks fail open (the controller generates the
 // policies later).
-func serveReview(max int64, wh *admission.Webhook) http.Handler {
-	return serveReviewWith(max, wh, decodeReview)
-}
-
-// reviewDecoder decodes a request body into a checked AdmissionReview.
-type reviewDecoder func(body []byte) (*admissionv1.AdmissionReview, error)
-
-// serveReviewWith is serveReview with the endpoint's own decoder.
-func serveReviewWith(max int64, wh *admission.Webhook, decode reviewDecoder) http.Handler {
+func serveReview(max int64, wh *admission.Webhook, decode reviewDecoder) http.Handler {
 	pool := newWorkers(workerIdleTimeout)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pool.do(func() { handleReview(max, wh, decode, w, r) })

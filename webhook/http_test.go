@@ -24,8 +24,8 @@ import (
 func TestNetworkPolicyReviewDecoderAnswersAsTheGenericOne(t *testing.T) {
 	v, _ := newValidator(testConfig(), map[string]map[string]string{"team": {corev1.LabelMetadataName: "team"}})
 	wh := &admission.Webhook{Handler: v}
-	generic := serveReviewWith(MaxRequestBytes, wh, decodeReview)
-	onePass := serveReviewWith(MaxRequestBytes, wh, decodeNetworkPolicyReview)
+	generic := serveReview(MaxRequestBytes, wh, decodeReview)
+	onePass := serveReview(MaxRequestBytes, wh, decodeNetworkPolicyReview)
 	bodies := [][]byte{}
 	for _, c := range badInputs(t) {
 		if c.path == PathValidateNetworkPolicy {
@@ -88,8 +88,8 @@ func TestWorkloadReviewDecoderAnswersAsTheGenericOne(t *testing.T) {
 	}
 	for path, h := range map[string]admission.Handler{PathMutateWorkload: &workloadMutator{s: s}, PathValidateWorkload: &workloadApplier{s: s}} {
 		wh := &admission.Webhook{Handler: h}
-		generic := serveReviewWith(MaxRequestBytes, wh, decodeReview)
-		onePass := serveReviewWith(MaxRequestBytes, wh, decodeWorkloadReview)
+		generic := serveReview(MaxRequestBytes, wh, decodeReview)
+		onePass := serveReview(MaxRequestBytes, wh, decodeWorkloadReview)
 		for i, b := range bodies[path] {
 			if g, o := post(generic, path, b), post(onePass, path, b); g != o {
 				t.Errorf("%s body %d (%.80q):\ngeneric:  %s\none pass: %s", path, i, b, g, o)

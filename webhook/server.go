@@ -149,7 +149,7 @@ func (s *Server) handlers(opts ...func(*admission.Webhook)) map[string]http.Hand
 		if path == PathValidateNetworkPolicy {
 			decode = decodeNetworkPolicyReview
 		}
-		out[path] = s.closeWhenDraining(serveReviewWith(MaxRequestBytes, wh, decode))
+		out[path] = s.closeWhenDraining(serveReview(MaxRequestBytes, wh, decode))
 	}
 	return out
 }
