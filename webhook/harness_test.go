@@ -242,7 +242,7 @@ func deployment(ns, name string, annotations map[string]string) *appsv1.Deployme
 	}
 }
 
-// workloadRequest is a Deployment CREATE by alice.
+// deployReview is a CREATE of d by alice.
 func deployReview(t testing.TB, d *appsv1.Deployment) admissionv1.AdmissionRequest {
 	raw, err := json.Marshal(d)
 	if err != nil {

@@ -74,21 +74,6 @@ func emulateApply(ctx context.Context, c client.WithWatch, obj runtime.ApplyConf
 	return c.Update(ctx, cur)
 }
 
-func deploymentIn(ns, name string, annotations map[string]string) *appsv1.Deployment {
-	labels := map[string]string{"app": name}
-	return &appsv1.Deployment{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Annotations: annotations},
-		Spec: appsv1.DeploymentSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}},
-			},
-		},
-	}
-}
-
 func workloadRequest(t *testing.T, op admissionv1.Operation, obj, old runtime.Object, dryRun bool) admission.Request {
 	t.Helper()
 	raw := func(o runtime.Object) runtime.RawExtension {
@@ -146,7 +131,7 @@ func applyPatch[T any](t *testing.T, obj *T, resp admission.Response) *T {
 func TestMutatorPatchesLabelAndRecordIdempotently(t *testing.T) {
 	s, _ := testServer(t)
 	m := &workloadMutator{s: s}
-	d := deploymentIn("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080, cache:6379/TCP"})
+	d := deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080, cache:6379/TCP"})
 	resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, d, nil, false))
 	if !resp.Allowed || len(resp.Patches) == 0 {
 		t.Fatalf("want an allowed patch, got %+v", resp.AdmissionResponse)
@@ -198,7 +183,7 @@ func TestMutatorBadAnnotations(t *testing.T) {
 	m := &workloadMutator{s: s}
 	bad := map[string]string{rules.AnnotationDependsOn: "backend:80a"}
 
-	resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, deploymentIn("team", "web", bad), nil, false))
+	resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, deployment("team", "web", bad), nil, false))
 	if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusUnprocessableEntity {
 		t.Fatalf("enforce baseline: want 422, got %+v", resp.AdmissionResponse)
 	}
@@ -207,12 +192,12 @@ func TestMutatorBadAnnotations(t *testing.T) {
 		t.Errorf("message %q lacks %q", resp.Result.Message, want)
 	}
 
-	resp = m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, deploymentIn("lax", "web", bad), nil, false))
+	resp = m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, deployment("lax", "web", bad), nil, false))
 	if !resp.Allowed || len(resp.Patches) != 0 || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], `"backend:80a": port must be 1-65535`) {
 		t.Errorf("enforce privileged: want allowed with one warning and no patch, got %+v", resp.AdmissionResponse)
 	}
 
-	resp = m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, deploymentIn("team", "web", map[string]string{rules.AnnotationProfiles: "no-such-profile"}), nil, false))
+	resp = m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, deployment("team", "web", map[string]string{rules.AnnotationProfiles: "no-such-profile"}), nil, false))
 	if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, `metadata.annotations[netguard.io/profiles]: Not found: "no-such-profile"`) {
 		t.Errorf("unknown profile: want 422 naming it, got %+v", resp.AdmissionResponse)
 	}
@@ -222,7 +207,7 @@ func TestMutatorFailsOpen(t *testing.T) {
 	s, _ := testServer(t)
 	s.synced.Store(false)
 	m := &workloadMutator{s: s}
-	resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, deploymentIn("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"}), nil, false))
+	resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"}), nil, false))
 	if !resp.Allowed || len(resp.Patches) != 0 || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "caches are not synced") {
 		t.Errorf("not synced: want allowed with a warning and no patch, got %+v", resp.AdmissionResponse)
 	}
@@ -231,16 +216,16 @@ func TestMutatorFailsOpen(t *testing.T) {
 func TestMutatorLeavesOthersAlone(t *testing.T) {
 	s, _ := testServer(t)
 	m := &workloadMutator{s: s}
-	plain := deploymentIn("team", "plain", map[string]string{"team": "a"})
+	plain := deployment("team", "plain", map[string]string{"team": "a"})
 	if resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, plain, nil, false)); !resp.Allowed || len(resp.Patches) != 0 {
 		t.Errorf("unannotated workload patched: %+v", resp.AdmissionResponse)
 	}
-	exempt := deploymentIn("kube-system", "dns", map[string]string{rules.AnnotationDependsOn: "api:80a"})
+	exempt := deployment("kube-system", "dns", map[string]string{rules.AnnotationDependsOn: "api:80a"})
 	if resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, exempt, nil, false)); !resp.Allowed || len(resp.Patches) != 0 {
 		t.Errorf("exempt namespace touched: %+v", resp.AdmissionResponse)
 	}
 	// Annotations removed: the record goes too.
-	was := deploymentIn("team", "web", map[string]string{rules.AnnotationGenerated: `{"digest":"x","policies":["netguard.web.depends-on"]}`})
+	was := deployment("team", "web", map[string]string{rules.AnnotationGenerated: `{"digest":"x","policies":["netguard.web.depends-on"]}`})
 	got := applyPatch(t, was, m.Handle(context.Background(), workloadRequest(t, admissionv1.Update, was, was, false)))
 	if _, ok := got.Annotations[rules.AnnotationGenerated]; ok {
 		t.Errorf("record kept after the annotations were removed: %v", got.Annotations)
@@ -257,7 +242,7 @@ func TestMutatorLeavesOthersAlone(t *testing.T) {
 func TestApplierDryRunListsAndCreatesNothing(t *testing.T) {
 	s, c := testServer(t)
 	a := &workloadApplier{s: s}
-	d := deploymentIn("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"})
+	d := deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"})
 	resp := a.Handle(context.Background(), workloadRequest(t, admissionv1.Create, d, nil, true))
 	want := []string{"netguard (dry run): would generate NetworkPolicy netguard.web.depends-on", "netguard (dry run): would generate NetworkPolicy netguard.web.to.api"}
 	if !resp.Allowed || !slices.Equal(resp.Warnings, want) {
@@ -285,7 +270,7 @@ func TestApplierWritesPoliciesAndPrunes(t *testing.T) {
 	s, c := testServer(t, prof)
 	a := &workloadApplier{s: s}
 	ctx := context.Background()
-	d := deploymentIn("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080", rules.AnnotationProfiles: "scrape"})
+	d := deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080", rules.AnnotationProfiles: "scrape"})
 	d.UID = "uid-web"
 	if resp := a.Handle(ctx, workloadRequest(t, admissionv1.Create, d, nil, false)); !resp.Allowed || len(resp.Warnings) != 0 {
 		t.Fatalf("create: %+v", resp.AdmissionResponse)
@@ -333,7 +318,7 @@ func TestProfileCacheMissIsConfirmedLive(t *testing.T) {
 	live := fake.NewClientBuilder().WithScheme(NewScheme()).WithObjects(prof).Build()
 	s.injector.live = live
 	m := &workloadMutator{s: s}
-	resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, deploymentIn("team", "web", map[string]string{rules.AnnotationProfiles: "fresh"}), nil, false))
+	resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, deployment("team", "web", map[string]string{rules.AnnotationProfiles: "fresh"}), nil, false))
 	if !resp.Allowed || len(resp.Patches) == 0 {
 		t.Fatalf("want the profile found live and the workload patched, got %+v", resp.AdmissionResponse)
 	}
