@@ -119,18 +119,29 @@ func (in *injector) apply(ctx context.Context, w rules.Workload, gen rules.Gener
 const maxParallelApplies = 8
 
 func (in *injector) applyPolicy(ctx context.Context, p *networkingv1.NetworkPolicy) error {
-	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(p)
+	ac, err := PolicyApplyConfiguration(p)
 	if err != nil {
 		return err
+	}
+	if err := in.client.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("apply NetworkPolicy %s/%s: %w", p.Namespace, p.Name, err)
+	}
+	return nil
+}
+
+// PolicyApplyConfiguration is a generated policy as netguard applies it
+// with server-side apply: every field it sets, and no creationTimestamp or
+// status, which it does not own.
+func PolicyApplyConfiguration(p *networkingv1.NetworkPolicy) (runtime.ApplyConfiguration, error) {
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(p)
+	if err != nil {
+		return nil, err
 	}
 	u := &unstructured.Unstructured{Object: obj}
 	u.SetGroupVersionKind(networkPolicyGVK)
 	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
 	unstructured.RemoveNestedField(u.Object, "status")
-	if err := in.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
-		return fmt.Errorf("apply NetworkPolicy %s/%s: %w", p.Namespace, p.Name, err)
-	}
-	return nil
+	return client.ApplyConfigurationFromUnstructured(u), nil
 }
 
 // deleteGenerated deletes the policies generated for w whose names are not in keep.

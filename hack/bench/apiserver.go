@@ -11,8 +11,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -401,16 +399,11 @@ func runJobs(ctx context.Context, n, workers int, fn func(context.Context, int) 
 // validating webhook does.
 func (e *benchEnv) applyAll(ctx context.Context, ps []*networkingv1.NetworkPolicy) error {
 	return runJobs(ctx, len(ps), 8, func(ctx context.Context, i int) error {
-		obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(ps[i])
+		ac, err := webhook.PolicyApplyConfiguration(ps[i])
 		if err != nil {
 			return err
 		}
-		u := &unstructured.Unstructured{Object: obj}
-		u.SetAPIVersion("networking.k8s.io/v1")
-		u.SetKind("NetworkPolicy")
-		unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
-		unstructured.RemoveNestedField(u.Object, "status")
-		if err := e.cl.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("netguard-bench"), client.ForceOwnership); err != nil {
+		if err := e.cl.Apply(ctx, ac, client.FieldOwner("netguard-bench"), client.ForceOwnership); err != nil {
 			return fmt.Errorf("apply NetworkPolicy %s: %w", ps[i].Name, err)
 		}
 		return nil
