@@ -18,17 +18,15 @@ import (
 
 // generateOptions are the flags of `netguard generate`.
 type generateOptions struct {
-	Filenames      []string
-	Baseline       bool
-	DNSNamespace   string
-	DNSPodSelector string
+	Filenames []string
+	Baseline  bool
+	dnsOptions
 }
 
 func (o *generateOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&o.Filenames, "filename", "f", nil, `manifest file or directory to read, "-" for stdin (repeatable)`)
 	fs.BoolVar(&o.Baseline, "baseline", true, "also print netguard-default-deny and netguard-allow-dns for every namespace with an annotated workload")
-	fs.StringVar(&o.DNSNamespace, "dns-namespace", "kube-system", "namespace of the cluster DNS pods, for netguard-allow-dns")
-	fs.StringVar(&o.DNSPodSelector, "dns-pod-selector", "k8s-app=kube-dns", "label selector of the cluster DNS pods, for netguard-allow-dns")
+	o.dnsOptions.addFlags(fs, "netguard-allow-dns")
 }
 
 // Validate checks the flags and returns the baseline options they mean.
@@ -36,19 +34,34 @@ func (o *generateOptions) Validate() (rules.BaselineOptions, error) {
 	if len(o.Filenames) == 0 {
 		return rules.BaselineOptions{}, usageError(`no input: pass -f FILE, -f DIRECTORY or -f - for stdin`)
 	}
-	return baselineOptions(o.DNSNamespace, o.DNSPodSelector)
+	return o.baseline()
 }
 
-func baselineOptions(dnsNamespace, dnsPodSelector string) (rules.BaselineOptions, error) {
-	if msgs := validation.IsDNS1123Label(dnsNamespace); len(msgs) > 0 {
-		return rules.BaselineOptions{}, usageError("--dns-namespace %q is not a namespace name: %s", dnsNamespace, strings.Join(msgs, "; "))
+// dnsOptions are the cluster DNS flags of generate and reach, which say
+// whom the generated netguard-allow-dns policy lets pods reach.
+type dnsOptions struct {
+	DNSNamespace   string
+	DNSPodSelector string
+}
+
+// addFlags adds --dns-namespace and --dns-pod-selector; policy names the
+// policy they shape in the help text.
+func (o *dnsOptions) addFlags(fs *pflag.FlagSet, policy string) {
+	fs.StringVar(&o.DNSNamespace, "dns-namespace", "kube-system", "namespace of the cluster DNS pods, for "+policy)
+	fs.StringVar(&o.DNSPodSelector, "dns-pod-selector", "k8s-app=kube-dns", "label selector of the cluster DNS pods, for "+policy)
+}
+
+// baseline checks the flags and returns the baseline options they mean.
+func (o *dnsOptions) baseline() (rules.BaselineOptions, error) {
+	if msgs := validation.IsDNS1123Label(o.DNSNamespace); len(msgs) > 0 {
+		return rules.BaselineOptions{}, usageError("--dns-namespace %q is not a namespace name: %s", o.DNSNamespace, strings.Join(msgs, "; "))
 	}
-	sel, err := metav1.ParseToLabelSelector(dnsPodSelector)
+	sel, err := metav1.ParseToLabelSelector(o.DNSPodSelector)
 	if err != nil {
-		return rules.BaselineOptions{}, usageError("--dns-pod-selector %q: %v", dnsPodSelector, err)
+		return rules.BaselineOptions{}, usageError("--dns-pod-selector %q: %v", o.DNSPodSelector, err)
 	}
 	return rules.BaselineOptions{DNS: rules.DNSOptions{
-		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: dnsNamespace}},
+		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: o.DNSNamespace}},
 		PodSelector:       sel,
 	}}, nil
 }

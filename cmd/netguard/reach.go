@@ -17,13 +17,12 @@ import (
 
 // reachOptions are the flags of `netguard reach`.
 type reachOptions struct {
-	Filenames      []string
-	From, To       string
-	Port           string
-	Matrix         bool
-	Generated      bool
-	DNSNamespace   string
-	DNSPodSelector string
+	Filenames []string
+	From, To  string
+	Port      string
+	Matrix    bool
+	Generated bool
+	dnsOptions
 }
 
 func (o *reachOptions) AddFlags(fs *pflag.FlagSet) {
@@ -33,8 +32,7 @@ func (o *reachOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Port, "port", "", "destination port: NUMBER or NAME (a container port of the destination), optionally /TCP, /UDP or /SCTP")
 	fs.BoolVar(&o.Matrix, "matrix", false, "print the connectivity between every pair of pods and workloads in the input instead of one answer")
 	fs.BoolVar(&o.Generated, "generated", true, "add the policies `netguard generate` would produce for annotated workloads in the input")
-	fs.StringVar(&o.DNSNamespace, "dns-namespace", "kube-system", "namespace of the cluster DNS pods, for the generated netguard-allow-dns")
-	fs.StringVar(&o.DNSPodSelector, "dns-pod-selector", "k8s-app=kube-dns", "label selector of the cluster DNS pods, for the generated netguard-allow-dns")
+	o.dnsOptions.addFlags(fs, "the generated netguard-allow-dns")
 }
 
 func (o *reachOptions) Validate() (rules.BaselineOptions, error) {
@@ -55,7 +53,7 @@ func (o *reachOptions) Validate() (rules.BaselineOptions, error) {
 	} else if o.From != "" || o.To != "" {
 		return rules.BaselineOptions{}, usageError("--matrix shows every pair; leave out --from and --to")
 	}
-	return baselineOptions(o.DNSNamespace, o.DNSPodSelector)
+	return o.baseline()
 }
 
 func init() {
