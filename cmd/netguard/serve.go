@@ -324,7 +324,7 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams i
 		CertDir:  o.CertDir,
 		CertName: o.CertName,
 		KeyName:  o.KeyName,
-		TLSOpts:  tlsOptions(tlsMin),
+		TLSOpts:  webhook.TLSOptions(tlsMin),
 	})
 	certsReady := make(chan struct{})
 	if o.CertMode == "self-managed" {
@@ -411,19 +411,6 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams i
 	}
 	log.Info("netguard stopped")
 	return nil
-}
-
-// modernCipherSuites are the TLS 1.2 AEAD suites with forward secrecy; TLS 1.3
-// suites are not configurable in Go and are all modern.
-func modernCipherSuites() []uint16 {
-	return []uint16{
-		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-		tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-		tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-		tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-	}
 }
 
 // setupCertificates adds the self-managed rotation, or, in cert-manager

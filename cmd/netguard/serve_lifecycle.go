@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -178,17 +177,6 @@ func (l *lifecycle) drain(ctx context.Context, delay time.Duration, log logr.Log
 	}
 	log.Info("stopping: the webhook server finishes the requests in flight and accepts no new connections")
 	stop()
-}
-
-// tlsOptions are the webhook server's TLS settings for --tls-min-version:
-// TLS 1.2 with the AEAD suites with forward secrecy only, or TLS 1.3 only.
-func tlsOptions(minVersion uint16) []func(*tls.Config) {
-	return []func(*tls.Config){func(c *tls.Config) {
-		c.MinVersion = minVersion
-		if minVersion == tls.VersionTLS12 {
-			c.CipherSuites = modernCipherSuites()
-		}
-	}}
 }
 
 func validateShutdownDelay(d time.Duration) error {

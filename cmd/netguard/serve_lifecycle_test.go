@@ -97,7 +97,7 @@ func TestTLSSettings(t *testing.T) {
 				t.Fatal(err)
 			}
 			port := freePort(t)
-			srv := crwebhook.NewServer(crwebhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir, TLSOpts: tlsOptions(v)})
+			srv := crwebhook.NewServer(crwebhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir, TLSOpts: webhook.TLSOptions(v)})
 			srv.Register("/ok", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
@@ -134,7 +134,7 @@ func TestTLSSettings(t *testing.T) {
 					if st.Version < v {
 						t.Errorf("negotiated %s below the minimum", tls.VersionName(st.Version))
 					}
-					if st.Version == tls.VersionTLS12 && !slices.Contains(modernCipherSuites(), st.CipherSuite) {
+					if st.Version == tls.VersionTLS12 && !slices.Contains(webhook.ModernCipherSuites(), st.CipherSuite) {
 						t.Errorf("negotiated %s", tls.CipherSuiteName(st.CipherSuite))
 					}
 				})

@@ -35,17 +35,7 @@ func main() {
 		Port:    *port,
 		CertDir: *certDir,
 		// The same as `netguard serve` with its default --tls-min-version 1.2.
-		TLSOpts: []func(*tls.Config){func(c *tls.Config) {
-			c.MinVersion = tls.VersionTLS12
-			c.CipherSuites = []uint16{
-				tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-				tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-				tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-				tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-				tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-				tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-			}
-		}},
+		TLSOpts: webhook.TLSOptions(tls.VersionTLS12),
 	})
 	allow := admission.HandlerFunc(func(context.Context, admission.Request) admission.Response { return admission.Allowed("") })
 	for _, p := range []string{webhook.PathValidateNetworkPolicy, webhook.PathMutateWorkload, webhook.PathValidateWorkload} {
