@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/netguard/netguard/rules"
+	"github.com/netguard/netguard/webhook/webhooktest"
 )
 
 // TestAuditFindsWhatEnforcementWouldBreak seeds a cluster while netguard is
@@ -67,7 +68,7 @@ func TestAuditFindsWhatEnforcementWouldBreak(t *testing.T) {
 			t.Fatalf("seed NetworkPolicy %s/%s: %v", np.Namespace, np.Name, err)
 		}
 	}
-	if _, err := cs.AppsV1().Deployments(shop).Create(ctx, deploymentObj(shop, "web", map[string]string{rules.AnnotationDependsOn: "api:8080"}), metav1.CreateOptions{}); err != nil {
+	if _, err := cs.AppsV1().Deployments(shop).Create(ctx, webhooktest.Deployment(shop, "web", map[string]string{rules.AnnotationDependsOn: "api:8080"}), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("seed Deployment: %v", err)
 	}
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/netguard/netguard/rules"
 	"github.com/netguard/netguard/webhook"
+	"github.com/netguard/netguard/webhook/webhooktest"
 )
 
 // Bad input straight to the running binary: each case gets a clear error, the
@@ -60,7 +61,7 @@ func TestBadInputToTheBinary(t *testing.T) {
 		return *r.Request
 	}
 	workloadReq := func(annotations map[string]string) admissionv1.AdmissionRequest {
-		d := deploymentObj(ns, "web", annotations)
+		d := webhooktest.Deployment(ns, "web", annotations)
 		d.APIVersion, d.Kind = "apps/v1", "Deployment"
 		raw, _ := json.Marshal(d)
 		r := npReq(string(raw))
@@ -183,7 +184,7 @@ func TestOversizedReviewsFollowTheFailurePolicy(t *testing.T) {
 
 	// The same for an annotated Deployment: the mutation and the applier
 	// are skipped, the update is stored, the controller keeps the policies.
-	d := deploymentObj(ns, "big", map[string]string{rules.AnnotationDependsOn: "api:8080"})
+	d := webhooktest.Deployment(ns, "big", map[string]string{rules.AnnotationDependsOn: "api:8080"})
 	zero := int32(0)
 	d.Spec.Replicas = &zero
 	// A value JSON spells six times longer than etcd stores it: a review of

@@ -29,6 +29,7 @@ import (
 	"github.com/netguard/netguard/e2e/cluster"
 	"github.com/netguard/netguard/rules"
 	"github.com/netguard/netguard/webhook"
+	"github.com/netguard/netguard/webhook/webhooktest"
 )
 
 // The fault tests. Each is bounded in time and talks to netguard over
@@ -38,7 +39,7 @@ import (
 // goodReview is an AdmissionReview of a policy that passes every level below
 // managed, in namespace ns, with uid.
 func goodReview(ns, uid string) []byte {
-	np := goodPolicy("hammer")
+	np := webhooktest.GoodPolicy("hammer")
 	np.Namespace = ns
 	np.APIVersion, np.Kind = "networking.k8s.io/v1", "NetworkPolicy"
 	raw, _ := json.Marshal(np)
@@ -370,7 +371,7 @@ func probeNetguard(t *testing.T, ng *cluster.Netguard, pool *x509.CertPool) (np,
 		}
 		return ar.Response
 	}
-	d := deploymentObj("fault-probe", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"})
+	d := webhooktest.Deployment("fault-probe", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"})
 	d.APIVersion, d.Kind = "apps/v1", "Deployment"
 	raw, _ := json.Marshal(d)
 	w, _ := json.Marshal(admissionv1.AdmissionReview{
@@ -486,7 +487,7 @@ func assertEnforces(t *testing.T, ctx context.Context, ns string) {
 		t.Fatal(err)
 	}
 	eventually(t, 60*time.Second, "a policy from anywhere is denied", func() error {
-		_, err := cs.NetworkingV1().NetworkPolicies(ns).Create(ctx, anywherePolicy("from-anywhere"), metav1.CreateOptions{})
+		_, err := cs.NetworkingV1().NetworkPolicies(ns).Create(ctx, webhooktest.AnywherePolicy("from-anywhere"), metav1.CreateOptions{})
 		if err == nil {
 			return errors.New("a policy from anywhere was admitted")
 		}
@@ -503,7 +504,7 @@ func assertEnforces(t *testing.T, ctx context.Context, ns string) {
 		}
 		return nil
 	})
-	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, deploymentObj(ns, "web", map[string]string{rules.AnnotationDependsOn: "api:8080"}), metav1.CreateOptions{}); err != nil {
+	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, webhooktest.Deployment(ns, "web", map[string]string{rules.AnnotationDependsOn: "api:8080"}), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := generatedNames(ctx, cs, ns, "Deployment/web")

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -22,21 +21,8 @@ import (
 	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
 	"github.com/netguard/netguard/rules"
 	"github.com/netguard/netguard/webhook"
+	"github.com/netguard/netguard/webhook/webhooktest"
 )
-
-func deploymentObj(ns, name string, annotations map[string]string) *appsv1.Deployment {
-	labels := map[string]string{"app": name}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Annotations: annotations},
-		Spec: appsv1.DeploymentSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}},
-			},
-		},
-	}
-}
 
 // eventually polls f until it returns nil or the timeout passes.
 func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
@@ -106,7 +92,7 @@ func TestInjection(t *testing.T) {
 
 	deps := cs.AppsV1().Deployments(ns)
 	t.Run("create: policies exist before the call returns and are then owned by the workload", func(t *testing.T) {
-		d, err := deps.Create(ctx, deploymentObj(ns, "web", map[string]string{rules.AnnotationDependsOn: "api:8080"}), metav1.CreateOptions{})
+		d, err := deps.Create(ctx, webhooktest.Deployment(ns, "web", map[string]string{rules.AnnotationDependsOn: "api:8080"}), metav1.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +180,7 @@ spec:
 	})
 
 	t.Run("bad annotations are denied with the parser's message where enforce is above privileged", func(t *testing.T) {
-		_, err := deps.Create(ctx, deploymentObj(ns, "bad", map[string]string{rules.AnnotationDependsOn: "backend:80a"}), metav1.CreateOptions{})
+		_, err := deps.Create(ctx, webhooktest.Deployment(ns, "bad", map[string]string{rules.AnnotationDependsOn: "backend:80a"}), metav1.CreateOptions{})
 		if err == nil || !apierrors.IsInvalid(err) {
 			t.Fatalf("want 422 Invalid, got %v", err)
 		}
@@ -242,7 +228,7 @@ spec:
 		if err := c.Create(ctx, prof); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := deps.Create(ctx, deploymentObj(ns, "metrics", map[string]string{rules.AnnotationProfiles: "scrape-from-monitoring"}), metav1.CreateOptions{}); err != nil {
+		if _, err := deps.Create(ctx, webhooktest.Deployment(ns, "metrics", map[string]string{rules.AnnotationProfiles: "scrape-from-monitoring"}), metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		name := "netguard.metrics.profile.scrape-from-monitoring"
@@ -356,7 +342,7 @@ func TestInjectionBackfill(t *testing.T) {
 	if err := ng.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	d, err := cs.AppsV1().Deployments(ns).Create(ctx, deploymentObj(ns, "late", map[string]string{rules.AnnotationDependsOn: "db:5432"}), metav1.CreateOptions{})
+	d, err := cs.AppsV1().Deployments(ns).Create(ctx, webhooktest.Deployment(ns, "late", map[string]string{rules.AnnotationDependsOn: "db:5432"}), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("a workload write must not fail while netguard is down: %v", err)
 	}
@@ -409,7 +395,7 @@ func TestInjectionFailedCreateLeavesNothing(t *testing.T) {
 		return nil
 	})
 	startNetguard(t, "--orphan-grace-period=2s")
-	_, err = cs.AppsV1().Deployments(ns).Create(ctx, deploymentObj(ns, "doomed", map[string]string{rules.AnnotationDependsOn: "db:5432"}), metav1.CreateOptions{})
+	_, err = cs.AppsV1().Deployments(ns).Create(ctx, webhooktest.Deployment(ns, "doomed", map[string]string{rules.AnnotationDependsOn: "db:5432"}), metav1.CreateOptions{})
 	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "exceeded quota") {
 		t.Fatalf("want the quota to reject the create, got %v", err)
 	}

@@ -16,17 +16,16 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/netguard/netguard/e2e/cluster"
+	"github.com/netguard/netguard/webhook/webhooktest"
 )
 
 // The user-facing texts these tests expect verbatim.
@@ -112,12 +111,12 @@ func TestValidatingModesAndLevels(t *testing.T) {
 		np    *networkingv1.NetworkPolicy
 		rules map[string][]string // rule IDs by level
 	}{
-		{goodPolicy("frontend-to-backend"), map[string][]string{"managed": {"rawNetworkPolicy"}}},
-		{sameNamespacePolicy("same-namespace"), map[string][]string{
+		{webhooktest.GoodPolicy("frontend-to-backend"), map[string][]string{"managed": {"rawNetworkPolicy"}}},
+		{webhooktest.SameNamespacePolicy("same-namespace"), map[string][]string{
 			"restricted": {"ingressAllPodsFromAllPods", "ingressAllPorts"},
 			"managed":    {"ingressAllPodsFromAllPods", "ingressAllPorts", "rawNetworkPolicy"},
 		}},
-		{anywherePolicy("from-anywhere"), map[string][]string{
+		{webhooktest.AnywherePolicy("from-anywhere"), map[string][]string{
 			"baseline":   {"ingressFromAnywhere"},
 			"restricted": {"ingressFromAnywhere"},
 			"managed":    {"ingressFromAnywhere", "rawNetworkPolicy"},
@@ -547,7 +546,7 @@ func waitWebhookActive(t *testing.T) {
 	}
 	var last error
 	for ctx.Err() == nil {
-		_, last = cs.NetworkingV1().NetworkPolicies(ns).Create(ctx, anywherePolicy("probe"), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		_, last = cs.NetworkingV1().NetworkPolicies(ns).Create(ctx, webhooktest.AnywherePolicy("probe"), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		if apierrors.IsForbidden(last) && strings.Contains(last.Error(), "violates netguard") {
 			return
 		}
@@ -804,35 +803,4 @@ func logHas(log string, parts ...string) bool {
 		}
 	}
 	return false
-}
-
-func goodPolicy(name string) *networkingv1.NetworkPolicy {
-	tcp := corev1.ProtocolTCP
-	port := intstr.FromInt32(8080)
-	return &networkingv1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "backend"}},
-			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-			Ingress: []networkingv1.NetworkPolicyIngressRule{{
-				From:  []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "frontend"}}}},
-				Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &port}},
-			}},
-		},
-	}
-}
-
-func sameNamespacePolicy(name string) *networkingv1.NetworkPolicy {
-	return &networkingv1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: networkingv1.NetworkPolicySpec{
-			Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}}},
-		},
-	}
-}
-
-func anywherePolicy(name string) *networkingv1.NetworkPolicy {
-	np := goodPolicy(name)
-	np.Spec.Ingress[0].From = nil
-	return np
 }

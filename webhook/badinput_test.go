@@ -17,6 +17,7 @@ import (
 	admissionmetrics "sigs.k8s.io/controller-runtime/pkg/webhook/admission/metrics"
 
 	"github.com/netguard/netguard/rules"
+	"github.com/netguard/netguard/webhook/webhooktest"
 )
 
 // badInput is one request netguard must refuse clearly.
@@ -78,7 +79,7 @@ func badInputs(t *testing.T) []badInput {
 	add(badInput{name: "request null", path: PathValidateWorkload, body: []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":null}`), wantHTTP: 200, wantCode: 400, wantMsg: "the AdmissionReview has no request"})
 	noUID := npRequest("team", npJSON(t, "team"))
 	add(badInput{name: "missing uid", path: PathValidateNetworkPolicy, body: mustJSON(admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}, Request: &noUID}), wantHTTP: 200, wantCode: 400, wantMsg: "request.uid is missing"})
-	add(badInput{name: "missing uid on a workload", path: PathMutateWorkload, body: bytes.Replace(review(deployReview(t, deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"}))), []byte(`"uid":"uid-`), []byte(`"xuid":"uid-`), 1), wantHTTP: 200, wantCode: 400, wantMsg: "request.uid is missing"})
+	add(badInput{name: "missing uid on a workload", path: PathMutateWorkload, body: bytes.Replace(review(deployReview(t, webhooktest.Deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"}))), []byte(`"uid":"uid-`), []byte(`"xuid":"uid-`), 1), wantHTTP: 200, wantCode: 400, wantMsg: "request.uid is missing"})
 	b, uid := withUID("unknown operation", func() admissionv1.AdmissionRequest {
 		r := npRequest("team", npJSON(t, "team"))
 		r.Operation = "FROB"
@@ -87,7 +88,7 @@ func badInputs(t *testing.T) []badInput {
 	add(badInput{name: "unknown operation", path: PathValidateNetworkPolicy, body: b, wantHTTP: 200, wantCode: 400, wantMsg: `operation "FROB" is not handled`, uid: uid})
 
 	// The object, for the path.
-	b, uid = withUID("Deployment on the NetworkPolicy path", deployReview(t, deployment("team", "web", nil)))
+	b, uid = withUID("Deployment on the NetworkPolicy path", deployReview(t, webhooktest.Deployment("team", "web", nil)))
 	add(badInput{name: "Deployment on the NetworkPolicy path", path: PathValidateNetworkPolicy, body: b, wantHTTP: 200, wantCode: 400, wantMsg: "this webhook handles networking.k8s.io NetworkPolicy, not apps/v1, Kind=Deployment", uid: uid})
 	b, uid = withUID("NetworkPolicy on the workload path", npRequest("team", npJSON(t, "team")))
 	add(badInput{name: "NetworkPolicy on the mutating path", path: PathMutateWorkload, body: b, wantHTTP: 200, wantCode: 400, wantMsg: "this webhook handles apps/v1 Deployments, StatefulSets and DaemonSets, not networking.k8s.io/v1, Kind=NetworkPolicy", uid: uid})
@@ -144,7 +145,7 @@ func badInputs(t *testing.T) []badInput {
 		{"200 KiB depends-on", rules.AnnotationDependsOn, strings.Repeat("api:8080 ", 200<<10/9), `Too long: may not be more than 16384 bytes`},
 		{"100 KiB component", rules.AnnotationComponent, strings.Repeat("a", 100<<10), `metadata.annotations[netguard.io/component]`},
 	} {
-		d := deployment("team", "web", map[string]string{c.key: c.value})
+		d := webhooktest.Deployment("team", "web", map[string]string{c.key: c.value})
 		b, uid := withUID("annotation "+c.name, deployReview(t, d))
 		add(badInput{name: "annotation: " + c.name, path: PathMutateWorkload, body: b, wantHTTP: 200, wantCode: 422, wantMsg: c.msg, uid: uid})
 	}
@@ -173,7 +174,7 @@ func TestBadInputOverHTTPS(t *testing.T) {
 	}
 	goodWorkload := func(t *testing.T) {
 		t.Helper()
-		r := h.postBytes(t, PathMutateWorkload, review(deployReview(t, deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"}))))
+		r := h.postBytes(t, PathMutateWorkload, review(deployReview(t, webhooktest.Deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"}))))
 		if r.status != 200 || r.review == nil || !r.review.Response.Allowed || len(r.review.Response.Patch) == 0 {
 			t.Fatalf("a good Deployment after the bad input: %s", r)
 		}
@@ -271,7 +272,7 @@ func TestStreamedHugeBodyIsCutOff(t *testing.T) {
 // Just under the limit is read and judged.
 func TestBodyJustUnderTheLimitIsJudged(t *testing.T) {
 	h := startHTTPS(t, newTestServer(true))
-	np := goodPolicy("web")
+	np := webhooktest.GoodPolicy("web")
 	np.Namespace = "team"
 	np.APIVersion, np.Kind = "networking.k8s.io/v1", "NetworkPolicy"
 	np.Annotations = map[string]string{"padding": ""}

@@ -24,6 +24,7 @@ import (
 
 	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
 	"github.com/netguard/netguard/rules"
+	"github.com/netguard/netguard/webhook/webhooktest"
 )
 
 // The benchmarks here measure one AdmissionReview end to end inside the
@@ -163,7 +164,7 @@ var (
 func BenchmarkServeNetworkPolicy(b *testing.B) {
 	v, _ := newValidator(testConfig(), map[string]map[string]string{"team": {corev1.LabelMetadataName: "team"}})
 	wh := &admission.Webhook{Handler: v}
-	typical := goodPolicy("frontend-to-backend")
+	typical := webhooktest.GoodPolicy("frontend-to-backend")
 	typical.Spec.PolicyTypes = append(typical.Spec.PolicyTypes, networkingv1.PolicyTypeEgress)
 	typical.Spec.Egress = []networkingv1.NetworkPolicyEgressRule{{
 		To:    []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}},
@@ -175,8 +176,8 @@ func BenchmarkServeNetworkPolicy(b *testing.B) {
 		allowed bool
 	}{
 		{"allowed", typical, true},
-		{"warned", sameNamespacePolicy("same-namespace"), true},
-		{"denied", anywherePolicy("from-anywhere"), false},
+		{"warned", webhooktest.SameNamespacePolicy("same-namespace"), true},
+		{"denied", webhooktest.AnywherePolicy("from-anywhere"), false},
 	} {
 		np := c.np.DeepCopy()
 		np.APIVersion, np.Kind, np.Namespace = "networking.k8s.io/v1", "NetworkPolicy", "team"
@@ -221,7 +222,7 @@ func BenchmarkServeWorkloadMutator(b *testing.B) {
 // everything: what controller-runtime costs without netguard, in process.
 func BenchmarkServeFloor(b *testing.B) {
 	wh := &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response { return admission.Allowed("") })}
-	np := goodPolicy("frontend-to-backend")
+	np := webhooktest.GoodPolicy("frontend-to-backend")
 	np.APIVersion, np.Kind, np.Namespace = "networking.k8s.io/v1", "NetworkPolicy", "team"
 	b.Run("networkpolicy", func(b *testing.B) {
 		serveBench(b, wh, PathValidateNetworkPolicy, reviewBody(b, npKind, npResource, np, np.Name), true)

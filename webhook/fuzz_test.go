@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/netguard/netguard/rules"
+	"github.com/netguard/netguard/webhook/webhooktest"
 )
 
 // The fuzz targets feed raw bytes to the HTTP handlers the webhook server
@@ -188,16 +189,16 @@ func FuzzWorkloadReview(f *testing.F) {
 		}
 		return m
 	}
-	d := deployment("team", "web", ann(rules.AnnotationDependsOn, "api:8080, db:5432/tcp"))
+	d := webhooktest.Deployment("team", "web", ann(rules.AnnotationDependsOn, "api:8080, db:5432/tcp"))
 	upd := deployReview(f, d)
 	upd.Operation = admissionv1.Update
 	upd.OldObject = upd.Object
 	seeds := reviewSeeds(
 		deployReview(f, d),
-		deployReview(f, deployment("team", "web", ann(rules.AnnotationComponent, "web", rules.AnnotationProfiles, "dns, metrics"))),
-		deployReview(f, deployment("team", "web", ann(rules.AnnotationDependsOn, "api:99999 \x1b[0m"))),
-		deployReview(f, deployment("open", "web", ann(rules.AnnotationDependsOn, "api:http"))),
-		deployReview(f, deployment("team", "web", ann(rules.AnnotationGenerated, "v1;x"))),
+		deployReview(f, webhooktest.Deployment("team", "web", ann(rules.AnnotationComponent, "web", rules.AnnotationProfiles, "dns, metrics"))),
+		deployReview(f, webhooktest.Deployment("team", "web", ann(rules.AnnotationDependsOn, "api:99999 \x1b[0m"))),
+		deployReview(f, webhooktest.Deployment("open", "web", ann(rules.AnnotationDependsOn, "api:http"))),
+		deployReview(f, webhooktest.Deployment("team", "web", ann(rules.AnnotationGenerated, "v1;x"))),
 		upd,
 	)
 	for _, b := range seeds {

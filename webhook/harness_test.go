@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -18,7 +16,6 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -28,8 +25,8 @@ import (
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/netguard/netguard/certs"
 	"github.com/netguard/netguard/rules"
+	"github.com/netguard/netguard/webhook/webhooktest"
 )
 
 // testNamespaces are the namespaces the in-process server knows: "team" at
@@ -73,19 +70,8 @@ type httpsServer struct {
 
 func startHTTPS(t *testing.T, s *Server, opts ...func(*admission.Webhook)) *httpsServer {
 	t.Helper()
-	dir := t.TempDir()
-	ca, err := certs.NewCA("netguard-test-ca", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := certs.NewServing(ca, []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := certs.WriteServingDir(dir, ca, leaf); err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
+	dir, caPEM, pool := webhooktest.ServingDir(t)
+	port := webhooktest.FreePort(t)
 	srv := crwebhook.NewServer(crwebhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir,
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }}})
 	for path, h := range s.handlers(opts...) {
@@ -107,22 +93,10 @@ func startHTTPS(t *testing.T, s *Server, opts ...func(*admission.Webhook)) *http
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca.CertPEM)
 	// HTTP/2, as the API server calls webhooks.
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, ForceAttemptHTTP2: true}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &httpsServer{URL: "https://127.0.0.1:" + strconv.Itoa(port), Client: &http.Client{Transport: tr, Timeout: 30 * time.Second}, CA: ca.CertPEM}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return &httpsServer{URL: "https://127.0.0.1:" + strconv.Itoa(port), Client: &http.Client{Transport: tr, Timeout: 30 * time.Second}, CA: caPEM}
 }
 
 // reply is what came back over HTTP.
@@ -216,7 +190,7 @@ func npRequest(ns string, obj []byte) admissionv1.AdmissionRequest {
 
 // npJSON is goodPolicy as the API server encodes it.
 func npJSON(t testing.TB, ns string) []byte {
-	np := goodPolicy("web")
+	np := webhooktest.GoodPolicy("web")
 	np.Namespace = ns
 	np.APIVersion, np.Kind = "networking.k8s.io/v1", "NetworkPolicy"
 	b, err := json.Marshal(np)
@@ -224,22 +198,6 @@ func npJSON(t testing.TB, ns string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// deployment is an annotated Deployment as a user writes it.
-func deployment(ns, name string, annotations map[string]string) *appsv1.Deployment {
-	labels := map[string]string{"app": name}
-	return &appsv1.Deployment{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Annotations: annotations},
-		Spec: appsv1.DeploymentSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}},
-			},
-		},
-	}
 }
 
 // deployReview is a CREATE of d by alice.

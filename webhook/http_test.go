@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/netguard/netguard/rules"
+	"github.com/netguard/netguard/webhook/webhooktest"
 )
 
 // The one-pass NetworkPolicy decoder must answer every request exactly as
@@ -32,7 +33,7 @@ func TestNetworkPolicyReviewDecoderAnswersAsTheGenericOne(t *testing.T) {
 			bodies = append(bodies, c.body)
 		}
 	}
-	for _, np := range []*networkingv1.NetworkPolicy{goodPolicy("good"), anywherePolicy("anywhere"), sameNamespacePolicy("same")} {
+	for _, np := range []*networkingv1.NetworkPolicy{webhooktest.GoodPolicy("good"), webhooktest.AnywherePolicy("anywhere"), webhooktest.SameNamespacePolicy("same")} {
 		np.APIVersion, np.Kind, np.Namespace = "networking.k8s.io/v1", "NetworkPolicy", "team"
 		b, err := json.Marshal(np)
 		if err != nil {
@@ -69,7 +70,7 @@ func TestWorkloadReviewDecoderAnswersAsTheGenericOne(t *testing.T) {
 			bodies[c.path] = append(bodies[c.path], c.body)
 		}
 	}
-	for _, d := range []*appsv1.Deployment{benchDeployment(), deployment("team", "plain", nil), deployment("team", "bad", map[string]string{rules.AnnotationDependsOn: "api:x:y"})} {
+	for _, d := range []*appsv1.Deployment{benchDeployment(), webhooktest.Deployment("team", "plain", nil), webhooktest.Deployment("team", "bad", map[string]string{rules.AnnotationDependsOn: "api:x:y"})} {
 		req := deployReview(t, d)
 		dry := true
 		req.DryRun = &dry // the applier writes nothing

@@ -3,7 +3,6 @@ package webhook
 import (
 	"bytes"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -14,25 +13,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/netguard/netguard/rules"
+	"github.com/netguard/netguard/webhook/webhooktest"
 )
-
-// syncBuffer is a log sink shared by the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 const secretMarker = "s3cr3t-M4RK3R"
 
@@ -40,7 +22,7 @@ const secretMarker = "s3cr3t-M4RK3R"
 // request body, object or Secret data reaches the log, whatever the request
 // and whatever its outcome: names, users, rule IDs and field paths only.
 func TestLogsCarryNoObjectsOrSecrets(t *testing.T) {
-	buf := &syncBuffer{}
+	buf := &webhooktest.SyncBuffer{}
 	// The logger `netguard serve` builds: controller-runtime's zap, JSON, info.
 	logger := zap.New(zap.WriteTo(buf), zap.UseDevMode(false), zap.Level(zapcore.InfoLevel))
 	withLogger := func(wh *admission.Webhook) {
@@ -54,13 +36,13 @@ func TestLogsCarryNoObjectsOrSecrets(t *testing.T) {
 	lastApplied := `{"apiVersion":"v1","kind":"Secret","data":{"password":"` + secretMarker + `"}}`
 	secretAnn := map[string]string{"kubectl.kubernetes.io/last-applied-configuration": lastApplied, "note": secretMarker}
 
-	np := anywherePolicy("leaky")
+	np := webhooktest.AnywherePolicy("leaky")
 	np.Namespace = "team"
 	np.APIVersion, np.Kind = "networking.k8s.io/v1", "NetworkPolicy"
 	np.Annotations = secretAnn
 	np.Spec.PodSelector.MatchLabels["token"] = secretMarker
 	denied := mustJSON(np)
-	good := goodPolicy("fine")
+	good := webhooktest.GoodPolicy("fine")
 	good.Namespace = "team"
 	good.Annotations = secretAnn
 	allowed := mustJSON(good)
@@ -68,7 +50,7 @@ func TestLogsCarryNoObjectsOrSecrets(t *testing.T) {
 	secretObj := mustJSON(&corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}, ObjectMeta: metav1.ObjectMeta{Name: "s"}, StringData: map[string]string{"password": secretMarker}})
 
 	withEnv := func(ann map[string]string) []byte {
-		d := deployment("team", "web", ann)
+		d := webhooktest.Deployment("team", "web", ann)
 		d.Spec.Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "PASSWORD", Value: secretMarker}}
 		d.Spec.Template.Spec.Containers[0].Args = []string{"--token=" + secretMarker}
 		return mustJSON(d)

@@ -19,17 +19,16 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/netguard/netguard/rules"
+	"github.com/netguard/netguard/webhook/webhooktest"
 )
 
 const (
@@ -100,41 +99,6 @@ func modeLabels(mode string, level rules.Level) map[string]string {
 	l := map[string]string{rules.LabelEnforce: "privileged", rules.LabelWarn: "privileged", rules.LabelAudit: "privileged"}
 	l["netguard.io/"+mode] = string(level)
 	return l
-}
-
-// goodPolicy passes every level up to restricted: frontend to backend on TCP 8080.
-func goodPolicy(name string) *networkingv1.NetworkPolicy {
-	tcp := corev1.ProtocolTCP
-	port := intstr.FromInt32(8080)
-	return &networkingv1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "backend"}},
-			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-			Ingress: []networkingv1.NetworkPolicyIngressRule{{
-				From:  []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "frontend"}}}},
-				Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &port}},
-			}},
-		},
-	}
-}
-
-// sameNamespacePolicy passes baseline and fails restricted: every pod from
-// every pod of the namespace, on every port.
-func sameNamespacePolicy(name string) *networkingv1.NetworkPolicy {
-	return &networkingv1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: networkingv1.NetworkPolicySpec{
-			Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}}},
-		},
-	}
-}
-
-// anywherePolicy fails baseline: ingress from any source.
-func anywherePolicy(name string) *networkingv1.NetworkPolicy {
-	np := goodPolicy(name)
-	np.Spec.Ingress[0].From = nil
-	return np
 }
 
 func withLabels(np *networkingv1.NetworkPolicy, kv ...string) *networkingv1.NetworkPolicy {
@@ -245,14 +209,14 @@ func TestModesAndLevels(t *testing.T) {
 		// violations per level
 		want map[rules.Level][]string
 	}{
-		{"good", goodPolicy("frontend-to-backend"), map[rules.Level][]string{
+		{"good", webhooktest.GoodPolicy("frontend-to-backend"), map[rules.Level][]string{
 			rules.LevelManaged: {vRaw},
 		}},
-		{"same-namespace", sameNamespacePolicy("same-namespace"), map[rules.Level][]string{
+		{"same-namespace", webhooktest.SameNamespacePolicy("same-namespace"), map[rules.Level][]string{
 			rules.LevelRestricted: {vAllPods("team"), vAllPorts},
 			rules.LevelManaged:    {vAllPods("team"), vAllPorts, vRaw},
 		}},
-		{"anywhere", anywherePolicy("from-anywhere"), map[rules.Level][]string{
+		{"anywhere", webhooktest.AnywherePolicy("from-anywhere"), map[rules.Level][]string{
 			rules.LevelBaseline:   {vAnywhere},
 			rules.LevelRestricted: {vAnywhere},
 			rules.LevelManaged:    {vAnywhere, vRaw},
@@ -305,7 +269,7 @@ func TestModesAndLevels(t *testing.T) {
 func TestDefaultsApplyToUnlabelledNamespaces(t *testing.T) {
 	v, _ := newValidator(testConfig(), map[string]map[string]string{"plain": nil})
 
-	resp := v.Handle(context.Background(), create(t, "plain", sameNamespacePolicy("web"), alice))
+	resp := v.Handle(context.Background(), create(t, "plain", webhooktest.SameNamespacePolicy("web"), alice))
 	assertAllowed(t, resp)
 	wantWarnings := []string{
 		`would violate netguard "restricted": ` + vAllPods("plain"),
@@ -322,7 +286,7 @@ func TestDefaultsApplyToUnlabelledNamespaces(t *testing.T) {
 		t.Errorf("audit annotations:\n got %q\nwant %q", resp.AuditAnnotations, wantAnnotations)
 	}
 
-	resp = v.Handle(context.Background(), create(t, "plain", anywherePolicy("web"), alice))
+	resp = v.Handle(context.Background(), create(t, "plain", webhooktest.AnywherePolicy("web"), alice))
 	assertDenied(t, resp, forbiddenMsg("web", `violates netguard "baseline": `+vAnywhere))
 }
 
@@ -336,16 +300,16 @@ func TestExactMessages(t *testing.T) {
 	v, _ := newValidator(testConfig(), namespaces)
 	ctx := context.Background()
 
-	resp := v.Handle(ctx, create(t, "plain", anywherePolicy("web"), alice))
+	resp := v.Handle(ctx, create(t, "plain", webhooktest.AnywherePolicy("web"), alice))
 	assertDenied(t, resp, `networkpolicies.networking.k8s.io "web" is forbidden: violates netguard "baseline": [ingressFromAnywhere] spec.ingress[0]: allows traffic from any source; select the client pods with podSelector or use a NetworkProfile`)
 
-	resp = v.Handle(ctx, create(t, "pinned", anywherePolicy("web"), alice))
+	resp = v.Handle(ctx, create(t, "pinned", webhooktest.AnywherePolicy("web"), alice))
 	assertDenied(t, resp, `networkpolicies.networking.k8s.io "web" is forbidden: violates netguard "baseline:v1.0": [ingressFromAnywhere] spec.ingress[0]: allows traffic from any source; select the client pods with podSelector or use a NetworkProfile`)
 
-	resp = v.Handle(ctx, create(t, "locked", goodPolicy("web"), alice))
+	resp = v.Handle(ctx, create(t, "locked", webhooktest.GoodPolicy("web"), alice))
 	assertDenied(t, resp, `networkpolicies.networking.k8s.io "web" is forbidden: violates netguard "managed": [rawNetworkPolicy] only platform identities and netguard's generated policies may write NetworkPolicies in this namespace; declare connections with netguard annotations and NetworkProfiles instead`)
 
-	resp = v.Handle(ctx, create(t, "plain", sameNamespacePolicy("web"), alice))
+	resp = v.Handle(ctx, create(t, "plain", webhooktest.SameNamespacePolicy("web"), alice))
 	want := []string{
 		`would violate netguard "restricted": [ingressAllPodsFromAllPods] spec.ingress[0].from[0]: with spec.podSelector {} this lets every pod in namespace "plain" accept traffic from every pod in it; select the server pods in spec.podSelector or the client pods in podSelector`,
 		`would violate netguard "restricted": [ingressAllPorts] spec.ingress[0]: allows every port of every protocol; list the ports in use under ports`,
@@ -401,7 +365,7 @@ func TestLabelErrorsAreManaged(t *testing.T) {
 			v, _ := newValidator(testConfig(), map[string]map[string]string{"team": tc.labels})
 			before := counterValue(t, namespaceLabelErrors.WithLabelValues(tc.mode))
 			ctx, logs := captureLogs(0)
-			resp := v.Handle(ctx, create(t, "team", goodPolicy("web"), alice))
+			resp := v.Handle(ctx, create(t, "team", webhooktest.GoodPolicy("web"), alice))
 			tc.check(t, resp)
 			if d := counterValue(t, namespaceLabelErrors.WithLabelValues(tc.mode)) - before; d != 1 {
 				t.Errorf("netguard_namespace_label_errors_total{mode=%q} grew by %v, want 1", tc.mode, d)
@@ -437,7 +401,7 @@ func TestExemptions(t *testing.T) {
 			v, ns := newValidator(testConfig(), map[string]map[string]string{tc.ns: strict})
 			ns.err = errNotSynced
 			before := counterValue(t, admissionDecisions.WithLabelValues("networkpolicies", "CREATE", "allow", "exempt", "none"))
-			resp := v.Handle(context.Background(), create(t, tc.ns, anywherePolicy("web"), tc.user, tc.groups...))
+			resp := v.Handle(context.Background(), create(t, tc.ns, webhooktest.AnywherePolicy("web"), tc.user, tc.groups...))
 			assertAllowed(t, resp)
 			if len(resp.Warnings) > 0 || len(resp.AuditAnnotations) > 0 {
 				t.Errorf("exempt request got warnings %q, audit annotations %q", resp.Warnings, resp.AuditAnnotations)
@@ -472,13 +436,13 @@ func TestManagedProtection(t *testing.T) {
 		del    = admissionv1.Delete
 		cr     = admissionv1.Create
 	)
-	gen := managed(goodPolicy("backend-from-frontend"))
+	gen := managed(webhooktest.GoodPolicy("backend-from-frontend"))
 	genChanged := gen.DeepCopy()
 	genChanged.Spec.Ingress[0].From = nil
-	mine := goodPolicy("backend-from-frontend")
+	mine := webhooktest.GoodPolicy("backend-from-frontend")
 	unlabelledDeny := defaultDeny()
 	relabelled := withLabels(gen, rules.LabelManagedBy, "alice")
-	renamed := goodPolicy("mine")
+	renamed := webhooktest.GoodPolicy("mine")
 
 	denyMsg := func(name, msg string) string { return forbiddenMsg(name, msg) }
 	cases := []struct {
@@ -493,7 +457,7 @@ func TestManagedProtection(t *testing.T) {
 	}{
 		{"create with the label", "open", cr, gen, nil, alice, nil,
 			denyMsg("backend-from-frontend", `"backend-from-frontend" is labelled app.kubernetes.io/managed-by=netguard, which only netguard and platform identities may create; user "alice" is neither: remove the label`), "managed"},
-		{"create a bad policy with the label", "open", cr, managed(anywherePolicy("sneaky")), nil, alice, nil,
+		{"create a bad policy with the label", "open", cr, managed(webhooktest.AnywherePolicy("sneaky")), nil, alice, nil,
 			denyMsg("sneaky", `"sneaky" is labelled app.kubernetes.io/managed-by=netguard, which only netguard and platform identities may create; user "alice" is neither: remove the label`), "managed"},
 		{"create named netguard-default-deny", "open", cr, unlabelledDeny, nil, alice, nil,
 			denyMsg("netguard-default-deny", `the name "netguard-default-deny" is reserved for netguard's namespace default-deny; user "alice" may not create it: choose another name`), "managed"},
@@ -532,16 +496,16 @@ func TestManagedProtection(t *testing.T) {
 			denyMsg("backend-from-frontend", `"backend-from-frontend" is managed by netguard: only netguard and platform identities may update it, and user "system:serviceaccount:kube-system:generic-garbage-collector" is neither; change the owning workload's netguard.io annotations, or ask the platform team`), "managed"},
 		{"a system deleter may not create one", "open", cr, gen, nil, "system:kube-controller-manager", nil,
 			denyMsg("backend-from-frontend", `"backend-from-frontend" is labelled app.kubernetes.io/managed-by=netguard, which only netguard and platform identities may create; user "system:kube-controller-manager" is neither: remove the label`), "managed"},
-		{"platform identity writes a raw policy in a managed namespace", "locked", cr, anywherePolicy("raw"), nil, "bob", nil, "", "platform"},
+		{"platform identity writes a raw policy in a managed namespace", "locked", cr, webhooktest.AnywherePolicy("raw"), nil, "bob", nil, "", "platform"},
 
 		// Look-alikes are ordinary policies, judged by the level.
-		{"name like the default-deny", "team", cr, anywherePolicy("netguard-default-deny-2"), nil, alice, nil,
+		{"name like the default-deny", "team", cr, webhooktest.AnywherePolicy("netguard-default-deny-2"), nil, alice, nil,
 			denyMsg("netguard-default-deny-2", `violates netguard "baseline": `+vAnywhere), "enforce"},
-		{"label value like netguard", "team", cr, withLabels(anywherePolicy("web"), rules.LabelManagedBy, "Netguard"), nil, alice, nil,
+		{"label value like netguard", "team", cr, withLabels(webhooktest.AnywherePolicy("web"), rules.LabelManagedBy, "Netguard"), nil, alice, nil,
 			denyMsg("web", `violates netguard "baseline": `+vAnywhere), "enforce"},
-		{"netguard's own raw policy is judged", "locked", cr, goodPolicy("web"), nil, selfUser, nil,
+		{"netguard's own raw policy is judged", "locked", cr, webhooktest.GoodPolicy("web"), nil, selfUser, nil,
 			denyMsg("web", `violates netguard "managed": `+vRaw), "enforce"},
-		{"deleting an ordinary policy", "locked", del, nil, anywherePolicy("web"), alice, nil, "", "enforce"},
+		{"deleting an ordinary policy", "locked", del, nil, webhooktest.AnywherePolicy("web"), alice, nil, "", "enforce"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -577,14 +541,14 @@ func TestManagedProtection(t *testing.T) {
 func TestDryRunSameVerdict(t *testing.T) {
 	namespaces := map[string]map[string]string{"team": nil, "typo": {rules.LabelEnforce: "Baseline"}}
 	reqs := map[string]func() admission.Request{
-		"enforce deny":   func() admission.Request { return create(t, "team", anywherePolicy("web"), alice) },
-		"warn and audit": func() admission.Request { return create(t, "team", sameNamespacePolicy("web"), alice) },
-		"clean allow":    func() admission.Request { return create(t, "team", goodPolicy("web"), alice) },
+		"enforce deny":   func() admission.Request { return create(t, "team", webhooktest.AnywherePolicy("web"), alice) },
+		"warn and audit": func() admission.Request { return create(t, "team", webhooktest.SameNamespacePolicy("web"), alice) },
+		"clean allow":    func() admission.Request { return create(t, "team", webhooktest.GoodPolicy("web"), alice) },
 		"managed deny": func() admission.Request {
 			return request(t, admissionv1.Delete, "team", nil, managed(defaultDeny()), alice)
 		},
-		"label typo": func() admission.Request { return create(t, "typo", goodPolicy("web"), alice) },
-		"exempt":     func() admission.Request { return create(t, "sandbox", anywherePolicy("web"), alice) },
+		"label typo": func() admission.Request { return create(t, "typo", webhooktest.GoodPolicy("web"), alice) },
+		"exempt":     func() admission.Request { return create(t, "sandbox", webhooktest.AnywherePolicy("web"), alice) },
 	}
 	for name, mk := range reqs {
 		t.Run(name, func(t *testing.T) {
@@ -605,7 +569,7 @@ func TestDryRunSameVerdict(t *testing.T) {
 // Requests netguard cannot read are denied with 400, never allowed.
 func TestMalformedRequests(t *testing.T) {
 	v, _ := newValidator(testConfig(), map[string]map[string]string{"team": nil})
-	good := func() admission.Request { return create(t, "team", goodPolicy("web"), alice) }
+	good := func() admission.Request { return create(t, "team", webhooktest.GoodPolicy("web"), alice) }
 	cases := []struct {
 		name   string
 		mutate func(*admission.Request)
@@ -648,7 +612,7 @@ func TestMalformedRequests(t *testing.T) {
 func TestCachesNotSynced(t *testing.T) {
 	v, ns := newValidator(testConfig(), nil)
 	ns.err = errNotSynced
-	resp := v.Handle(context.Background(), create(t, "team", goodPolicy("web"), alice))
+	resp := v.Handle(context.Background(), create(t, "team", webhooktest.GoodPolicy("web"), alice))
 	if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusServiceUnavailable {
 		t.Fatalf("want 503, got allowed=%v result %+v", resp.Allowed, resp.Result)
 	}
@@ -661,7 +625,7 @@ func TestCachesNotSynced(t *testing.T) {
 
 	// Any other failure to read the namespace is a 500, still a denial.
 	ns.err = errors.New("boom")
-	resp = v.Handle(context.Background(), create(t, "team", goodPolicy("web"), alice))
+	resp = v.Handle(context.Background(), create(t, "team", webhooktest.GoodPolicy("web"), alice))
 	if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusInternalServerError {
 		t.Fatalf("want 500, got allowed=%v result %+v", resp.Allowed, resp.Result)
 	}
@@ -673,12 +637,12 @@ func TestResponseUIDEchoesRequest(t *testing.T) {
 	v, ns := newValidator(testConfig(), map[string]map[string]string{"team": nil})
 	wh := &admission.Webhook{Handler: v}
 	reqs := map[string]admission.Request{
-		"allowed": create(t, "team", goodPolicy("web"), alice),
-		"warned":  create(t, "team", sameNamespacePolicy("web"), alice),
-		"denied":  create(t, "team", anywherePolicy("web"), alice),
+		"allowed": create(t, "team", webhooktest.GoodPolicy("web"), alice),
+		"warned":  create(t, "team", webhooktest.SameNamespacePolicy("web"), alice),
+		"denied":  create(t, "team", webhooktest.AnywherePolicy("web"), alice),
 		"managed": request(t, admissionv1.Delete, "team", nil, managed(defaultDeny()), alice),
 		"malformed": func() admission.Request {
-			r := create(t, "team", goodPolicy("web"), alice)
+			r := create(t, "team", webhooktest.GoodPolicy("web"), alice)
 			r.Object.Raw = []byte(`{"spec": "everything"}`)
 			return r
 		}(),
@@ -710,7 +674,7 @@ func TestResponseUIDEchoesRequest(t *testing.T) {
 		})
 	}
 	ns.err = errNotSynced
-	req := create(t, "team", goodPolicy("web"), alice)
+	req := create(t, "team", webhooktest.GoodPolicy("web"), alice)
 	if resp := wh.Handle(context.Background(), req); resp.UID != req.UID || resp.Result.Code != http.StatusServiceUnavailable {
 		t.Errorf("not synced: uid %q code %d, want uid %q and 503", resp.UID, resp.Result.Code, req.UID)
 	}
@@ -739,9 +703,9 @@ func TestMetrics(t *testing.T) {
 		"allow":   decisions("CREATE", "allow", "enforce", "baseline"),
 		"allowP":  decisions("CREATE", "allow", "enforce", "privileged"),
 	}
-	v.Handle(ctx, create(t, "team", anywherePolicy("web"), alice))      // enforce: ingressFromAnywhere
-	v.Handle(ctx, create(t, "team", sameNamespacePolicy("web"), alice)) // warn + audit: allPods, allPorts
-	v.Handle(ctx, create(t, "warn", anywherePolicy("web"), alice))      // warn: ingressFromAnywhere
+	v.Handle(ctx, create(t, "team", webhooktest.AnywherePolicy("web"), alice))      // enforce: ingressFromAnywhere
+	v.Handle(ctx, create(t, "team", webhooktest.SameNamespacePolicy("web"), alice)) // warn + audit: allPods, allPorts
+	v.Handle(ctx, create(t, "warn", webhooktest.AnywherePolicy("web"), alice))      // warn: ingressFromAnywhere
 
 	for _, c := range []struct {
 		name string
@@ -821,7 +785,7 @@ func TestLogging(t *testing.T) {
 	v, _ := newValidator(testConfig(), map[string]map[string]string{"team": nil})
 
 	ctx, logs := captureLogs(0)
-	v.Handle(ctx, create(t, "team", anywherePolicy("web"), alice))
+	v.Handle(ctx, create(t, "team", webhooktest.AnywherePolicy("web"), alice))
 	line := logs.find("denied NetworkPolicy")
 	if line == nil {
 		t.Fatalf("no info line for a denial; logs:\n%s", logs)
@@ -833,13 +797,13 @@ func TestLogging(t *testing.T) {
 	if line := logs.find("denied change to a managed NetworkPolicy"); line == nil || line["user"] != alice {
 		t.Errorf("managed denial log line %v; logs:\n%s", line, logs)
 	}
-	v.Handle(ctx, create(t, "team", goodPolicy("web"), alice))
+	v.Handle(ctx, create(t, "team", webhooktest.GoodPolicy("web"), alice))
 	if line := logs.find("allowed NetworkPolicy"); line != nil {
 		t.Errorf("an allow is logged at info: %v", line)
 	}
 
 	ctx, logs = captureLogs(1)
-	v.Handle(ctx, create(t, "team", sameNamespacePolicy("web"), alice))
+	v.Handle(ctx, create(t, "team", webhooktest.SameNamespacePolicy("web"), alice))
 	line = logs.find("allowed NetworkPolicy")
 	if line == nil || line["v"] != float64(1) || line["warnings"] != float64(2) {
 		t.Errorf("debug allow line %v; logs:\n%s", line, logs)

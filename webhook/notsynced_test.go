@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/netguard/netguard/rules"
+	"github.com/netguard/netguard/webhook/webhooktest"
 )
 
 // notSyncedServer is a Server whose namespace reads go through the real
@@ -64,7 +65,7 @@ func TestNotSyncedFailureModes(t *testing.T) {
 		}
 	})
 
-	d := deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"})
+	d := webhooktest.Deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"})
 	t.Run("workload mutation: admitted unchanged with a warning", func(t *testing.T) {
 		r := h.postBytes(t, PathMutateWorkload, review(deployReview(t, d)))
 		if r.review == nil || !r.review.Response.Allowed {
@@ -87,7 +88,7 @@ func TestNotSyncedFailureModes(t *testing.T) {
 		}
 	})
 	t.Run("invalid annotations are not judged either", func(t *testing.T) {
-		bad := deployment("team", "bad", map[string]string{rules.AnnotationDependsOn: "api:99999"})
+		bad := webhooktest.Deployment("team", "bad", map[string]string{rules.AnnotationDependsOn: "api:99999"})
 		r := h.postBytes(t, PathMutateWorkload, review(deployReview(t, bad)))
 		if r.review == nil || !r.review.Response.Allowed {
 			t.Fatalf("fail open means admitted; got %s", r)
@@ -98,7 +99,7 @@ func TestNotSyncedFailureModes(t *testing.T) {
 		if err := c.Create(context.Background(), old); err != nil {
 			t.Fatal(err)
 		}
-		gone := deployment("team", "gone", map[string]string{rules.AnnotationGenerated: "x"})
+		gone := webhooktest.Deployment("team", "gone", map[string]string{rules.AnnotationGenerated: "x"})
 		gone.UID = "gone-uid"
 		req := deployReview(t, gone)
 		req.Operation = "UPDATE"

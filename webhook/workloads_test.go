@@ -29,6 +29,7 @@ import (
 
 	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
 	"github.com/netguard/netguard/rules"
+	"github.com/netguard/netguard/webhook/webhooktest"
 )
 
 // testServer is a Server whose caches are a fake client holding objs, with
@@ -131,7 +132,7 @@ func applyPatch[T any](t *testing.T, obj *T, resp admission.Response) *T {
 func TestMutatorPatchesLabelAndRecordIdempotently(t *testing.T) {
 	s, _ := testServer(t)
 	m := &workloadMutator{s: s}
-	d := deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080, cache:6379/TCP"})
+	d := webhooktest.Deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080, cache:6379/TCP"})
 	resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, d, nil, false))
 	if !resp.Allowed || len(resp.Patches) == 0 {
 		t.Fatalf("want an allowed patch, got %+v", resp.AdmissionResponse)
@@ -183,7 +184,7 @@ func TestMutatorBadAnnotations(t *testing.T) {
 	m := &workloadMutator{s: s}
 	bad := map[string]string{rules.AnnotationDependsOn: "backend:80a"}
 
-	resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, deployment("team", "web", bad), nil, false))
+	resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, webhooktest.Deployment("team", "web", bad), nil, false))
 	if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusUnprocessableEntity {
 		t.Fatalf("enforce baseline: want 422, got %+v", resp.AdmissionResponse)
 	}
@@ -192,12 +193,12 @@ func TestMutatorBadAnnotations(t *testing.T) {
 		t.Errorf("message %q lacks %q", resp.Result.Message, want)
 	}
 
-	resp = m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, deployment("lax", "web", bad), nil, false))
+	resp = m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, webhooktest.Deployment("lax", "web", bad), nil, false))
 	if !resp.Allowed || len(resp.Patches) != 0 || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], `"backend:80a": port must be 1-65535`) {
 		t.Errorf("enforce privileged: want allowed with one warning and no patch, got %+v", resp.AdmissionResponse)
 	}
 
-	resp = m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, deployment("team", "web", map[string]string{rules.AnnotationProfiles: "no-such-profile"}), nil, false))
+	resp = m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, webhooktest.Deployment("team", "web", map[string]string{rules.AnnotationProfiles: "no-such-profile"}), nil, false))
 	if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, `metadata.annotations[netguard.io/profiles]: Not found: "no-such-profile"`) {
 		t.Errorf("unknown profile: want 422 naming it, got %+v", resp.AdmissionResponse)
 	}
@@ -207,7 +208,7 @@ func TestMutatorFailsOpen(t *testing.T) {
 	s, _ := testServer(t)
 	s.synced.Store(false)
 	m := &workloadMutator{s: s}
-	resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"}), nil, false))
+	resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, webhooktest.Deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"}), nil, false))
 	if !resp.Allowed || len(resp.Patches) != 0 || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "caches are not synced") {
 		t.Errorf("not synced: want allowed with a warning and no patch, got %+v", resp.AdmissionResponse)
 	}
@@ -216,16 +217,16 @@ func TestMutatorFailsOpen(t *testing.T) {
 func TestMutatorLeavesOthersAlone(t *testing.T) {
 	s, _ := testServer(t)
 	m := &workloadMutator{s: s}
-	plain := deployment("team", "plain", map[string]string{"team": "a"})
+	plain := webhooktest.Deployment("team", "plain", map[string]string{"team": "a"})
 	if resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, plain, nil, false)); !resp.Allowed || len(resp.Patches) != 0 {
 		t.Errorf("unannotated workload patched: %+v", resp.AdmissionResponse)
 	}
-	exempt := deployment("kube-system", "dns", map[string]string{rules.AnnotationDependsOn: "api:80a"})
+	exempt := webhooktest.Deployment("kube-system", "dns", map[string]string{rules.AnnotationDependsOn: "api:80a"})
 	if resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, exempt, nil, false)); !resp.Allowed || len(resp.Patches) != 0 {
 		t.Errorf("exempt namespace touched: %+v", resp.AdmissionResponse)
 	}
 	// Annotations removed: the record goes too.
-	was := deployment("team", "web", map[string]string{rules.AnnotationGenerated: `{"digest":"x","policies":["netguard.web.depends-on"]}`})
+	was := webhooktest.Deployment("team", "web", map[string]string{rules.AnnotationGenerated: `{"digest":"x","policies":["netguard.web.depends-on"]}`})
 	got := applyPatch(t, was, m.Handle(context.Background(), workloadRequest(t, admissionv1.Update, was, was, false)))
 	if _, ok := got.Annotations[rules.AnnotationGenerated]; ok {
 		t.Errorf("record kept after the annotations were removed: %v", got.Annotations)
@@ -242,7 +243,7 @@ func TestMutatorLeavesOthersAlone(t *testing.T) {
 func TestApplierDryRunListsAndCreatesNothing(t *testing.T) {
 	s, c := testServer(t)
 	a := &workloadApplier{s: s}
-	d := deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"})
+	d := webhooktest.Deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"})
 	resp := a.Handle(context.Background(), workloadRequest(t, admissionv1.Create, d, nil, true))
 	want := []string{"netguard (dry run): would generate NetworkPolicy netguard.web.depends-on", "netguard (dry run): would generate NetworkPolicy netguard.web.to.api"}
 	if !resp.Allowed || !slices.Equal(resp.Warnings, want) {
@@ -270,7 +271,7 @@ func TestApplierWritesPoliciesAndPrunes(t *testing.T) {
 	s, c := testServer(t, prof)
 	a := &workloadApplier{s: s}
 	ctx := context.Background()
-	d := deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080", rules.AnnotationProfiles: "scrape"})
+	d := webhooktest.Deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080", rules.AnnotationProfiles: "scrape"})
 	d.UID = "uid-web"
 	if resp := a.Handle(ctx, workloadRequest(t, admissionv1.Create, d, nil, false)); !resp.Allowed || len(resp.Warnings) != 0 {
 		t.Fatalf("create: %+v", resp.AdmissionResponse)
@@ -318,7 +319,7 @@ func TestProfileCacheMissIsConfirmedLive(t *testing.T) {
 	live := fake.NewClientBuilder().WithScheme(NewScheme()).WithObjects(prof).Build()
 	s.injector.live = live
 	m := &workloadMutator{s: s}
-	resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, deployment("team", "web", map[string]string{rules.AnnotationProfiles: "fresh"}), nil, false))
+	resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, webhooktest.Deployment("team", "web", map[string]string{rules.AnnotationProfiles: "fresh"}), nil, false))
 	if !resp.Allowed || len(resp.Patches) == 0 {
 		t.Fatalf("want the profile found live and the workload patched, got %+v", resp.AdmissionResponse)
 	}

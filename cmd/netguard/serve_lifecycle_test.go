@@ -4,18 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,46 +20,16 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	"github.com/netguard/netguard/certs"
 	"github.com/netguard/netguard/webhook"
+	"github.com/netguard/netguard/webhook/webhooktest"
 )
-
-// servingDir writes a CA and a serving certificate for 127.0.0.1.
-func servingDir(t *testing.T) (string, *x509.CertPool) {
-	t.Helper()
-	dir := t.TempDir()
-	ca, err := certs.NewCA("test-ca", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := certs.NewServing(ca, []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := certs.WriteServingDir(dir, ca, leaf); err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca.CertPEM)
-	return dir, pool
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // The webhook server refuses old protocol versions and weak cipher suites:
 // with --tls-min-version 1.2, TLS 1.2 with forward secrecy and AEAD only; with
 // 1.3, nothing older. The server is controller-runtime's, configured as
 // serve configures it.
 func TestTLSSettings(t *testing.T) {
-	dir, pool := servingDir(t)
+	dir, _, pool := webhooktest.ServingDir(t)
 	type clientCase struct {
 		name   string
 		cfg    *tls.Config
@@ -96,7 +63,7 @@ func TestTLSSettings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			port := freePort(t)
+			port := webhooktest.FreePort(t)
 			srv := crwebhook.NewServer(crwebhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir, TLSOpts: webhook.TLSOptions(v)})
 			srv.Register("/ok", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
 			ctx, cancel := context.WithCancel(context.Background())
@@ -158,24 +125,6 @@ func waitFor(t *testing.T, timeout time.Duration, f func() error) {
 	}
 }
 
-// syncBuffer collects serve's log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // unreachableKubeconfig points at a loopback port where nothing listens.
 func unreachableKubeconfig(t *testing.T) string {
 	t.Helper()
@@ -191,7 +140,7 @@ current-context: c
 users:
 - name: u
   user: {token: not-a-token}
-`, freePort(t))
+`, webhooktest.FreePort(t))
 	p := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := os.WriteFile(p, []byte(kc), 0o600); err != nil {
 		t.Fatal(err)
@@ -204,10 +153,10 @@ users:
 // workloads with a warning (the controller backfills them later), logs why
 // it waits, and stops cleanly on a signal.
 func TestServeWithoutAPIServer(t *testing.T) {
-	dir, pool := servingDir(t)
-	ports := []int{freePort(t), freePort(t)}
+	dir, _, pool := webhooktest.ServingDir(t)
+	ports := []int{webhooktest.FreePort(t), webhooktest.FreePort(t)}
 	health := "http://127.0.0.1:" + strconv.Itoa(ports[1])
-	logs := &syncBuffer{}
+	logs := &webhooktest.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	exited := make(chan int, 1)
