@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"sort"
 
 	networkingv1 "k8s.io/api/networking/v1"
@@ -141,6 +142,32 @@ func annotationError(e *field.Error) string {
 		return fmt.Sprintf("%s: NetworkProfile %q is not in the input; add its manifest or fix the name", e.Field, e.BadValue)
 	}
 	return e.Error()
+}
+
+// loadWorkloads reads the manifests at paths and their workloads for
+// generate and reach. Every file that cannot be read and every workload
+// defined twice is printed, one line each, and then any of them means exit 2.
+func loadWorkloads(streams ioStreams, paths []string) ([]manifest, workloadSet, error) {
+	ms, errs := loadManifests(paths, streams.In)
+	set := collectWorkloads(ms)
+	errs = append(errs, set.duplicates...)
+	if len(errs) > 0 {
+		for _, e := range errs {
+			fmt.Fprintf(streams.ErrOut, "netguard: %s\n", oneLine(e.Error()))
+		}
+		return nil, workloadSet{}, silentExit(2)
+	}
+	return ms, set, nil
+}
+
+// printFindings prints generation findings, one line each, and says whether
+// any of them is an error rather than a warning.
+func printFindings(w io.Writer, findings []workloadFinding) (failed bool) {
+	for _, f := range findings {
+		fmt.Fprintf(w, "netguard: %s\n", oneLine(f.String()))
+		failed = failed || !f.Warning
+	}
+	return failed
 }
 
 // workloadResults gives every annotated workload among ms a result, as check

@@ -99,22 +99,12 @@ then), 2 when the input cannot be read.`,
 }
 
 func runGenerate(streams ioStreams, paths []string, opts rules.BaselineOptions, baseline bool) error {
-	ms, errs := loadManifests(paths, streams.In)
-	set := collectWorkloads(ms)
-	errs = append(errs, set.duplicates...)
-	if len(errs) > 0 {
-		for _, e := range errs {
-			fmt.Fprintf(streams.ErrOut, "netguard: %s\n", oneLine(e.Error()))
-		}
-		return silentExit(2)
+	_, set, err := loadWorkloads(streams, paths)
+	if err != nil {
+		return err
 	}
 	policies, findings := set.generateAll(opts)
-	failed := false
-	for _, f := range findings {
-		fmt.Fprintf(streams.ErrOut, "netguard: %s\n", oneLine(f.String()))
-		failed = failed || !f.Warning
-	}
-	if failed {
+	if printFindings(streams.ErrOut, findings) {
 		return silentExit(1)
 	}
 	if !baseline {

@@ -135,14 +135,9 @@ func runReach(streams ioStreams, o *reachOptions, opts rules.BaselineOptions) er
 }
 
 func loadReachInput(streams ioStreams, paths []string, generated bool, opts rules.BaselineOptions) (reachInput, error) {
-	ms, errs := loadManifests(paths, streams.In)
-	set := collectWorkloads(ms)
-	errs = append(errs, set.duplicates...)
-	if len(errs) > 0 {
-		for _, e := range errs {
-			fmt.Fprintf(streams.ErrOut, "netguard: %s\n", oneLine(e.Error()))
-		}
-		return reachInput{}, silentExit(2)
+	ms, set, err := loadWorkloads(streams, paths)
+	if err != nil {
+		return reachInput{}, err
 	}
 	var in reachInput
 	nsLabels := map[string]map[string]string{}
@@ -200,12 +195,7 @@ func loadReachInput(streams ioStreams, paths []string, generated bool, opts rule
 	})
 	if generated {
 		policies, findings := set.generateAll(opts)
-		failed := false
-		for _, f := range findings {
-			fmt.Fprintf(streams.ErrOut, "netguard: %s\n", oneLine(f.String()))
-			failed = failed || !f.Warning
-		}
-		if failed {
+		if printFindings(streams.ErrOut, findings) {
 			return reachInput{}, silentExit(2)
 		}
 		for _, p := range policies {
