@@ -167,9 +167,9 @@ func (r SelectorRequirement) Matches(labels map[string]string) bool {
 	v, ok := labels[r.Key]
 	switch r.Operator {
 	case metav1.LabelSelectorOpIn:
-		return ok && slices.Contains(r.Values, v)
+		return ok && containsSorted(r.Values, v)
 	case metav1.LabelSelectorOpNotIn:
-		return !ok || !slices.Contains(r.Values, v)
+		return !ok || !containsSorted(r.Values, v)
 	case metav1.LabelSelectorOpExists:
 		return ok
 	case metav1.LabelSelectorOpDoesNotExist:
@@ -198,42 +198,89 @@ func (s NormalizedSelector) Implies(o NormalizedSelector) bool {
 	return true
 }
 
-// requirementImplies reports whether p (on the same key) implies q.
+// requirementImplies reports whether p (on the same key) implies q. Values
+// are sorted (normalized), so the set comparisons are merges, linear in the
+// values: a user can make a list long.
 func requirementImplies(p, q SelectorRequirement) bool {
-	subset := func(a, b []string) bool { // a ⊆ b
-		for _, v := range a {
-			if !slices.Contains(b, v) {
-				return false
-			}
-		}
-		return true
-	}
-	disjoint := func(a, b []string) bool {
-		for _, v := range a {
-			if slices.Contains(b, v) {
-				return false
-			}
-		}
-		return true
-	}
 	switch q.Operator {
 	case metav1.LabelSelectorOpExists:
 		return p.Operator == metav1.LabelSelectorOpIn || p.Operator == metav1.LabelSelectorOpExists
 	case metav1.LabelSelectorOpDoesNotExist:
 		return p.Operator == metav1.LabelSelectorOpDoesNotExist
 	case metav1.LabelSelectorOpIn:
-		return p.Operator == metav1.LabelSelectorOpIn && subset(p.Values, q.Values)
+		return p.Operator == metav1.LabelSelectorOpIn && subsetSorted(p.Values, q.Values)
 	case metav1.LabelSelectorOpNotIn:
 		switch p.Operator {
 		case metav1.LabelSelectorOpIn:
-			return disjoint(p.Values, q.Values)
+			return disjointSorted(p.Values, q.Values)
 		case metav1.LabelSelectorOpNotIn:
-			return subset(q.Values, p.Values)
+			return subsetSorted(q.Values, p.Values)
 		case metav1.LabelSelectorOpDoesNotExist:
 			return true
 		}
 	}
 	return false
+}
+
+// containsSorted reports whether the sorted list a holds v.
+func containsSorted(a []string, v string) bool {
+	_, ok := slices.BinarySearch(a, v)
+	return ok
+}
+
+// subsetSorted reports whether every value of the sorted list a is in the
+// sorted list b.
+func subsetSorted(a, b []string) bool {
+	if len(a) > len(b) {
+		return false
+	}
+	j := 0
+	for _, v := range a {
+		for j < len(b) && b[j] < v {
+			j++
+		}
+		if j == len(b) || b[j] != v {
+			return false
+		}
+		j++
+	}
+	return true
+}
+
+// disjointSorted reports whether the sorted lists a and b share no value.
+func disjointSorted(a, b []string) bool {
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// intersectSorted returns the values of the sorted list a that are in the
+// sorted list b, reusing a's storage.
+func intersectSorted(a, b []string) []string {
+	out := a[:0]
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	return out
 }
 
 // String renders the selector in kubectl's selector syntax, "{}" when it
@@ -270,7 +317,8 @@ func (r SelectorRequirement) String() string {
 }
 
 // namespaceScope says which namespaces a namespaceSelector can match, seen
-// from a policy in namespace own.
+// from a policy in namespace own. In lists are sorted, so intersecting them
+// is linear in their values.
 //
 //   - PeerOwnNamespace only when a requirement pins kubernetes.io/metadata.name
 //     to own (matchLabels, or In with own as the only value; In lists are
@@ -292,7 +340,7 @@ func namespaceScope(s NormalizedSelector, own string) PeerClass {
 			pinned, pinnedSeen = slices.Clone(r.Values), true
 			continue
 		}
-		pinned = slices.DeleteFunc(pinned, func(v string) bool { return !slices.Contains(r.Values, v) })
+		pinned = intersectSorted(pinned, r.Values)
 	}
 	if pinnedSeen && validNamespaceName(own) {
 		onlyOwn := true
