@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -53,7 +54,17 @@ type Analysis struct {
 	Ingress, Egress DirectionAnalysis
 	// Problems are the malformed shapes found, with their field paths.
 	Problems field.ErrorList
+
+	// limits are the limits the policy exceeds (limits.go); the policySize
+	// check reports them, and the checks that compare peers pairwise do not
+	// run on such a policy.
+	limits []limitError
+	// ctx, when set, stops the checks early once it is done.
+	ctx context.Context
 }
+
+// stopped reports whether the evaluation's context is done.
+func (a *Analysis) stopped() bool { return a.ctx != nil && a.ctx.Err() != nil }
 
 // DirectionAnalysis is one direction of a policy.
 type DirectionAnalysis struct {
@@ -68,6 +79,10 @@ type DirectionAnalysis struct {
 	Field string
 	// Rules are the rules in order.
 	Rules []RuleAnalysis
+
+	// overlap is built by the first check that merges ports over
+	// overlapping peers and kept for the next.
+	overlap *overlapIndex
 }
 
 // RuleAnalysis is one rule: traffic is allowed from (ingress) or to (egress)
@@ -177,17 +192,22 @@ func (a *Analysis) PortsFor(d *DirectionAnalysis, p PeerAnalysis) (PortSet, []in
 
 // Analyze reduces np to what it allows. It never panics: a nil policy gives
 // an Analysis with one Problem and no effective direction.
+//
+// Analyze does not enforce the limits of limits.go; Evaluate does, before it
+// analyses.
 func Analyze(np *networkingv1.NetworkPolicy) *Analysis {
-	a := &Analysis{
-		Policy:  np,
-		Ingress: DirectionAnalysis{Type: networkingv1.PolicyTypeIngress, Field: "spec.ingress"},
-		Egress:  DirectionAnalysis{Type: networkingv1.PolicyTypeEgress, Field: "spec.egress"},
-	}
+	a := analyzeSpec(np)
+	a.limits = checkLimits(np)
+	return a
+}
+
+// analyzeSpec is Analyze without the limits.
+func analyzeSpec(np *networkingv1.NetworkPolicy) *Analysis {
+	a := newAnalysis(np)
 	if np == nil {
 		a.Problems = append(a.Problems, &field.Error{Type: field.ErrorTypeRequired, Field: "", BadValue: "", Detail: "no NetworkPolicy to evaluate"})
 		return a
 	}
-	a.Namespace = np.Namespace
 	if np.Namespace != "" && !validNamespaceName(np.Namespace) {
 		a.Problems = append(a.Problems, field.Invalid(field.NewPath("metadata", "namespace"), np.Namespace,
 			"must be a valid namespace name; no namespaceSelector counts as this namespace"))
@@ -212,6 +232,19 @@ func Analyze(np *networkingv1.NetworkPolicy) *Analysis {
 	}
 	for i, r := range np.Spec.Egress {
 		a.Egress.Rules = append(a.Egress.Rules, a.analyzeRule(indexPath("spec.egress", i), "to", r.To, r.Ports))
+	}
+	return a
+}
+
+// newAnalysis is the analysis of np before its spec is read: no rules.
+func newAnalysis(np *networkingv1.NetworkPolicy) *Analysis {
+	a := &Analysis{
+		Policy:  np,
+		Ingress: DirectionAnalysis{Type: networkingv1.PolicyTypeIngress, Field: "spec.ingress"},
+		Egress:  DirectionAnalysis{Type: networkingv1.PolicyTypeEgress, Field: "spec.egress"},
+	}
+	if np != nil {
+		a.Namespace = np.Namespace
 	}
 	return a
 }

@@ -62,11 +62,17 @@ func BenchmarkEvaluateLarge(b *testing.B) {
 // reported.
 func TestManyPeersStayConservative(t *testing.T) {
 	var s strings.Builder
-	s.WriteString("podSelector: {matchLabels: {app: db}}\ningress:\n- from:\n")
-	for i := 0; i < 600; i++ {
-		fmt.Fprintf(&s, "  - podSelector: {matchLabels: {app: c%d}}\n", i)
+	s.WriteString("podSelector: {matchLabels: {app: db}}\ningress:\n")
+	// Two rules of 300 peers: past the merge bound, within the limit on
+	// peers per rule (rules.MaxPeersPerRule).
+	for range 2 {
+		s.WriteString("- from:\n")
+		for i := 0; i < 300; i++ {
+			fmt.Fprintf(&s, "  - podSelector: {matchLabels: {app: c%d}}\n", i)
+		}
+		s.WriteString("  ports: [{port: 1, endPort: 1000}]\n")
 	}
-	s.WriteString("  ports: [{port: 1, endPort: 1000}]\n- from: [{podSelector: {matchLabels: {app: other}}}]\n  ports: [{port: 1001, endPort: 65535}]\n")
+	s.WriteString("- from: [{podSelector: {matchLabels: {app: other}}}]\n  ports: [{port: 1001, endPort: 65535}]\n")
 	ids := ruleIDs(rules.Evaluate(rules.LevelRestricted, rules.LatestVersion(), specPolicy(t, s.String())))
 	if !strings.Contains(strings.Join(ids, ","), "ingressAllPorts") {
 		t.Errorf("got %v, want ingressAllPorts among them", ids)

@@ -10,6 +10,12 @@ namespace, in a policy whose effective policyTypes include Egress.
 Allowed: spec.podSelector selects some pods, or every own-namespace peer
 selects some pods. Fails when spec.podSelector is {} and a peer's podSelector
 is {} (or missing beside a pinned namespaceSelector), whatever the ports.
+Since v1.1 selectors are judged by what they can match: a selector of only
+DoesNotExist and NotIn requirements matches every pod that lacks some
+labels, in effect every pod, and counts as {}, for spec.podSelector and for
+peers. Peers that together cover every pod ({x Exists} and
+{x DoesNotExist}, {x In [a]} and {x NotIn [a]}) always include such a
+selector, since a pod without labels meets no In or Exists.
 */
 
 func checkEgressAllPodsToAllPods() Check {
@@ -18,8 +24,13 @@ func checkEgressAllPodsToAllPods() Check {
 		Level: LevelRestricted,
 		Versions: []VersionedCheck{
 			{MinimumVersion: MajorMinorVersion(1, 0), Func: egressAllPodsToAllPods_1_0},
+			{MinimumVersion: MajorMinorVersion(1, 1), Func: egressAllPodsToAllPods_1_1},
 		},
 	}
 }
 
 func egressAllPodsToAllPods_1_0(a *Analysis) []Violation { return allPodsViolations(a, &a.Egress) }
+
+func egressAllPodsToAllPods_1_1(a *Analysis) []Violation {
+	return allPodsViolations_1_1(a, &a.Egress)
+}

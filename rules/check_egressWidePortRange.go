@@ -10,6 +10,13 @@ policyTypes include Egress.
 Allowed: as ingressWidePortRange, for destination ports: at most 1024 port
 numbers per protocol for any peer, counted over the rule's entries and the
 rules whose peers cover it.
+Since v1.1 a peer is counted with every rule that has a peer which may select
+an endpoint it selects too, not only one that covers it: peers on different
+labels ({l1: y}, {l2: y}) both select a pod that carries both labels, and
+that pod gets the ports of both rules. Peers are apart only when the policy
+proves it (In lists without a common value, In against NotIn of its values,
+Exists against DoesNotExist on one label, namespaces no namespace matches
+both); unknown labels count as shared.
 */
 
 func checkEgressWidePortRange() Check {
@@ -18,8 +25,15 @@ func checkEgressWidePortRange() Check {
 		Level: LevelRestricted,
 		Versions: []VersionedCheck{
 			{MinimumVersion: MajorMinorVersion(1, 0), Func: egressWidePortRange_1_0},
+			{MinimumVersion: MajorMinorVersion(1, 1), Func: egressWidePortRange_1_1},
 		},
 	}
 }
 
-func egressWidePortRange_1_0(a *Analysis) []Violation { return widePortRangeViolations(a, &a.Egress) }
+func egressWidePortRange_1_0(a *Analysis) []Violation {
+	return widePortRangeViolations(a, &a.Egress, mergeCovering)
+}
+
+func egressWidePortRange_1_1(a *Analysis) []Violation {
+	return widePortRangeViolations(a, &a.Egress, mergeOverlapping)
+}

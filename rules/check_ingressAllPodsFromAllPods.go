@@ -13,6 +13,12 @@ selects some pods. Fails when spec.podSelector is {} and a peer's podSelector
 is {} (or missing beside a pinned namespaceSelector): that undoes default-deny
 inside the namespace, whatever the ports. Peers outside the namespace are
 left to the baseline checks.
+Since v1.1 selectors are judged by what they can match: a selector of only
+DoesNotExist and NotIn requirements matches every pod that lacks some
+labels, in effect every pod, and counts as {}, for spec.podSelector and for
+peers. Peers that together cover every pod ({x Exists} and
+{x DoesNotExist}, {x In [a]} and {x NotIn [a]}) always include such a
+selector, since a pod without labels meets no In or Exists.
 */
 
 func checkIngressAllPodsFromAllPods() Check {
@@ -21,8 +27,13 @@ func checkIngressAllPodsFromAllPods() Check {
 		Level: LevelRestricted,
 		Versions: []VersionedCheck{
 			{MinimumVersion: MajorMinorVersion(1, 0), Func: ingressAllPodsFromAllPods_1_0},
+			{MinimumVersion: MajorMinorVersion(1, 1), Func: ingressAllPodsFromAllPods_1_1},
 		},
 	}
 }
 
 func ingressAllPodsFromAllPods_1_0(a *Analysis) []Violation { return allPodsViolations(a, &a.Ingress) }
+
+func ingressAllPodsFromAllPods_1_1(a *Analysis) []Violation {
+	return allPodsViolations_1_1(a, &a.Ingress)
+}

@@ -14,6 +14,13 @@ merged per peer semantically: a rule for all pods of the namespace also
 applies to a rule for some of them, so splitting a range over rules changes
 nothing. Named ports are fine: they open only the port each selected pod
 declares under that name.
+Since v1.1 a peer is counted with every rule that has a peer which may select
+an endpoint it selects too, not only one that covers it: peers on different
+labels ({l1: y}, {l2: y}) both select a pod that carries both labels, and
+that pod gets the ports of both rules. Peers are apart only when the policy
+proves it (In lists without a common value, In against NotIn of its values,
+Exists against DoesNotExist on one label, namespaces no namespace matches
+both); unknown labels count as shared.
 */
 
 func checkIngressAllPorts() Check {
@@ -22,8 +29,15 @@ func checkIngressAllPorts() Check {
 		Level: LevelRestricted,
 		Versions: []VersionedCheck{
 			{MinimumVersion: MajorMinorVersion(1, 0), Func: ingressAllPorts_1_0},
+			{MinimumVersion: MajorMinorVersion(1, 1), Func: ingressAllPorts_1_1},
 		},
 	}
 }
 
-func ingressAllPorts_1_0(a *Analysis) []Violation { return allPortsViolations(a, &a.Ingress) }
+func ingressAllPorts_1_0(a *Analysis) []Violation {
+	return allPortsViolations(a, &a.Ingress, mergeCovering)
+}
+
+func ingressAllPorts_1_1(a *Analysis) []Violation {
+	return allPortsViolations(a, &a.Ingress, mergeOverlapping)
+}

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -69,6 +70,7 @@ var checkConstructors = []func() Check{
 	checkIngressFromOtherNamespaces,
 	checkIngressWidePortRange,
 	checkMalformedPolicy,
+	checkPolicySize,
 	checkRawNetworkPolicy,
 }
 
@@ -178,7 +180,11 @@ func Evaluate(level Level, version Version, np *networkingv1.NetworkPolicy) []Vi
 // Evaluation evaluates one policy at several levels and versions, analysing
 // it once: the webhook asks for enforce, warn and audit on every request, and
 // the analysis costs more than the checks. It is not safe for concurrent use.
+//
+// A policy over one of the limits in limits.go is not analysed: at every
+// level from baseline up it gets the policySize violations and nothing else.
 type Evaluation struct {
+	ctx      context.Context
 	np       *networkingv1.NetworkPolicy
 	analyzed bool
 	a        *Analysis
@@ -195,8 +201,20 @@ type evaluated struct {
 // NewEvaluation prepares np for evaluation; nothing is analysed until At
 // needs it.
 func NewEvaluation(np *networkingv1.NetworkPolicy) *Evaluation {
-	return &Evaluation{np: np}
+	return NewEvaluationContext(context.Background(), np)
 }
+
+// NewEvaluationContext is NewEvaluation with a context: once ctx is done,
+// the evaluation stops early and Err returns ctx's error. The webhook passes
+// the request's deadline, the commands their interrupt signal.
+func NewEvaluationContext(ctx context.Context, np *networkingv1.NetworkPolicy) *Evaluation {
+	return &Evaluation{ctx: ctx, np: np}
+}
+
+// Err is the context's error when an evaluation was stopped by it. Once Err
+// is not nil, what At returned may be incomplete: callers must not read an
+// empty result as allowed.
+func (e *Evaluation) Err() error { return e.ctx.Err() }
 
 // At is Evaluate(level, version, np). Asked twice for the same level and
 // version it returns the same slice, which callers must not modify.
@@ -212,8 +230,11 @@ func (e *Evaluation) At(level Level, version Version) []Violation {
 			return d.violations
 		}
 	}
+	if e.ctx.Err() != nil {
+		return nil
+	}
 	if !e.analyzed {
-		e.a, e.err = analyzeSafely(e.np)
+		e.a, e.err = analyzeSafely(e.ctx, e.np)
 		e.analyzed = true
 	}
 	var out []Violation
@@ -222,6 +243,9 @@ func (e *Evaluation) At(level Level, version Version) []Violation {
 	} else {
 		out = evaluateAnalysis(level, version, e.a)
 	}
+	if e.ctx.Err() != nil {
+		return out // incomplete: not kept
+	}
 	e.done = append(e.done, evaluated{level, version, out})
 	return out
 }
@@ -229,6 +253,9 @@ func (e *Evaluation) At(level Level, version Version) []Violation {
 func evaluateAnalysis(level Level, version Version, a *Analysis) []Violation {
 	var out []Violation
 	for _, c := range registry {
+		if a.stopped() {
+			break
+		}
 		if c.Level.Rank() > level.Rank() {
 			continue
 		}
@@ -252,14 +279,23 @@ func evaluateAnalysis(level Level, version Version, a *Analysis) []Violation {
 }
 
 // analyzeSafely is Analyze, with a panic turned into an error: a bug in the
-// analysis must deny the policy, not crash the webhook or allow it.
-func analyzeSafely(np *networkingv1.NetworkPolicy) (a *Analysis, err error) {
+// analysis must deny the policy, not crash the webhook or allow it. A policy
+// over a limit is not analysed beyond its limits and namespace.
+func analyzeSafely(ctx context.Context, np *networkingv1.NetworkPolicy) (a *Analysis, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("internal error analysing the policy: %v; the policy is not allowed until this is fixed, please report it", r)
 		}
 	}()
-	return Analyze(np), nil
+	if limits := checkLimits(np); len(limits) > 0 {
+		a = newAnalysis(np)
+		a.limits = limits
+		a.ctx = ctx
+		return a, nil
+	}
+	a = analyzeSpec(np)
+	a.ctx = ctx
+	return a, nil
 }
 
 func runCheck(id string, f CheckFunc, a *Analysis) (vs []Violation) {

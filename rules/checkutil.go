@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -142,6 +143,52 @@ func allPodsViolations(a *Analysis, d *DirectionAnalysis) []Violation {
 	}))
 }
 
+// allPodsViolations_1_1 is allPodsViolations with selectors judged by what
+// they can match: a selector of only DoesNotExist and NotIn requirements
+// matches every pod that lacks some labels, which in a namespace whose
+// tenant labels the pods is every pod. Peers that together cover every pod
+// ({x Exists} and {x DoesNotExist}; {x In [a]} and {x NotIn [a]}) always
+// include such a selector: a pod without labels meets no In or Exists, so
+// only a selector without them can match it.
+func allPodsViolations_1_1(a *Analysis, d *DirectionAnalysis) []Violation {
+	if !matchesUnlabeled(a.Subject) {
+		return nil
+	}
+	ns := namespaceWords(a)
+	subject := "spec.podSelector {}"
+	if !a.Subject.MatchesAll() {
+		subject = fmt.Sprintf("spec.podSelector %q, which matches every pod without those labels,", a.Subject.String())
+	}
+	return dropEmpty(peerViolations(d, []PeerClass{PeerOwnNamespace}, func(p PeerAnalysis) Violation {
+		if !matchesUnlabeled(p.Pods) {
+			return Violation{}
+		}
+		if a.Subject.MatchesAll() && p.Pods.MatchesAll() {
+			return allPodsViolations(a, &DirectionAnalysis{Type: d.Type, Effective: true, Rules: []RuleAnalysis{{Peers: []PeerAnalysis{p}}}})[0]
+		}
+		peer := "every pod in it"
+		if !p.Pods.MatchesAll() {
+			peer = fmt.Sprintf("every pod in it without the labels of podSelector %q", p.Pods.String())
+		}
+		fix := "; select pods by a label they carry (matchLabels, In or Exists) in spec.podSelector or in podSelector"
+		if d.Type == networkingv1.PolicyTypeEgress {
+			return Violation{Field: p.Field, Message: fmt.Sprintf("with %s this lets every pod in %s send traffic to %s, in effect every pod%s", subject, ns, peer, fix)}
+		}
+		return Violation{Field: p.Field, Message: fmt.Sprintf("with %s this lets every pod in %s accept traffic from %s, in effect every pod%s", subject, ns, peer, fix)}
+	}))
+}
+
+// matchesUnlabeled reports whether s matches a pod without labels: it has no
+// In and no Exists requirement.
+func matchesUnlabeled(s NormalizedSelector) bool {
+	for _, r := range s.Requirements {
+		if r.Operator != metav1.LabelSelectorOpDoesNotExist && r.Operator != metav1.LabelSelectorOpNotIn {
+			return false
+		}
+	}
+	return true
+}
+
 // dropEmpty removes zero violations, which peerViolations callbacks return
 // for peers they accept.
 func dropEmpty(vs []Violation) []Violation {
@@ -151,8 +198,23 @@ func dropEmpty(vs []Violation) []Violation {
 // portPredicate reports whether the ports of one protocol are too broad.
 type portPredicate func(ProtocolPorts) bool
 
+// peerMerge says which rules' ports a peer of a rule is counted with.
+type peerMerge int
+
+const (
+	// mergeCovering (v1.0) counts a peer with the rules that have a peer
+	// covering it: a rule for every pod also applies to a rule for some.
+	mergeCovering peerMerge = iota
+	// mergeOverlapping (v1.1) counts a peer with the rules that have a peer
+	// which may select an endpoint it selects too: peers on different labels
+	// ({l1: y} and {l2: y}) both select a pod that carries both labels, and
+	// that pod gets the ports of both rules.
+	mergeOverlapping
+)
+
 // portBreadthViolations finds the peers of effective rules whose ports,
-// merged over every rule whose peers cover them, match pred for some
+// merged over every rule whose peers cover them (mergeCovering) or may
+// select the same endpoints (mergeOverlapping), match pred for some
 // protocol, and reports each at the narrowest field that explains it:
 //
 //  1. a rule without ports: the rule;
@@ -163,7 +225,7 @@ type portPredicate func(ProtocolPorts) bool
 //     other rules.
 //
 // describe renders what is too broad; its scope argument tells which case.
-func portBreadthViolations(a *Analysis, d *DirectionAnalysis, pred portPredicate, describe func(scope string, set PortSet, protocols []corev1.Protocol) string) []Violation {
+func portBreadthViolations(a *Analysis, d *DirectionAnalysis, merge peerMerge, pred portPredicate, describe func(scope string, set PortSet, protocols []corev1.Protocol) string) []Violation {
 	if !d.Effective {
 		return nil
 	}
@@ -176,17 +238,24 @@ func portBreadthViolations(a *Analysis, d *DirectionAnalysis, pred portPredicate
 		}
 		return out
 	}
+	// What each rule opens too broadly on its own, computed once: the
+	// report below asks it for every peer of every contributing rule.
+	ruleBroad := make([][]corev1.Protocol, len(d.Rules))
+	for j := range d.Rules {
+		ruleBroad[j] = matching(d.Rules[j].Ports, nil)
+	}
 	// Merging per peer compares every peer with every other. Past
-	// maxMergedPeers (far beyond any real policy) every peer is assumed to
-	// get the ports of every rule: more findings, never fewer, and bounded
-	// work for the webhook.
+	// maxMergedPeers (far beyond any real policy), or in a policy over the
+	// limits, every peer is assumed to get the ports of every rule: more
+	// findings, never fewer, and bounded work for the webhook.
 	peers := 0
 	for _, r := range d.Rules {
 		peers += len(r.Peers)
 	}
+	pairwise := peers <= maxMergedPeers && len(a.limits) == 0
 	var everything PortSet
 	var allRules []int
-	if peers > maxMergedPeers {
+	if !pairwise {
 		sets := make([]PortSet, len(d.Rules))
 		for i, r := range d.Rules {
 			sets[i] = r.Ports
@@ -194,12 +263,23 @@ func portBreadthViolations(a *Analysis, d *DirectionAnalysis, pred portPredicate
 		}
 		everything = UnionPortSets(sets...)
 	}
-	var idx *coverIndex
-	if peers <= maxMergedPeers {
-		idx = newCoverIndex(d, peers)
+	var (
+		cover   *coverIndex
+		overlap *overlapIndex
+	)
+	if pairwise {
+		switch merge {
+		case mergeCovering:
+			cover = newCoverIndex(d, peers)
+		case mergeOverlapping:
+			overlap = overlapIndexFor(a, d, peers)
+		}
 	}
 	var out []Violation
 	for i, r := range d.Rules {
+		if a.stopped() {
+			return out
+		}
 		type peerPorts struct {
 			set   PortSet
 			rules []int
@@ -208,8 +288,11 @@ func portBreadthViolations(a *Analysis, d *DirectionAnalysis, pred portPredicate
 		var broad []corev1.Protocol
 		for k := range r.Peers {
 			set, rules := everything, allRules
-			if idx != nil {
-				set, rules = idx.portsFor(a, d, i, k)
+			switch {
+			case cover != nil:
+				set, rules = cover.portsFor(a, d, i, k)
+			case overlap != nil:
+				set, rules = overlap.portsFor(d, i, k)
 			}
 			effective[k] = peerPorts{set, rules}
 			broad = append(broad, matching(set, broad)...)
@@ -243,7 +326,11 @@ func portBreadthViolations(a *Analysis, d *DirectionAnalysis, pred portPredicate
 			skip := slices.Clone(done)
 			var others []string
 			for _, j := range effective[k].rules {
-				skip = append(skip, matching(d.Rules[j].Ports, nil)...)
+				for _, proto := range ruleBroad[j] {
+					if !slices.Contains(skip, proto) {
+						skip = append(skip, proto)
+					}
+				}
 				if j != i {
 					others = append(others, d.Rules[j].Field)
 				}
@@ -254,6 +341,255 @@ func portBreadthViolations(a *Analysis, d *DirectionAnalysis, pred portPredicate
 		}
 	}
 	return out
+}
+
+// overlapIndex answers, for every peer of a direction, which rules have a
+// peer that may select an endpoint it selects too (mergeOverlapping), and
+// the union of those rules' ports. Two peers are disjoint only when the
+// policy proves it: a label both constrain in ways no value meets (In lists
+// without a common value, In against NotIn of all its values, Exists or In
+// against DoesNotExist), or namespaces that no namespace matches both.
+// Labels the policy does not constrain can be anything, so peers on
+// different labels overlap: a pod may carry both.
+//
+// It is built once per direction and shared by the checks that ask.
+type overlapIndex struct {
+	// ns is the namespaces each peer selects, as a selector on namespace
+	// labels; nil when unknown (any namespace).
+	ns []*NormalizedSelector
+	// keys has a bit for each label key of a peer's pod selector: peers
+	// without a key in common always overlap in their pods.
+	keys  []uint64
+	first []int
+	// firstIn is each peer's first In requirement, nil without one; byValue
+	// lists the peers with an In requirement on a key that holds a value,
+	// by key and value, and inKeys the keys of each peer's In requirements.
+	// A peer whose In on the key of p's first In shares no value with it is
+	// disjoint from p without a full comparison.
+	firstIn []*SelectorRequirement
+	byValue map[string][]int
+	inKeys  [][]string
+	mark    []uint32
+	epoch   uint32
+	// done, sets and rules keep each peer's answer once computed.
+	done  []bool
+	sets  []PortSet
+	rules [][]int
+	// memo keeps the union of the ports of a set of rules: most peers of a
+	// policy get the same set.
+	memo map[string]PortSet
+}
+
+// overlapIndexFor returns d's overlap index, building it on first use.
+func overlapIndexFor(a *Analysis, d *DirectionAnalysis, peers int) *overlapIndex {
+	if d.overlap == nil {
+		d.overlap = newOverlapIndex(a, d, peers)
+	}
+	return d.overlap
+}
+
+func newOverlapIndex(a *Analysis, d *DirectionAnalysis, peers int) *overlapIndex {
+	idx := &overlapIndex{
+		ns: make([]*NormalizedSelector, 0, peers), keys: make([]uint64, 0, peers), first: make([]int, len(d.Rules)),
+		firstIn: make([]*SelectorRequirement, 0, peers), byValue: map[string][]int{}, inKeys: make([][]string, 0, peers),
+		mark: make([]uint32, peers), done: make([]bool, peers), sets: make([]PortSet, peers), rules: make([][]int, peers),
+		memo: map[string]PortSet{},
+	}
+	var own *NormalizedSelector
+	if validNamespaceName(a.Namespace) {
+		own = &NormalizedSelector{Requirements: []SelectorRequirement{{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpIn, Values: []string{a.Namespace}}}}
+	}
+	for i, r := range d.Rules {
+		idx.first[i] = len(idx.ns)
+		for k := range r.Peers {
+			p := &r.Peers[k]
+			x := len(idx.ns)
+			var ns *NormalizedSelector
+			switch {
+			case p.Namespaces != nil:
+				ns = p.Namespaces
+			case p.Class == PeerOwnNamespace:
+				ns = own
+			}
+			var (
+				keys    uint64
+				inKeys  []string
+				firstIn *SelectorRequirement
+			)
+			if p.Class != PeerAnywhere && p.Class != PeerIPBlock {
+				for m := range p.Pods.Requirements {
+					q := &p.Pods.Requirements[m]
+					keys |= uint64(1) << (fnv64(q.Key, "") % 64)
+					if q.Operator != metav1.LabelSelectorOpIn {
+						continue
+					}
+					if firstIn == nil {
+						firstIn = q
+					}
+					inKeys = append(inKeys, q.Key)
+					for _, v := range q.Values {
+						kv := q.Key + "\x00" + v
+						idx.byValue[kv] = append(idx.byValue[kv], x)
+					}
+				}
+			}
+			idx.ns = append(idx.ns, ns)
+			idx.keys = append(idx.keys, keys)
+			idx.firstIn = append(idx.firstIn, firstIn)
+			idx.inKeys = append(idx.inKeys, inKeys)
+		}
+	}
+	return idx
+}
+
+// mayOverlap reports whether peers p and q (at x and y in the index) may
+// select a common endpoint; false only when the policy proves they do not.
+// Peers sharing a value with the peer being answered for are marked.
+func (idx *overlapIndex) mayOverlap(p, q *PeerAnalysis, x, y int) bool {
+	switch {
+	case p.Class == PeerAnywhere || q.Class == PeerAnywhere:
+		return true
+	case p.Class == PeerIPBlock && q.Class == PeerIPBlock:
+		return !p.Addresses.Subtract(q.Addresses).Equal(p.Addresses)
+	case p.Class == PeerIPBlock || q.Class == PeerIPBlock:
+		return true // pod addresses may be in the block
+	}
+	if idx.ns[x] != nil && idx.ns[y] != nil && idx.ns[x] != idx.ns[y] && !selectorsMayOverlap(*idx.ns[x], *idx.ns[y]) {
+		return false
+	}
+	if idx.keys[x]&idx.keys[y] == 0 {
+		return true
+	}
+	if in := idx.firstIn[x]; in != nil && idx.mark[y] != idx.epoch && slices.Contains(idx.inKeys[y], in.Key) {
+		return false // q's In on that key shares no value with p's
+	}
+	return selectorsMayOverlap(p.Pods, q.Pods)
+}
+
+// portsFor returns the union of the ports of the rules with a peer that may
+// overlap d.Rules[i].Peers[k], and those rules; rule i is always one.
+func (idx *overlapIndex) portsFor(d *DirectionAnalysis, i, k int) (PortSet, []int) {
+	x := idx.first[i] + k
+	if idx.done[x] {
+		return idx.sets[x], idx.rules[x]
+	}
+	p := &d.Rules[i].Peers[k]
+	idx.epoch++
+	if in := idx.firstIn[x]; in != nil {
+		for _, v := range in.Values {
+			for _, y := range idx.byValue[in.Key+"\x00"+v] {
+				idx.mark[y] = idx.epoch
+			}
+		}
+	}
+	var rules []int
+	for j := range d.Rules {
+		if j == i {
+			rules = append(rules, j)
+			continue
+		}
+		qs := d.Rules[j].Peers
+		for m := range qs {
+			if idx.mayOverlap(p, &qs[m], x, idx.first[j]+m) {
+				rules = append(rules, j)
+				break
+			}
+		}
+	}
+	set := d.Rules[i].Ports
+	if len(rules) > 1 {
+		key := make([]byte, 0, 4*len(rules))
+		for _, j := range rules {
+			key = strconv.AppendInt(key, int64(j), 36)
+			key = append(key, ',')
+		}
+		var ok bool
+		if set, ok = idx.memo[string(key)]; !ok {
+			sets := make([]PortSet, len(rules))
+			for n, j := range rules {
+				sets[n] = d.Rules[j].Ports
+			}
+			set = UnionPortSets(sets...)
+			idx.memo[string(key)] = set
+		}
+	}
+	idx.done[x], idx.sets[x], idx.rules[x] = true, set, rules
+	return set, rules
+}
+
+// selectorsMayOverlap reports whether some object may match both s and t:
+// false only when a key both constrain has no value (or absence) that meets
+// all their requirements on it. Requirements are sorted by key, so the
+// selectors are walked once.
+func selectorsMayOverlap(s, t NormalizedSelector) bool {
+	rs, rt := s.Requirements, t.Requirements
+	var buf [8]SelectorRequirement
+	i, j := 0, 0
+	for i < len(rs) && j < len(rt) {
+		switch k := rs[i].Key; {
+		case k < rt[j].Key:
+			i++
+		case k > rt[j].Key:
+			j++
+		default:
+			reqs := buf[:0]
+			for ; i < len(rs) && rs[i].Key == k; i++ {
+				reqs = append(reqs, rs[i])
+			}
+			for ; j < len(rt) && rt[j].Key == k; j++ {
+				reqs = append(reqs, rt[j])
+			}
+			if !satisfiable(reqs) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// satisfiable reports whether one label (present with some value, or
+// absent) meets every requirement of reqs, all on that label. Values are
+// sorted; the work is linear in the shortest In list times the lists.
+func satisfiable(reqs []SelectorRequirement) bool {
+	var shortest []string
+	exists, absent, ins := false, false, 0
+	for _, r := range reqs {
+		switch r.Operator {
+		case metav1.LabelSelectorOpIn:
+			exists = true
+			ins++
+			if shortest == nil || len(r.Values) < len(shortest) {
+				shortest = r.Values
+			}
+		case metav1.LabelSelectorOpExists:
+			exists = true
+		case metav1.LabelSelectorOpDoesNotExist:
+			absent = true
+		}
+	}
+	if absent {
+		return !exists
+	}
+	if ins == 0 {
+		return true // NotIn and Exists leave infinitely many values
+	}
+candidates:
+	for _, v := range shortest {
+		for _, r := range reqs {
+			switch r.Operator {
+			case metav1.LabelSelectorOpIn:
+				if !containsSorted(r.Values, v) {
+					continue candidates
+				}
+			case metav1.LabelSelectorOpNotIn:
+				if containsSorted(r.Values, v) {
+					continue candidates
+				}
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // coverIndex answers PortsFor for every peer of a direction. It is
@@ -530,8 +866,8 @@ func lowerFirst(s string) string {
 // level restricted; see check_ingressWidePortRange.go.
 const restrictedMaxPorts = 1024
 
-func allPortsViolations(a *Analysis, d *DirectionAnalysis) []Violation {
-	return portBreadthViolations(a, d, ProtocolPorts.All, func(scope string, set PortSet, ps []corev1.Protocol) string {
+func allPortsViolations(a *Analysis, d *DirectionAnalysis, merge peerMerge) []Violation {
+	return portBreadthViolations(a, d, merge, ProtocolPorts.All, func(scope string, set PortSet, ps []corev1.Protocol) string {
 		what := "every " + joinProtocols(ps) + " port"
 		if len(ps) == len(portProtocols) {
 			what = "every port of every protocol"
@@ -548,9 +884,9 @@ func allPortsViolations(a *Analysis, d *DirectionAnalysis) []Violation {
 	})
 }
 
-func widePortRangeViolations(a *Analysis, d *DirectionAnalysis) []Violation {
+func widePortRangeViolations(a *Analysis, d *DirectionAnalysis, merge peerMerge) []Violation {
 	wide := func(p ProtocolPorts) bool { return !p.All() && p.Count() > restrictedMaxPorts }
-	return portBreadthViolations(a, d, wide, func(scope string, set PortSet, ps []corev1.Protocol) string {
+	return portBreadthViolations(a, d, merge, wide, func(scope string, set PortSet, ps []corev1.Protocol) string {
 		var parts []string
 		for _, p := range ps {
 			pp := set.Protocol(p)
