@@ -3,8 +3,10 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -61,6 +63,11 @@ func bypassCorpus() []bypass {
 		anyIn, anyOut = "ingressFromAnywhere", "egressToAnywhere"
 		malformed     = "malformedPolicy"
 		raw           = "rawNetworkPolicy"
+		size          = "policySize"
+		allPodsIn     = "ingressAllPodsFromAllPods"
+		allPodsOut    = "egressAllPodsToAllPods"
+		allPortsIn    = "ingressAllPorts"
+		widePortsIn   = "ingressWidePortRange"
 	)
 	return []bypass{
 		// Addresses: any ipBlock crosses the namespace boundary.
@@ -130,21 +137,66 @@ func bypassCorpus() []bypass {
 
 		// And at managed level nothing raw passes, however narrow.
 		{name: "managed level: a narrow policy", spec: ingressFrom(fromPods), rules: []string{raw}, code: 403},
+
+		// Cost: a policy larger than netguard judges is denied, at every
+		// level from baseline up, before anything else is computed.
+		{name: "40,000 values in one In", spec: ingressFrom(`{"podSelector":{"matchExpressions":[{"key":"app","operator":"In","values":` + jsonValues("v", 40000) + `}]}}`), rules: []string{size}, code: 403},
+		{name: "two namespace In lists of 80,000", spec: ingressFrom(nsSel(`{"matchExpressions":[{"key":"kubernetes.io/metadata.name","operator":"In","values":` + jsonValues("a", 80000) + `},{"key":"kubernetes.io/metadata.name","operator":"In","values":` + jsonValues("b", 80000) + `}]}`)), rules: []string{size}, code: 403},
+
+		// At restricted, selectors are judged by what they can match.
+		{name: "restricted level: every pod from every pod by DoesNotExist", spec: `{"podSelector":{"matchExpressions":[{"key":"no-such-label","operator":"DoesNotExist"}]},"ingress":[{"from":[{"podSelector":{"matchExpressions":[{"key":"no-such-label","operator":"DoesNotExist"}]}}],` + tcp8080 + `}]}`, rules: []string{allPodsIn}, code: 403},
+		{name: "restricted level: x Exists and x DoesNotExist cover every pod", spec: `{"podSelector":{},"ingress":[{"from":[{"podSelector":{"matchExpressions":[{"key":"x","operator":"Exists"}]}},{"podSelector":{"matchExpressions":[{"key":"x","operator":"DoesNotExist"}]}}],` + tcp8080 + `}]}`, rules: []string{allPodsIn}, code: 403},
+		{name: "restricted level: x In [a] and x NotIn [a] cover every pod", spec: `{"podSelector":{},"policyTypes":["Egress"],"egress":[{"to":[{"podSelector":{"matchExpressions":[{"key":"x","operator":"In","values":["a"]}]}},{"podSelector":{"matchExpressions":[{"key":"x","operator":"NotIn","values":["a"]}]}}],` + tcp8080 + `}]}`, rules: []string{allPodsOut}, code: 403},
+		{name: "restricted level: 1024-port slices on different labels add up to every port", spec: portSlices(64), rules: []string{allPortsIn}, code: 403},
+		{name: "restricted level: two 1024-port slices on different labels", spec: portSlices(2), rules: []string{widePortsIn}, code: 403},
 	}
 }
 
-// TestBypassCorpus runs every trick against the validator at baseline (and
-// the last at managed).
+// jsonValues is a JSON list of n label values.
+func jsonValues(prefix string, n int) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"` + prefix + strconv.Itoa(i) + `"`)
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// portSlices is n rules, rule i from the pods labelled l<i>=y on the i-th
+// slice of 1024 ports: a pod labelled with all of them gets every slice.
+func portSlices(n int) string {
+	var b strings.Builder
+	b.WriteString(`{` + backendSe + `,"ingress":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"from":[{"podSelector":{"matchLabels":{"l%d":"y"}}}],"ports":[{"port":%d,"endPort":%d}]}`, i, 1+i*1024, min(65535, (i+1)*1024))
+	}
+	b.WriteString(`]}`)
+	return b.String()
+}
+
+// TestBypassCorpus runs every trick against the validator at baseline, or at
+// the level its name starts with.
 func TestBypassCorpus(t *testing.T) {
 	v, _ := newValidator(testConfig(), map[string]map[string]string{
 		"team":    nil,
 		"managed": {rules.LabelEnforce: "managed"},
+		"strict":  {rules.LabelEnforce: "restricted"},
 	})
 	for _, c := range bypassCorpus() {
 		t.Run(c.name, func(t *testing.T) {
 			ns := "team"
-			if strings.HasPrefix(c.name, "managed level") {
+			switch {
+			case strings.HasPrefix(c.name, "managed level"):
 				ns = "managed"
+			case strings.HasPrefix(c.name, "restricted level"):
+				ns = "strict"
 			}
 			obj := c.obj
 			if obj == "" {

@@ -38,6 +38,10 @@ type Config struct {
 	// SelfUsername is netguard's own identity. Empty means: ask the API server
 	// at start (SelfSubjectReview).
 	SelfUsername string
+	// MaxConcurrentEvaluations bounds the NetworkPolicy reviews judged at
+	// once; more wait briefly and are then shed with 429. 0 means
+	// DefaultMaxConcurrentEvaluations.
+	MaxConcurrentEvaluations int
 }
 
 // DefaultSystemDeleters are kube-controller-manager's identities, both when it
@@ -57,6 +61,9 @@ func (c *Config) Validate() error {
 		if !f.lv.Level.Valid() {
 			return fmt.Errorf("defaults.%s: unknown level %q", f.name, f.lv.Level)
 		}
+	}
+	if c.MaxConcurrentEvaluations < 0 {
+		return fmt.Errorf("maxConcurrentEvaluations %d: must not be negative (0 means %d)", c.MaxConcurrentEvaluations, DefaultMaxConcurrentEvaluations)
 	}
 	return nil
 }

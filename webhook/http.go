@@ -121,7 +121,9 @@ func handleReview(max int64, wh *admission.Webhook, decode reviewDecoder, w http
 	if review.Request != nil {
 		req.AdmissionRequest = *review.Request
 	}
-	resp := wh.Handle(r.Context(), req)
+	ctx, cancel := reviewContext(r)
+	defer cancel()
+	resp := wh.Handle(ctx, req)
 	w.Header().Set("Content-Type", "application/json")
 	if err := json.NewEncoder(w).Encode(admissionv1.AdmissionReview{
 		TypeMeta: metav1.TypeMeta{APIVersion: review.APIVersion, Kind: "AdmissionReview"},

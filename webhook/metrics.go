@@ -22,10 +22,14 @@ var (
 		Name: "netguard_namespace_label_errors_total",
 		Help: "Admission requests in namespaces whose netguard.io/<mode> label is invalid and was treated as the strictest level, by mode.",
 	}, []string{"mode"})
+	admissionShed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "netguard_admission_shed_total",
+		Help: "Admission requests answered 429 without being judged because --max-concurrent-evaluations reviews were already running, by resource.",
+	}, []string{"resource"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(admissionDecisions, ruleViolations, namespaceLabelErrors)
+	metrics.Registry.MustRegister(admissionDecisions, ruleViolations, namespaceLabelErrors, admissionShed)
 }
 
 // operationLabel keeps the operation label to the four operations the API

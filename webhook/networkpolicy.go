@@ -128,9 +128,17 @@ func (v *networkPolicyValidator) handle(ctx context.Context, req admission.Reque
 	}
 	d := decision{"allow", "enforce", string(policy.Enforce.Level)}
 
-	// One analysis serves the three modes, which usually share a level.
-	ev := rules.NewEvaluation(newNP)
-	if vs := ev.At(policy.Enforce.Level, policy.Enforce.Version); len(vs) > 0 {
+	// One analysis serves the three modes, which usually share a level. It
+	// stops at the request's deadline: the API server has given up by then.
+	ev := rules.NewEvaluationContext(ctx, newNP)
+	stopped := func() (admission.Response, decision) {
+		return errored(http.StatusServiceUnavailable, fmt.Errorf("the evaluation of the policy stopped before it finished (%v); the policy is not allowed: retry", ev.Err()))
+	}
+	vs := ev.At(policy.Enforce.Level, policy.Enforce.Version)
+	if ev.Err() != nil {
+		return stopped()
+	}
+	if len(vs) > 0 {
 		countViolations(vs, "enforce")
 		log.Info("denied NetworkPolicy", "operation", req.Operation, "level", policy.Enforce.String(), "rules", ruleIDs(vs))
 		d.decision = "deny"
@@ -146,13 +154,17 @@ func (v *networkPolicyValidator) handle(ctx context.Context, req admission.Reque
 	}
 	resp := admission.Allowed("")
 	resp.AuditAnnotations = map[string]string{AuditAnnotationEnforcePolicy: policy.Enforce.String()}
-	if vs := ev.At(policy.Warn.Level, policy.Warn.Version); len(vs) > 0 {
+	warn, audit := ev.At(policy.Warn.Level, policy.Warn.Version), ev.At(policy.Audit.Level, policy.Audit.Version)
+	if ev.Err() != nil {
+		return stopped()
+	}
+	if vs := warn; len(vs) > 0 {
 		countViolations(vs, "warn")
 		for _, vi := range vs {
 			resp.Warnings = append(resp.Warnings, "would violate netguard "+quote(policy.Warn)+": "+vi.String())
 		}
 	}
-	if vs := ev.At(policy.Audit.Level, policy.Audit.Version); len(vs) > 0 {
+	if vs := audit; len(vs) > 0 {
 		countViolations(vs, "audit")
 		resp.AuditAnnotations[AuditAnnotationViolations] = "would violate netguard " + quote(policy.Audit) + ": " + joinViolations(vs)
 	}

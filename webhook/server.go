@@ -149,7 +149,13 @@ func (s *Server) handlers(opts ...func(*admission.Webhook)) map[string]http.Hand
 		if path == PathValidateNetworkPolicy {
 			decode = decodeNetworkPolicyReview
 		}
-		out[path] = s.closeWhenDraining(serveReview(MaxRequestBytes, wh, decode))
+		h := serveReview(MaxRequestBytes, wh, decode)
+		if path == PathValidateNetworkPolicy {
+			// Judging a policy is the work a tenant can make costly; the
+			// workload webhooks fail open and are not limited here.
+			h = concurrencyLimit(s.cfg.MaxConcurrentEvaluations, "networkpolicies", h)
+		}
+		out[path] = s.closeWhenDraining(h)
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,7 +99,7 @@ the good documents are still checked and reported).`,
 				if err != nil {
 					return err
 				}
-				return runCheck(streams, o, level, version)
+				return runCheck(cmd.Context(), streams, o, level, version)
 			},
 		}
 		o.AddFlags(cmd.Flags())
@@ -155,7 +156,11 @@ func validNamespace(ns string) bool { return len(validation.IsDNS1123Label(ns)) 
 // version. Policies without a namespace are in namespace; policies naming
 // another namespace than a non-empty explicit one are input errors, as
 // kubectl treats them.
-func checkManifests(ms []manifest, level rules.Level, version rules.Version, namespace string) checkReport {
+//
+// Once ctx is done (SIGINT, SIGTERM) it stops, even inside an evaluation,
+// and the report holds the objects checked so far; the caller must not
+// present it as complete.
+func checkManifests(ctx context.Context, ms []manifest, level rules.Level, version rules.Version, namespace string) checkReport {
 	report := checkReport{Results: []checkResult{}, level: level, version: version}
 	defaultNS := namespace
 	if defaultNS == "" {
@@ -165,6 +170,9 @@ func checkManifests(ms []manifest, level rules.Level, version rules.Version, nam
 		report.Errors = append(report.Errors, checkInputError{Source: m.Location(), Message: fmt.Sprintf(format, args...), file: m.Source, index: m.Index, item: m.Item})
 	}
 	for _, m := range ms {
+		if ctx.Err() != nil {
+			return report
+		}
 		switch obj := m.Object.(type) {
 		case *networkingv1.NetworkPolicy:
 			np := obj.DeepCopy()
@@ -178,7 +186,11 @@ func checkManifests(ms []manifest, level rules.Level, version rules.Version, nam
 				fail(m, "NetworkPolicy %q is in namespace %q, not in %q given by --namespace", np.Name, np.Namespace, namespace)
 				continue
 			}
-			vs := rules.Evaluate(level, version, np)
+			ev := rules.NewEvaluationContext(ctx, np)
+			vs := ev.At(level, version)
+			if ev.Err() != nil {
+				return report
+			}
 			if vs == nil {
 				vs = []rules.Violation{}
 			}
@@ -209,9 +221,12 @@ func checkManifests(ms []manifest, level rules.Level, version rules.Version, nam
 	return report
 }
 
-func runCheck(streams ioStreams, o *checkOptions, level rules.Level, version rules.Version) error {
+func runCheck(ctx context.Context, streams ioStreams, o *checkOptions, level rules.Level, version rules.Version) error {
 	ms, loadErrs := loadManifests(o.Filenames, streams.In)
-	report := checkManifests(ms, level, version, o.Namespace)
+	report := checkManifests(ctx, ms, level, version, o.Namespace)
+	if err := ctx.Err(); err != nil {
+		return interrupted(err)
+	}
 	var inputErrs []checkInputError
 	for _, err := range loadErrs {
 		var me *manifestError

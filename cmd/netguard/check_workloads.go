@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -82,8 +83,9 @@ func (f workloadFinding) String() string {
 
 // generateAll runs the generator over every annotated workload and the
 // input-set checks. It returns the policies (baseline first, then sorted by
-// namespace and name) only when there is no error.
-func (s workloadSet) generateAll(opts rules.BaselineOptions) ([]*networkingv1.NetworkPolicy, []workloadFinding) {
+// namespace and name) only when there is no error. Once ctx is done it stops
+// between workloads and returns nothing.
+func (s workloadSet) generateAll(ctx context.Context, opts rules.BaselineOptions) ([]*networkingv1.NetworkPolicy, []workloadFinding) {
 	var (
 		findings []workloadFinding
 		policies []*networkingv1.NetworkPolicy
@@ -92,6 +94,9 @@ func (s workloadSet) generateAll(opts rules.BaselineOptions) ([]*networkingv1.Ne
 	)
 	namespaces := map[string]bool{}
 	for _, w := range s.workloads {
+		if ctx.Err() != nil {
+			return nil, nil
+		}
 		if !rules.IsAnnotated(w.Annotations) {
 			continue
 		}

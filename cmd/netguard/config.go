@@ -31,6 +31,7 @@ type (
 	Exemptions            = configv1alpha1.Exemptions
 	PlatformConfig        = configv1alpha1.PlatformConfig
 	AuditConfig           = configv1alpha1.AuditConfig
+	AdmissionConfig       = configv1alpha1.AdmissionConfig
 )
 
 func defaultConfiguration() *NetguardConfiguration {
@@ -40,6 +41,7 @@ func defaultConfiguration() *NetguardConfiguration {
 		Defaults:   LevelDefaults{Enforce: "baseline", Audit: "restricted", Warn: "restricted"},
 		Exemptions: Exemptions{Namespaces: []string{"kube-system"}},
 		Audit:      AuditConfig{Interval: metav1.Duration{Duration: time.Minute}, MaxObjectsPerCycle: webhook.DefaultAuditMaxObjectsPerCycle},
+		Admission:  AdmissionConfig{MaxConcurrentEvaluations: webhook.DefaultMaxConcurrentEvaluations},
 	}
 }
 
@@ -85,6 +87,9 @@ func validateConfiguration(c *NetguardConfiguration) error {
 	}
 	if c.Audit.MaxObjectsPerCycle < 0 {
 		errs = append(errs, fmt.Errorf("audit.maxObjectsPerCycle %d: must not be negative (0 means %d)", c.Audit.MaxObjectsPerCycle, webhook.DefaultAuditMaxObjectsPerCycle))
+	}
+	if c.Admission.MaxConcurrentEvaluations < 0 {
+		errs = append(errs, fmt.Errorf("admission.maxConcurrentEvaluations %d: must not be negative (0 means %d)", c.Admission.MaxConcurrentEvaluations, webhook.DefaultMaxConcurrentEvaluations))
 	}
 	return errors.Join(errs...)
 }
@@ -155,6 +160,13 @@ func (o *serveOptions) mergeFlags(fs *pflag.FlagSet, c *NetguardConfiguration) e
 			c.Audit.Interval.Duration = o.AuditInterval
 		}
 	}
+	if fs.Changed("max-concurrent-evaluations") {
+		if o.MaxConcurrentEvaluations < 1 {
+			bad = append(bad, fmt.Sprintf("--max-concurrent-evaluations %d: must be at least 1", o.MaxConcurrentEvaluations))
+		} else {
+			c.Admission.MaxConcurrentEvaluations = o.MaxConcurrentEvaluations
+		}
+	}
 	if len(bad) > 0 {
 		return errors.New(strings.Join(bad, "; "))
 	}
@@ -192,5 +204,6 @@ func (o *serveOptions) webhookConfig(c *NetguardConfiguration) (webhook.Config, 
 	wc.PlatformGroups = slices.Clone(c.Platform.Groups)
 	wc.SelfUsername = o.SelfUsername
 	wc.SystemDeleters = slices.Clone(webhook.DefaultSystemDeleters)
+	wc.MaxConcurrentEvaluations = c.Admission.MaxConcurrentEvaluations
 	return wc, wc.Validate()
 }

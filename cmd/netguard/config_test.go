@@ -74,6 +74,8 @@ exemptions:
 platformIdentities:
   usernames: [bob]
   groups: [platform-admins]
+admission:
+  maxConcurrentEvaluations: 8
 `
 
 // fromFullFile is what fullFile alone gives.
@@ -84,11 +86,12 @@ func fromFullFile() webhook.Config {
 			Audit:   lv(rules.LevelManaged),
 			Warn:    lvPinned(rules.LevelBaseline, 1, 0),
 		},
-		ExemptUsernames:   []string{"ci-bot"},
-		ExemptGroups:      []string{"system:nodes"},
-		ExemptNamespaces:  []string{"kube-system", "netguard-system", "sandbox"},
-		PlatformUsernames: []string{"bob"},
-		PlatformGroups:    []string{"platform-admins"},
+		ExemptUsernames:          []string{"ci-bot"},
+		ExemptGroups:             []string{"system:nodes"},
+		ExemptNamespaces:         []string{"kube-system", "netguard-system", "sandbox"},
+		PlatformUsernames:        []string{"bob"},
+		PlatformGroups:           []string{"platform-admins"},
+		MaxConcurrentEvaluations: 8,
 	}
 }
 
@@ -98,8 +101,9 @@ func fromFullFile() webhook.Config {
 // merged). kube-system and netguard's own namespace are always exempt.
 func TestFlagsOverrideConfigFile(t *testing.T) {
 	defaults := webhook.Config{
-		Defaults:         webhook.Policy{Enforce: lv(rules.LevelBaseline), Audit: lv(rules.LevelRestricted), Warn: lv(rules.LevelRestricted)},
-		ExemptNamespaces: []string{"kube-system", "netguard-system"},
+		Defaults:                 webhook.Policy{Enforce: lv(rules.LevelBaseline), Audit: lv(rules.LevelRestricted), Warn: lv(rules.LevelRestricted)},
+		ExemptNamespaces:         []string{"kube-system", "netguard-system"},
+		MaxConcurrentEvaluations: webhook.DefaultMaxConcurrentEvaluations,
 	}
 	with := func(base webhook.Config, f func(*webhook.Config)) webhook.Config {
 		f(&base)
@@ -129,6 +133,9 @@ func TestFlagsOverrideConfigFile(t *testing.T) {
 				c.ExemptUsernames = []string{"alice", "carol"}
 				c.PlatformGroups = []string{"net-admins"}
 			})},
+		{name: "--max-concurrent-evaluations replaces admission.maxConcurrentEvaluations",
+			file: fullFile, flags: []string{"--max-concurrent-evaluations=64"},
+			want: with(fromFullFile(), func(c *webhook.Config) { c.MaxConcurrentEvaluations = 64 })},
 		{name: "a list flag given twice is one list",
 			file: fullFile, flags: []string{"--exempt-groups=a", "--exempt-groups=b"},
 			want: with(fromFullFile(), func(c *webhook.Config) { c.ExemptGroups = []string{"a", "b"} })},
@@ -169,6 +176,7 @@ func TestFlagsOverrideConfigFile(t *testing.T) {
 				"--default-enforce=managed", "--default-audit=baseline", "--default-warn=privileged",
 				"--exempt-usernames=u1", "--exempt-groups=g1", "--exempt-namespaces=n1",
 				"--platform-usernames=p1", "--platform-groups=pg1", "--self-username=me", "--namespace=ng",
+				"--max-concurrent-evaluations=4",
 			},
 			want: webhook.Config{
 				Defaults:          webhook.Policy{Enforce: lv(rules.LevelManaged), Audit: lv(rules.LevelBaseline), Warn: lv(rules.LevelPrivileged)},
@@ -178,6 +186,8 @@ func TestFlagsOverrideConfigFile(t *testing.T) {
 				PlatformUsernames: []string{"p1"},
 				PlatformGroups:    []string{"pg1"},
 				SelfUsername:      "me",
+
+				MaxConcurrentEvaluations: 4,
 			}},
 	}
 	for _, tc := range cases {
@@ -219,6 +229,10 @@ func TestConfigFileAndFlagErrors(t *testing.T) {
 		{"empty file", "\n", nil, []string{"--config", "file is empty"}},
 		{"empty level flag", "", []string{"--default-enforce="},
 			[]string{"--default-enforce", `unknown level ""`}},
+		{"negative bound in the file", "apiVersion: netguard.io/v1alpha1\nkind: NetguardConfiguration\nadmission:\n  maxConcurrentEvaluations: -1\n", nil,
+			[]string{"--config", "admission.maxConcurrentEvaluations -1: must not be negative"}},
+		{"zero bound flag", "", []string{"--max-concurrent-evaluations=0"},
+			[]string{"--max-concurrent-evaluations 0: must be at least 1"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

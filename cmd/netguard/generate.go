@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
 
@@ -90,7 +91,7 @@ then), 2 when the input cannot be read.`,
 				if err != nil {
 					return err
 				}
-				return runGenerate(streams, o.Filenames, opts, o.Baseline)
+				return runGenerate(cmd.Context(), streams, o.Filenames, opts, o.Baseline)
 			},
 		}
 		o.AddFlags(cmd.Flags())
@@ -98,12 +99,15 @@ then), 2 when the input cannot be read.`,
 	})
 }
 
-func runGenerate(streams ioStreams, paths []string, opts rules.BaselineOptions, baseline bool) error {
+func runGenerate(ctx context.Context, streams ioStreams, paths []string, opts rules.BaselineOptions, baseline bool) error {
 	_, set, err := loadWorkloads(streams, paths)
 	if err != nil {
 		return err
 	}
-	policies, findings := set.generateAll(opts)
+	policies, findings := set.generateAll(ctx, opts)
+	if err := ctx.Err(); err != nil {
+		return interrupted(err)
+	}
 	if printFindings(streams.ErrOut, findings) {
 		return silentExit(1)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -194,7 +195,7 @@ func loadReachInput(streams ioStreams, paths []string, generated bool, opts rule
 		return a.Name < b.Name
 	})
 	if generated {
-		policies, findings := set.generateAll(opts)
+		policies, findings := set.generateAll(context.Background(), opts) // reach evaluates no policy: nothing to stop
 		if printFindings(streams.ErrOut, findings) {
 			return reachInput{}, silentExit(2)
 		}

@@ -48,6 +48,13 @@ func usageError(format string, args ...any) error {
 	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
 }
 
+// interrupted ends a command stopped by SIGINT or SIGTERM (its context is
+// done) with exit code 130, as a shell reports an interrupted program, and
+// says that its output is incomplete.
+func interrupted(cause error) error {
+	return &exitError{code: 130, err: fmt.Errorf("interrupted (%v): stopped before every object was processed; the output is incomplete", cause)}
+}
+
 // silentExit ends the process with code and prints nothing more; the command
 // has already written its report.
 func silentExit(code int) error { return &exitError{code: code} }

@@ -49,6 +49,9 @@ type serveOptions struct {
 	ExemptUsernames, ExemptGroups, ExemptNamespaces []string
 	PlatformUsernames, PlatformGroups               []string
 	SelfUsername                                    string
+	// MaxConcurrentEvaluations is --max-concurrent-evaluations; it
+	// overrides admission.maxConcurrentEvaluations.
+	MaxConcurrentEvaluations int
 
 	LeaderElect             bool
 	LeaderElectionNamespace string
@@ -117,6 +120,7 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.PlatformUsernames, "platform-usernames", nil, "users who may write netguard-managed policies (replaces platformIdentities.usernames)")
 	fs.StringSliceVar(&o.PlatformGroups, "platform-groups", nil, "groups who may write netguard-managed policies (replaces platformIdentities.groups)")
 	fs.StringVar(&o.SelfUsername, "self-username", "", "netguard's own username; empty asks the API server (SelfSubjectReview)")
+	fs.IntVar(&o.MaxConcurrentEvaluations, "max-concurrent-evaluations", webhook.DefaultMaxConcurrentEvaluations, "NetworkPolicy reviews judged at once by this replica; more wait up to a second, then are answered 429 and counted in netguard_admission_shed_total (overrides admission.maxConcurrentEvaluations)")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas for the controllers (webhooks run on every replica)")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default --namespace)")
 	fs.StringVar(&o.CertMode, "cert-mode", o.CertMode, "cert-manager: serve the certificate another party writes to --cert-dir; self-managed: keep a CA and serving certificate in a Secret, inject the caBundle and rotate them")

@@ -18,12 +18,22 @@ const (
 // fields are documented in docs/configuration.md; unknown fields are errors so
 // a typo never silently falls back to a default.
 type NetguardConfiguration struct {
-	APIVersion string         `json:"apiVersion"`
-	Kind       string         `json:"kind"`
-	Defaults   LevelDefaults  `json:"defaults"`
-	Exemptions Exemptions     `json:"exemptions"`
-	Platform   PlatformConfig `json:"platformIdentities"`
-	Audit      AuditConfig    `json:"audit"`
+	APIVersion string          `json:"apiVersion"`
+	Kind       string          `json:"kind"`
+	Defaults   LevelDefaults   `json:"defaults"`
+	Exemptions Exemptions      `json:"exemptions"`
+	Platform   PlatformConfig  `json:"platformIdentities"`
+	Audit      AuditConfig     `json:"audit"`
+	Admission  AdmissionConfig `json:"admission,omitempty"`
+}
+
+// AdmissionConfig tunes how serve judges admission requests
+// (docs/serve.md).
+type AdmissionConfig struct {
+	// MaxConcurrentEvaluations bounds the NetworkPolicy reviews one replica
+	// judges at once; past it a review waits up to a second and is then
+	// answered 429 (shed). 0 means the default, 32.
+	MaxConcurrentEvaluations int `json:"maxConcurrentEvaluations,omitempty"`
 }
 
 // LevelDefaults apply to namespaces that carry no netguard.io/<mode> label.
