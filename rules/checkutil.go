@@ -391,9 +391,12 @@ func overlapIndexFor(a *Analysis, d *DirectionAnalysis, peers int) *overlapIndex
 func newOverlapIndex(a *Analysis, d *DirectionAnalysis, peers int) *overlapIndex {
 	idx := &overlapIndex{
 		ns: make([]*NormalizedSelector, 0, peers), keys: make([]uint64, 0, peers), first: make([]int, len(d.Rules)),
-		firstIn: make([]*SelectorRequirement, 0, peers), byValue: map[string][]int{}, inKeys: make([][]string, 0, peers),
+		firstIn: make([]*SelectorRequirement, 0, peers), inKeys: make([][]string, 0, peers),
 		mark: make([]uint32, peers), done: make([]bool, peers), sets: make([]PortSet, peers), rules: make([][]int, peers),
-		memo: map[string]PortSet{},
+	}
+	// A few peers are compared faster than indexed.
+	if peers > minIndexedPeers {
+		idx.byValue = map[string][]int{}
 	}
 	var own *NormalizedSelector
 	if validNamespaceName(a.Namespace) {
@@ -427,6 +430,9 @@ func newOverlapIndex(a *Analysis, d *DirectionAnalysis, peers int) *overlapIndex
 						firstIn = q
 					}
 					inKeys = append(inKeys, q.Key)
+					if idx.byValue == nil {
+						continue
+					}
 					for _, v := range q.Values {
 						kv := q.Key + "\x00" + v
 						idx.byValue[kv] = append(idx.byValue[kv], x)
@@ -460,7 +466,7 @@ func (idx *overlapIndex) mayOverlap(p, q *PeerAnalysis, x, y int) bool {
 	if idx.keys[x]&idx.keys[y] == 0 {
 		return true
 	}
-	if in := idx.firstIn[x]; in != nil && idx.mark[y] != idx.epoch && slices.Contains(idx.inKeys[y], in.Key) {
+	if in := idx.firstIn[x]; in != nil && idx.byValue != nil && idx.mark[y] != idx.epoch && slices.Contains(idx.inKeys[y], in.Key) {
 		return false // q's In on that key shares no value with p's
 	}
 	return selectorsMayOverlap(p.Pods, q.Pods)
@@ -475,7 +481,7 @@ func (idx *overlapIndex) portsFor(d *DirectionAnalysis, i, k int) (PortSet, []in
 	}
 	p := &d.Rules[i].Peers[k]
 	idx.epoch++
-	if in := idx.firstIn[x]; in != nil {
+	if in := idx.firstIn[x]; in != nil && idx.byValue != nil {
 		for _, v := range in.Values {
 			for _, y := range idx.byValue[in.Key+"\x00"+v] {
 				idx.mark[y] = idx.epoch
@@ -504,6 +510,9 @@ func (idx *overlapIndex) portsFor(d *DirectionAnalysis, i, k int) (PortSet, []in
 			key = append(key, ',')
 		}
 		var ok bool
+		if idx.memo == nil {
+			idx.memo = map[string]PortSet{}
+		}
 		if set, ok = idx.memo[string(key)]; !ok {
 			sets := make([]PortSet, len(rules))
 			for n, j := range rules {

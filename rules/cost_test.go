@@ -126,14 +126,14 @@ type worstCase struct {
 
 func worstCases(t testing.TB) []worstCase {
 	cases := []worstCase{
-		{"40,000 values in one In", hugeInPeerPolicy(40000), []string{"policySize"}},
-		{"160,000 values in one In", hugeInPeerPolicy(160000), []string{"policySize"}},
-		{"3 MiB of values in one In", hugeInPeerPolicy(300000), []string{"policySize"}},
-		{"two namespace In lists of 80,000", namespaceInListsPolicy(80000), []string{"policySize"}},
-		{"two namespace In lists of 1,000", namespaceInListsPolicy(1000), nil}, // no namespace is in both
-		{"one In at the limit", hugeInPeerPolicy(rules.MaxValuesPerRequirement), nil},
-		{"500 peers on one label at the limits", manyPeersPolicy(), nil},
-		{"500 overlapping peers at the limits", overlappingPeersPolicy(), []string{"ingressWidePortRange"}},
+		{"in-values=40000", hugeInPeerPolicy(40000), []string{"policySize"}},
+		{"in-values=160000", hugeInPeerPolicy(160000), []string{"policySize"}},
+		{"in-values=300000-3MiB", hugeInPeerPolicy(300000), []string{"policySize"}},
+		{"namespace-lists=2x80000", namespaceInListsPolicy(80000), []string{"policySize"}},
+		{"namespace-lists=2x1000", namespaceInListsPolicy(1000), nil}, // no namespace is in both
+		{"in-values=1000-at-limit", hugeInPeerPolicy(rules.MaxValuesPerRequirement), nil},
+		{"peers=500-one-label", manyPeersPolicy(), nil},
+		{"peers=500-overlapping", overlappingPeersPolicy(), []string{"ingressWidePortRange"}},
 	}
 	for _, c := range cases {
 		b, err := json.Marshal(c.np)
