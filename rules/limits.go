@@ -53,7 +53,7 @@ type limitError struct {
 // single pass that allocates only for what it reports: it runs before the
 // analysis, whose cost the limits bound.
 func checkLimits(np *networkingv1.NetworkPolicy) []limitError {
-	if np == nil {
+	if np == nil || withinLimits(np) {
 		return nil
 	}
 	var (
@@ -142,4 +142,65 @@ func checkLimits(np *networkingv1.NetworkPolicy) []limitError {
 			fmt.Sprintf("has %d label selector values in all; netguard judges at most %d per policy: select by labels the pods share, or split the policy", values, MaxSelectorValuesPerPolicy))
 	}
 	return out
+}
+
+// withinLimits is checkLimits' answer for the usual policy, which is within
+// every limit: one pass that counts and builds nothing.
+func withinLimits(np *networkingv1.NetworkPolicy) bool {
+	values := 0
+	selector := func(sel *metav1.LabelSelector) bool {
+		if sel == nil {
+			return true
+		}
+		if len(sel.MatchLabels)+len(sel.MatchExpressions) > MaxRequirementsPerSelector {
+			return false
+		}
+		values += len(sel.MatchLabels)
+		for i := range sel.MatchExpressions {
+			n := len(sel.MatchExpressions[i].Values)
+			if n > MaxValuesPerRequirement {
+				return false
+			}
+			values += n
+		}
+		return true
+	}
+	peers := func(ps []networkingv1.NetworkPolicyPeer, ports int, total, totalPorts, excepts *int) bool {
+		if len(ps) > MaxPeersPerRule || ports > MaxPortsPerRule {
+			return false
+		}
+		*total += len(ps)
+		*totalPorts += ports
+		for i := range ps {
+			p := &ps[i]
+			if !selector(p.PodSelector) || !selector(p.NamespaceSelector) {
+				return false
+			}
+			if p.IPBlock != nil {
+				if len(p.IPBlock.Except) > MaxExceptsPerIPBlock {
+					return false
+				}
+				*excepts += len(p.IPBlock.Except)
+			}
+		}
+		return true
+	}
+	if !selector(&np.Spec.PodSelector) || len(np.Spec.Ingress) > MaxRulesPerDirection || len(np.Spec.Egress) > MaxRulesPerDirection {
+		return false
+	}
+	var in, inPorts, inExcepts, out, outPorts, outExcepts int
+	for i := range np.Spec.Ingress {
+		if !peers(np.Spec.Ingress[i].From, len(np.Spec.Ingress[i].Ports), &in, &inPorts, &inExcepts) {
+			return false
+		}
+	}
+	for i := range np.Spec.Egress {
+		if !peers(np.Spec.Egress[i].To, len(np.Spec.Egress[i].Ports), &out, &outPorts, &outExcepts) {
+			return false
+		}
+	}
+	return in <= MaxPeersPerDirection && out <= MaxPeersPerDirection &&
+		inPorts <= MaxPortsPerDirection && outPorts <= MaxPortsPerDirection &&
+		inExcepts <= MaxExceptsPerDirection && outExcepts <= MaxExceptsPerDirection &&
+		values <= MaxSelectorValuesPerPolicy
 }
