@@ -64,12 +64,20 @@ func TestPolicySizeLimits(t *testing.T) {
 		field, text string
 	}{
 		{"values per requirement",
-			func(s *networkingv1.NetworkPolicySpec) { s.Ingress[0].From[0].PodSelector = inValues(rules.MaxValuesPerRequirement) },
-			func(s *networkingv1.NetworkPolicySpec) { s.Ingress[0].From[0].PodSelector = inValues(rules.MaxValuesPerRequirement + 1) },
+			func(s *networkingv1.NetworkPolicySpec) {
+				s.Ingress[0].From[0].PodSelector = inValues(rules.MaxValuesPerRequirement)
+			},
+			func(s *networkingv1.NetworkPolicySpec) {
+				s.Ingress[0].From[0].PodSelector = inValues(rules.MaxValuesPerRequirement + 1)
+			},
 			"spec.ingress[0].from[0].podSelector.matchExpressions[0].values", "has 1001 values; netguard judges at most 1000 values per requirement"},
 		{"requirements per selector",
-			func(s *networkingv1.NetworkPolicySpec) { s.PodSelector = *requirements(rules.MaxRequirementsPerSelector) },
-			func(s *networkingv1.NetworkPolicySpec) { s.PodSelector = *requirements(rules.MaxRequirementsPerSelector + 1) },
+			func(s *networkingv1.NetworkPolicySpec) {
+				s.PodSelector = *requirements(rules.MaxRequirementsPerSelector)
+			},
+			func(s *networkingv1.NetworkPolicySpec) {
+				s.PodSelector = *requirements(rules.MaxRequirementsPerSelector + 1)
+			},
 			"spec.podSelector", "has 65 requirements"},
 		{"selector values per policy",
 			func(s *networkingv1.NetworkPolicySpec) {
