@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -219,5 +220,107 @@ func TestDigestJSONIsEncodingJSON(t *testing.T) {
 	bad := &networkingv1.NetworkPolicy{Spec: networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{Ports: []networkingv1.NetworkPolicyPort{{Port: &port}}}}}}
 	if _, ok := digestJSON(nil, []*networkingv1.NetworkPolicy{bad}); ok {
 		t.Error("digestJSON wrote an IntOrString of unknown type")
+	}
+}
+
+// TestOverlapIndexIsSound: two peers that select a common endpoint are
+// always found to overlap (the port checks never miss a merge), whether the
+// index lists peers by label value or compares them all; and listing by
+// value changes no answer. Endpoints are every labelling of the policies'
+// keys with their values, one value none uses, or no label, in the own
+// namespace and two others.
+func TestOverlapIndexIsSound(t *testing.T) {
+	keys := []string{"app", "tier", "team"}
+	vals := []string{"", "a", "b", "c", "d"} // "" is no label
+	var labelings []map[string]string
+	for i := range len(vals) * len(vals) * len(vals) {
+		l := map[string]string{}
+		for k, key := range keys {
+			if v := vals[(i/[]int{1, 5, 25}[k])%5]; v != "" {
+				l[key] = v
+			}
+		}
+		labelings = append(labelings, l)
+	}
+	type endpoint struct{ ns, pod map[string]string }
+	var endpoints []endpoint
+	for _, name := range []string{"team-a", "other", "x"} {
+		for _, nl := range labelings {
+			ns := map[string]string{corev1.LabelMetadataName: name}
+			for k, v := range nl {
+				ns[k] = v
+			}
+			for _, pl := range labelings {
+				endpoints = append(endpoints, endpoint{ns, pl})
+			}
+		}
+	}
+	matches := func(p PeerAnalysis, e endpoint) bool {
+		switch {
+		case p.Namespaces != nil:
+			if !p.Namespaces.Matches(e.ns) {
+				return false
+			}
+		case e.ns[corev1.LabelMetadataName] != "team-a":
+			return false
+		}
+		return p.Pods.Matches(e.pod)
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	for n := range 40 {
+		rulesN := 1 + r.IntN(6)
+		if n%2 == 0 {
+			rulesN = 15 + r.IntN(20)
+		}
+		a := Analyze(randomPeerPolicy(r, rulesN))
+		d := &a.Ingress
+		peers := 0
+		for _, rule := range d.Rules {
+			peers += len(rule.Peers)
+		}
+		indexed := newOverlapIndex(a, d, peers)
+		plain := newOverlapIndex(a, d, peers)
+		plain.byValue = nil
+		hit := map[string][]bool{}
+		matched := func(p PeerAnalysis) []bool {
+			if m, ok := hit[p.Field]; ok {
+				return m
+			}
+			m := make([]bool, len(endpoints))
+			for i, e := range endpoints {
+				m[i] = matches(p, e)
+			}
+			hit[p.Field] = m
+			return m
+		}
+		for i, rule := range d.Rules {
+			for k, p := range rule.Peers {
+				_, got := indexed.portsFor(d, i, k)
+				_, gotPlain := plain.portsFor(d, i, k)
+				if !reflect.DeepEqual(got, gotPlain) {
+					t.Fatalf("policy %d, %s: indexed %v, compared pairwise %v", n, p.Field, got, gotPlain)
+				}
+				if p.Class == PeerAnywhere || p.Class == PeerIPBlock {
+					continue
+				}
+				mp := matched(p)
+				for j, other := range d.Rules {
+					if slices.Contains(got, j) {
+						continue
+					}
+					for _, q := range other.Peers {
+						if q.Class == PeerAnywhere || q.Class == PeerIPBlock {
+							t.Fatalf("policy %d, %s: rule %d has a peer of class %s, which overlaps everything, but is not merged", n, p.Field, j, q.Class)
+						}
+						mq := matched(q)
+						for e := range endpoints {
+							if mp[e] && mq[e] {
+								t.Fatalf("policy %d: %s and %s both select %v but rule %d is not merged", n, p.Field, q.Field, endpoints[e], j)
+							}
+						}
+					}
+				}
+			}
+		}
 	}
 }
