@@ -615,25 +615,18 @@ func waitWebhookActive(t *testing.T) {
 	t.Fatalf("netguard's webhook did not become active: last answer %v", last)
 }
 
+// grantNetworkPolicyEdit binds subjects to the built-in ClusterRole admin in
+// ns, as a namespace owner is bound in a real cluster: its NetworkPolicy
+// rights come from the controller manager's clusterrole-aggregation.
 func grantNetworkPolicyEdit(t *testing.T, ctx context.Context, ns string, subjects ...rbacv1.Subject) {
 	t.Helper()
 	cs, err := testCluster.Clientset()
 	if err != nil {
 		t.Fatal(err)
 	}
-	role := &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Name: "networkpolicy-editor", Namespace: ns},
-		Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"},
-			Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"},
-		}},
-	}
-	if _, err := cs.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	binding := &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "networkpolicy-editors", Namespace: ns},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "admin"},
 		Subjects:   subjects,
 	}
 	if _, err := cs.RbacV1().RoleBindings(ns).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
