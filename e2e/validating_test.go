@@ -430,6 +430,16 @@ func TestValidatingMakeRunCommands(t *testing.T) {
 			// written the default-deny the answer depends on.
 			waitForPolicy(t, ctx, ns, "netguard-default-deny", "")
 		}
+		if strings.Contains(line, "--as=alice") {
+			// As a person types it: RBAC has long seen the RoleBinding.
+			eventually(t, 30*time.Second, "alice's RoleBinding in effect", func() error {
+				out, err := testCluster.Kubectl(ctx, nil, "-n", ns, "auth", "can-i", "delete", "networkpolicies", "--as=alice")
+				if err != nil || strings.TrimSpace(out) != "yes" {
+					return fmt.Errorf("can-i: %q, %v", out, err)
+				}
+				return nil
+			})
+		}
 		r := runTourLine(ctx, line)
 		ran = append(ran, line)
 		switch {
@@ -469,7 +479,11 @@ func TestValidatingMakeRunCommands(t *testing.T) {
 				return nil
 			})
 		case strings.Contains(line, "delete networkpolicy netguard-default-deny"):
-			r.wantFail(t, "", "Error from server (Forbidden): "+webhookDenied+`networkpolicies.networking.k8s.io "netguard-default-deny" is forbidden: "netguard-default-deny" is managed by netguard: only netguard and platform identities may delete it, and user "netguard-admin" is neither; `+baselineFix+"\n")
+			// alice may, by the built-in admin role: netguard is what stops her.
+			if !strings.Contains(line, "--as=alice") {
+				t.Errorf("make run's tour deletes the default-deny as someone other than alice: %s", line)
+			}
+			r.wantFail(t, "", "Error from server (Forbidden): "+webhookDenied+`networkpolicies.networking.k8s.io "netguard-default-deny" is forbidden: "netguard-default-deny" is managed by netguard: only netguard and platform identities may delete it, and user "alice" is neither; `+baselineFix+"\n")
 		case strings.Contains(line, "netguard.io/enforce=privileged"):
 			r.wantOK(t, "namespace/"+ns+" labeled\n", "")
 			// The tour's claim: the baseline goes.

@@ -91,8 +91,10 @@ Try it (in another shell):
   kubectl -n team-a apply --dry-run=server -f docs/examples/annotated-deployments.yaml
   kubectl -n team-a apply -f docs/examples/annotated-deployments.yaml
   kubectl -n team-a get networkpolicies
-  # the namespace baseline and the generated policies are netguard's alone
-  kubectl -n team-a delete networkpolicy netguard-default-deny
+  # the namespace baseline and the generated policies are netguard's alone,
+  # even for alice, the namespace's owner (the built-in admin role)
+  kubectl -n team-a create rolebinding alice-admin --clusterrole=admin --user=alice
+  kubectl -n team-a --as=alice delete networkpolicy netguard-default-deny
   # leaving default-deny is a label: netguard removes the baseline at privileged
   kubectl label namespace team-a netguard.io/enforce=privileged --overwrite
 
