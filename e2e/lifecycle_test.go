@@ -326,8 +326,11 @@ func TestLifecycle(t *testing.T) {
 		})
 	}
 
-	profile := "scrape-from-monitoring"
+	profile := "life-scrape-from-monitoring" // profiles are cluster-wide: a name of this test's own
 	policy := "netguard.api.profile." + profile
+	t.Cleanup(func() {
+		_ = platform.Delete(context.Background(), &netguardv1alpha1.NetworkProfile{ObjectMeta: metav1.ObjectMeta{Name: profile}})
+	})
 	t.Run("delete a profile: the policies stay, an event says why", func(t *testing.T) {
 		if err := platform.Create(ctx, scrapeProfile(profile, 9090)); err != nil {
 			t.Fatal(err)
