@@ -319,7 +319,7 @@ spec:
 		return "Error from server (Forbidden): " + webhookDenied + fmt.Sprintf("networkpolicies.networking.k8s.io %q is forbidden: ", name) + msg + "\n"
 	}
 	deleteMsg := func(name, user string) string {
-		return forbidden(name, fmt.Sprintf(`%q is managed by netguard: only netguard and platform identities may delete it, and user %q is neither; it keeps the namespace default-deny; ask the platform team to change the namespace's netguard.io labels`, name, user))
+		return forbidden(name, fmt.Sprintf(`%q is managed by netguard: only netguard and platform identities may delete it, and user %q is neither; `+baselineFix, name, user))
 	}
 
 	// The admin is neither netguard nor a platform identity here.
@@ -425,18 +425,35 @@ func TestValidatingMakeRunCommands(t *testing.T) {
 			continue
 		}
 		line = strings.ReplaceAll(line, "team-a", ns)
-		args := strings.Fields(strings.TrimPrefix(line, "kubectl "))
-		cmd := exec.CommandContext(ctx, testCluster.KubectlPath, args...)
-		cmd.Dir = ".."
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+testCluster.KubeconfigPath)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		r := kubectlResult{cmd: line, stdout: stdout.String(), stderr: stderr.String(), err: err}
+		if strings.Contains(line, "| bin/netguard reach") {
+			// As a person types it: the baseline controller has long
+			// written the default-deny the answer depends on.
+			waitForPolicy(t, ctx, ns, "netguard-default-deny", "")
+		}
+		if strings.Contains(line, "--as=alice") {
+			// As a person types it: RBAC has long seen the RoleBinding.
+			eventually(t, 30*time.Second, "alice's RoleBinding in effect", func() error {
+				out, err := testCluster.Kubectl(ctx, nil, "-n", ns, "auth", "can-i", "delete", "networkpolicies", "--as=alice")
+				if err != nil || strings.TrimSpace(out) != "yes" {
+					return fmt.Errorf("can-i: %q, %v", out, err)
+				}
+				return nil
+			})
+		}
+		r := runTourLine(ctx, line)
 		ran = append(ran, line)
 		switch {
 		case strings.Contains(line, "allow-frontend-to-backend.yaml"):
-			r.wantOK(t, "networkpolicy.networking.k8s.io/allow-frontend-to-backend created\n", "")
+			r.wantOK(t, "networkpolicy.networking.k8s.io/allow-frontend-to-backend created\nnetworkpolicy.networking.k8s.io/allow-frontend-egress-to-backend created\n", "")
+		case strings.Contains(line, "frontend-backend.yaml"):
+			r.wantOK(t, "deployment.apps/frontend created\ndeployment.apps/backend created\n", "")
+		case strings.Contains(line, "bin/netguard reach"):
+			// The tour's claim: frontend reaches backend on 8080 under the
+			// namespace's default-deny (exit 0 means allowed).
+			want := ns + "/frontend -> " + ns + "/backend on 8080/TCP: allowed"
+			if r.err != nil || !strings.HasPrefix(r.stdout, want) {
+				t.Errorf("%s: %v\nstdout: %s\nstderr: %s\nwant stdout to start with %q", line, r.err, r.stdout, r.stderr, want)
+			}
 		case strings.Contains(line, "allow-from-anywhere.yaml"):
 			r.wantFail(t, "", `Error from server (Forbidden): error when creating "docs/examples/allow-from-anywhere.yaml": `+webhookDenied+
 				`networkpolicies.networking.k8s.io "allow-from-anywhere" is forbidden: violates netguard "baseline": `+vAnywhere+"\n")
@@ -462,14 +479,31 @@ func TestValidatingMakeRunCommands(t *testing.T) {
 				return nil
 			})
 		case strings.Contains(line, "delete networkpolicy netguard-default-deny"):
-			r.wantFail(t, "", "Error from server (Forbidden): "+webhookDenied+`networkpolicies.networking.k8s.io "netguard-default-deny" is forbidden: "netguard-default-deny" is managed by netguard: only netguard and platform identities may delete it, and user "netguard-admin" is neither; it keeps the namespace default-deny; ask the platform team to change the namespace's netguard.io labels`+"\n")
+			// alice may, by the built-in admin role: netguard is what stops her.
+			if !strings.Contains(line, "--as=alice") {
+				t.Errorf("make run's tour deletes the default-deny as someone other than alice: %s", line)
+			}
+			r.wantFail(t, "", "Error from server (Forbidden): "+webhookDenied+`networkpolicies.networking.k8s.io "netguard-default-deny" is forbidden: "netguard-default-deny" is managed by netguard: only netguard and platform identities may delete it, and user "alice" is neither; `+baselineFix+"\n")
+		case strings.Contains(line, "netguard.io/enforce=privileged"):
+			r.wantOK(t, "namespace/"+ns+" labeled\n", "")
+			// The tour's claim: the baseline goes.
+			eventually(t, 30*time.Second, "baseline removed at privileged", func() error {
+				out, err := testCluster.Kubectl(ctx, nil, "-n", ns, "get", "networkpolicies", "-o", "name")
+				if err != nil {
+					return fmt.Errorf("%v: %s", err, out)
+				}
+				if strings.Contains(out, "netguard-default-deny") || strings.Contains(out, "netguard-allow-dns") {
+					return fmt.Errorf("baseline still there:\n%s", out)
+				}
+				return nil
+			})
 		default:
 			if r.err != nil {
 				t.Errorf("%s: %v\n%s", line, r.err, r.stderr)
 			}
 		}
 	}
-	var applied, denied int
+	var applied, denied, reached int
 	for _, l := range ran {
 		if strings.Contains(l, "allow-frontend-to-backend.yaml") {
 			applied++
@@ -477,12 +511,52 @@ func TestValidatingMakeRunCommands(t *testing.T) {
 		if strings.Contains(l, "allow-from-anywhere.yaml") {
 			denied++
 		}
+		if strings.Contains(l, "bin/netguard reach") {
+			reached++
+		}
 	}
-	if applied == 0 || denied == 0 {
-		t.Fatalf("make run's instructions no longer apply both examples; ran %q", ran)
+	if applied == 0 || denied == 0 || reached == 0 {
+		t.Fatalf("make run's instructions no longer apply both examples and check the first with netguard reach; ran %q", ran)
 	}
 	kubectl(t, ctx, admin(), "", "-n", ns, "get", "networkpolicies", "-l", handWritten, "-o", "name").
-		wantOK(t, "networkpolicy.networking.k8s.io/allow-frontend-to-backend\n", "")
+		wantOK(t, "networkpolicy.networking.k8s.io/allow-frontend-egress-to-backend\nnetworkpolicy.networking.k8s.io/allow-frontend-to-backend\n", "")
+}
+
+// baselineFix is how a denied change to the namespace baseline ends: what
+// does remove it.
+const baselineFix = "it is the namespace's default-deny: netguard keeps it while the namespace's enforce level is above privileged, and removes it once the namespace is labelled netguard.io/enforce=privileged (or netguard.io/ignore) by whoever may label namespaces"
+
+// runTourLine runs one line of make run's tour from the repository root, as
+// the admin: "kubectl ARGS", or "kubectl ARGS | bin/netguard ARGS" with the
+// netguard the tests built.
+func runTourLine(ctx context.Context, line string) kubectlResult {
+	first, second, piped := strings.Cut(line, " | ")
+	command := func(l string) *exec.Cmd {
+		args := strings.Fields(l)
+		bin := testCluster.KubectlPath
+		if args[0] == "bin/netguard" {
+			bin = netguardBin
+		}
+		cmd := exec.CommandContext(ctx, bin, args[1:]...)
+		cmd.Dir = ".."
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+testCluster.KubeconfigPath)
+		return cmd
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := command(first)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if !piped {
+		err := cmd.Run()
+		return kubectlResult{cmd: line, stdout: stdout.String(), stderr: stderr.String(), err: err}
+	}
+	if err := cmd.Run(); err != nil {
+		return kubectlResult{cmd: line, stdout: stdout.String(), stderr: stderr.String(), err: err}
+	}
+	next := command(second)
+	var out bytes.Buffer
+	next.Stdin, next.Stdout, next.Stderr = &stdout, &out, &stderr
+	err := next.Run()
+	return kubectlResult{cmd: line, stdout: out.String(), stderr: stderr.String(), err: err}
 }
 
 // ---- helpers ----
@@ -555,25 +629,18 @@ func waitWebhookActive(t *testing.T) {
 	t.Fatalf("netguard's webhook did not become active: last answer %v", last)
 }
 
+// grantNetworkPolicyEdit binds subjects to the built-in ClusterRole admin in
+// ns, as a namespace owner is bound in a real cluster: its NetworkPolicy
+// rights come from the controller manager's clusterrole-aggregation.
 func grantNetworkPolicyEdit(t *testing.T, ctx context.Context, ns string, subjects ...rbacv1.Subject) {
 	t.Helper()
 	cs, err := testCluster.Clientset()
 	if err != nil {
 		t.Fatal(err)
 	}
-	role := &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Name: "networkpolicy-editor", Namespace: ns},
-		Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"},
-			Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"},
-		}},
-	}
-	if _, err := cs.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	binding := &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "networkpolicy-editors", Namespace: ns},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "admin"},
 		Subjects:   subjects,
 	}
 	if _, err := cs.RbacV1().RoleBindings(ns).Create(ctx, binding, metav1.CreateOptions{}); err != nil {

@@ -31,8 +31,10 @@ type Config struct {
 	// Platform identities may write netguard-managed policies, and raw
 	// policies in managed namespaces.
 	PlatformUsernames, PlatformGroups []string
-	// SystemDeleters may delete (never create or change) managed policies:
-	// the garbage collector removing a deleted workload's policies, and the
+	// SystemDeleters may delete managed policies, and remove their
+	// ownerReferences without changing anything else, but never create or
+	// otherwise change one: the garbage collector removing a deleted
+	// workload's policies or orphaning them (--cascade=orphan), and the
 	// namespace controller emptying a terminating namespace.
 	SystemDeleters []string
 	// SelfUsername is netguard's own identity. Empty means: ask the API server

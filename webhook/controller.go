@@ -119,8 +119,11 @@ const DefaultOrphanGrace = 30 * time.Second
 
 // removeOrphans handles a workload that is not there. Policies with an
 // ownerReference are the garbage collector's to delete. Policies without one
-// were written while the workload was being created: if the create failed,
-// nothing else will remove them.
+// were either written while the workload was being created (if the create
+// failed, nothing else will remove them), or orphaned by a `--cascade=orphan`
+// deletion, whose pods live on and still need them: those are kept while
+// pods of their component run (orphanClaimed), and adopted by a workload of
+// the same name created later.
 func (r *workloadReconciler) removeOrphans(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	live := &metav1.PartialObjectMetadata{}
 	live.SetGroupVersionKind(r.gvk)
@@ -135,6 +138,7 @@ func (r *workloadReconciler) removeOrphans(ctx context.Context, req reconcile.Re
 	}
 	ref := r.kind + "/" + req.Name
 	var wait time.Duration
+	claimed := map[string]bool{} // by component: one pod list each
 	for i := range list.Items {
 		p := &list.Items[i]
 		if p.Annotations[rules.AnnotationWorkload] != ref || len(p.OwnerReferences) > 0 {
@@ -144,10 +148,26 @@ func (r *workloadReconciler) removeOrphans(ctx context.Context, req reconcile.Re
 			wait = max(wait, r.orphanGrace-age)
 			continue
 		}
+		component := p.Labels[rules.LabelComponent]
+		running, seen := claimed[component]
+		if !seen {
+			var err error
+			if running, err = r.orphanClaimed(ctx, req.Namespace, component); err != nil {
+				return reconcile.Result{}, err
+			}
+			claimed[component] = running
+		}
+		if running {
+			// Looked at again until the pods are gone or a workload of
+			// this name adopts the policies.
+			logf.FromContext(ctx).V(1).Info("keeping generated policies whose workload was deleted: pods of their component still run", "policy", p.Name, "component", component)
+			wait = max(wait, r.orphanGrace)
+			continue
+		}
 		if err := r.client.Delete(ctx, p, client.Preconditions{UID: &p.UID}); client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
 			return reconcile.Result{}, err
 		}
-		logf.FromContext(ctx).Info("deleted a policy whose workload was never created", "policy", p.Name)
+		logf.FromContext(ctx).Info("deleted a generated policy whose workload does not exist and whose component has no pods", "policy", p.Name, "component", component)
 	}
 	return reconcile.Result{RequeueAfter: wait}, nil
 }
@@ -181,6 +201,9 @@ func (r *workloadReconciler) patchWorkload(ctx context.Context, o *metav1.Partia
 // netguard-default-deny policy and the DNS allowance. A namespace is guarded
 // when it is not exempt, not labelled netguard.io/ignore, and its enforce
 // level is above privileged, so that an audit-only rollout changes no traffic.
+// A namespace that stops being guarded loses the baseline netguard gave it,
+// so that labelling a namespace privileged, in whichever order it happens,
+// leaves default-deny.
 type namespaceReconciler struct {
 	s        *Server
 	client   client.Client
@@ -188,9 +211,6 @@ type namespaceReconciler struct {
 }
 
 func (r *namespaceReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
-	if r.s.cfg.namespaceExempt(req.Name) {
-		return reconcile.Result{}, nil
-	}
 	ns := namespaceMetadata()
 	if err := r.client.Get(ctx, types.NamespacedName{Name: req.Name}, ns); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
@@ -198,12 +218,8 @@ func (r *namespaceReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	if !ns.DeletionTimestamp.IsZero() {
 		return reconcile.Result{}, nil
 	}
-	if _, ignored := ns.Labels[LabelIgnore]; ignored {
-		return reconcile.Result{}, nil
-	}
-	p, _ := rules.PolicyForNamespace(r.s.cfg.Defaults, ns.Labels)
-	if p.Enforce.Level == rules.LevelPrivileged {
-		return reconcile.Result{}, nil
+	if why := r.unguarded(ns); why != "" {
+		return reconcile.Result{}, r.removeBaseline(ctx, req.Name, why)
 	}
 	for _, np := range rules.NamespaceBaseline(req.Name, r.baseline) {
 		if err := r.s.injector.applyPolicy(ctx, np); err != nil {
@@ -276,9 +292,11 @@ func (s *Server) SetupControllers(mgr manager.Manager, o ControllerOptions) erro
 func netguardWorkload() predicate.Predicate {
 	has := func(o client.Object) bool { return o != nil && hasNetguardState(o.GetAnnotations()) }
 	return predicate.Funcs{
-		CreateFunc:  func(e event.CreateEvent) bool { return has(e.Object) },
-		UpdateFunc:  func(e event.UpdateEvent) bool { return has(e.ObjectOld) || has(e.ObjectNew) },
-		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		CreateFunc: func(e event.CreateEvent) bool { return has(e.Object) },
+		UpdateFunc: func(e event.UpdateEvent) bool { return has(e.ObjectOld) || has(e.ObjectNew) },
+		// A deleted workload is looked at once more (removeOrphans):
+		// policies an orphaning deletion left behind are kept or removed.
+		DeleteFunc:  func(e event.DeleteEvent) bool { return has(e.Object) },
 		GenericFunc: func(e event.GenericEvent) bool { return has(e.Object) },
 	}
 }

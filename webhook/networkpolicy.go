@@ -95,7 +95,7 @@ func (v *networkPolicyValidator) handle(ctx context.Context, req admission.Reque
 		if v.isSelf(user) || v.cfg.isPlatform(user, groups) {
 			return admission.Allowed(""), decision{"allow", "managed", "none"}
 		}
-		if req.Operation == admissionv1.Delete && slices.Contains(v.cfg.SystemDeleters, user) {
+		if slices.Contains(v.cfg.SystemDeleters, user) && systemMayWrite(req.Operation, oldNP, newNP) {
 			return admission.Allowed(""), decision{"allow", "managed", "none"}
 		}
 		log.Info("denied change to a managed NetworkPolicy", "operation", req.Operation, "user", user)
@@ -189,7 +189,7 @@ func managedDenial(op admissionv1.Operation, oldNP, newNP *networkingv1.NetworkP
 	}
 	fix := "change the owning workload's netguard.io annotations, or ask the platform team"
 	if name == rules.DefaultDenyPolicyName || name == rules.AllowDNSPolicyName {
-		fix = "it keeps the namespace default-deny; ask the platform team to change the namespace's netguard.io labels"
+		fix = baselineFix
 	}
 	return fmt.Sprintf("%q is managed by netguard: only netguard and platform identities may %s it, and user %q is neither; %s", name, strings.ToLower(string(op)), user, fix)
 }

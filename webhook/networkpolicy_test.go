@@ -418,7 +418,7 @@ func TestExemptions(t *testing.T) {
 	v, _ := newValidator(testConfig(), map[string]map[string]string{"team": nil})
 	assertAllowed(t, v.Handle(context.Background(), request(t, admissionv1.Delete, "sandbox", nil, managed(defaultDeny()), alice)))
 	assertDenied(t, v.Handle(context.Background(), request(t, admissionv1.Delete, "team", nil, managed(defaultDeny()), "ci-bot")),
-		forbiddenMsg(rules.DefaultDenyPolicyName, `"netguard-default-deny" is managed by netguard: only netguard and platform identities may delete it, and user "ci-bot" is neither; it keeps the namespace default-deny; ask the platform team to change the namespace's netguard.io labels`))
+		forbiddenMsg(rules.DefaultDenyPolicyName, `"netguard-default-deny" is managed by netguard: only netguard and platform identities may delete it, and user "ci-bot" is neither; `+baselineFix))
 }
 
 // TestManagedProtection: only netguard and platform identities create,
@@ -443,6 +443,16 @@ func TestManagedProtection(t *testing.T) {
 	unlabelledDeny := defaultDeny()
 	relabelled := withLabels(gen, rules.LabelManagedBy, "alice")
 	renamed := webhooktest.GoodPolicy("mine")
+	// What the garbage collector writes when it orphans a generated policy
+	// (kubectl delete --cascade=orphan): the ownerReference goes, nothing else.
+	owned := gen.DeepCopy()
+	no := false
+	owned.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "u-1", Controller: &no, BlockOwnerDeletion: &no}}
+	owned.ResourceVersion = "10"
+	released := gen.DeepCopy()
+	released.ResourceVersion = "11"
+	releasedAndChanged := genChanged.DeepCopy()
+	const gc = "system:serviceaccount:kube-system:generic-garbage-collector"
 
 	denyMsg := func(name, msg string) string { return forbiddenMsg(name, msg) }
 	cases := []struct {
@@ -476,7 +486,7 @@ func TestManagedProtection(t *testing.T) {
 		{"delete", "open", del, nil, gen, alice, nil,
 			denyMsg("backend-from-frontend", `"backend-from-frontend" is managed by netguard: only netguard and platform identities may delete it, and user "alice" is neither; change the owning workload's netguard.io annotations, or ask the platform team`), "managed"},
 		{"delete the default-deny without its label", "open", del, nil, unlabelledDeny, alice, nil,
-			denyMsg("netguard-default-deny", `"netguard-default-deny" is managed by netguard: only netguard and platform identities may delete it, and user "alice" is neither; it keeps the namespace default-deny; ask the platform team to change the namespace's netguard.io labels`), "managed"},
+			denyMsg("netguard-default-deny", `"netguard-default-deny" is managed by netguard: only netguard and platform identities may delete it, and user "alice" is neither; `+baselineFix), "managed"},
 		{"a username that equals a platform group is not a platform identity", "open", del, nil, gen, "platform-admins", nil,
 			denyMsg("backend-from-frontend", `"backend-from-frontend" is managed by netguard: only netguard and platform identities may delete it, and user "platform-admins" is neither; change the owning workload's netguard.io annotations, or ask the platform team`), "managed"},
 
@@ -494,6 +504,14 @@ func TestManagedProtection(t *testing.T) {
 		{"kube-controller-manager deletes", "open", del, nil, gen, "system:kube-controller-manager", nil, "", "managed"},
 		{"a system deleter may not change a managed policy", "open", update, genChanged, gen, "system:serviceaccount:kube-system:generic-garbage-collector", nil,
 			denyMsg("backend-from-frontend", `"backend-from-frontend" is managed by netguard: only netguard and platform identities may update it, and user "system:serviceaccount:kube-system:generic-garbage-collector" is neither; change the owning workload's netguard.io annotations, or ask the platform team`), "managed"},
+		{"the garbage collector orphans a generated policy", "locked", update, released, owned, gc, nil, "", "managed"},
+		{"kube-controller-manager orphans a generated policy", "open", update, released, owned, "system:kube-controller-manager", nil, "", "managed"},
+		{"orphaning may not change anything else", "open", update, releasedAndChanged, owned, gc, nil,
+			denyMsg("backend-from-frontend", `"backend-from-frontend" is managed by netguard: only netguard and platform identities may update it, and user "`+gc+`" is neither; change the owning workload's netguard.io annotations, or ask the platform team`), "managed"},
+		{"a system deleter may not add an ownerReference", "open", update, owned, released, gc, nil,
+			denyMsg("backend-from-frontend", `"backend-from-frontend" is managed by netguard: only netguard and platform identities may update it, and user "`+gc+`" is neither; change the owning workload's netguard.io annotations, or ask the platform team`), "managed"},
+		{"nobody else may orphan one", "open", update, released, owned, alice, nil,
+			denyMsg("backend-from-frontend", `"backend-from-frontend" is managed by netguard: only netguard and platform identities may update it, and user "alice" is neither; change the owning workload's netguard.io annotations, or ask the platform team`), "managed"},
 		{"a system deleter may not create one", "open", cr, gen, nil, "system:kube-controller-manager", nil,
 			denyMsg("backend-from-frontend", `"backend-from-frontend" is labelled app.kubernetes.io/managed-by=netguard, which only netguard and platform identities may create; user "system:kube-controller-manager" is neither: remove the label`), "managed"},
 		{"platform identity writes a raw policy in a managed namespace", "locked", cr, webhooktest.AnywherePolicy("raw"), nil, "bob", nil, "", "platform"},

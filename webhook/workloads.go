@@ -161,6 +161,9 @@ func (m *workloadMutator) handle(ctx context.Context, req admission.Request) (ad
 	if m.s.cfg.namespaceExempt(req.Namespace) || !hasNetguardState(o.GetAnnotations()) {
 		return admission.Allowed(""), decision{"allow", "exempt", "none"}
 	}
+	if beingDeleted(o) {
+		return admission.Allowed(""), decision{"allow", "inject", "none"}
+	}
 	if !rules.IsAnnotated(o.GetAnnotations()) {
 		// The annotations were removed: drop the record; the validating
 		// webhook and the controller delete the policies.
@@ -286,7 +289,7 @@ func (a *workloadApplier) Handle(ctx context.Context, req admission.Request) adm
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
-	if a.s.cfg.namespaceExempt(req.Namespace) {
+	if a.s.cfg.namespaceExempt(req.Namespace) || beingDeleted(o) {
 		return admission.Allowed("")
 	}
 	dryRun := req.DryRun != nil && *req.DryRun

@@ -57,6 +57,8 @@ func serveNeeds(ns string) []access {
 		out = append(out, each([]string{"get", "list", "watch", "patch"}, "apps", []string{"deployments", "statefulsets", "daemonsets"}, where, "")...)
 		out = append(out, each([]string{"create", "patch"}, "", []string{"events"}, where, "")...)
 		out = append(out, each([]string{"create", "patch"}, "events.k8s.io", []string{"events"}, where, "")...)
+		// Whether pods a --cascade=orphan deletion left still run.
+		out = append(out, access{"list", "", "pods", where, ""})
 	}
 	out = append(out, each([]string{"get", "list", "watch"}, "netguard.io", []string{"networkprofiles"}, "", "")...)
 	out = append(out, access{"create", "authentication.k8s.io", "selfsubjectreviews", "", ""})
@@ -93,8 +95,11 @@ func beyondNeeds(ns, secret string) []access {
 		{"create", "apps", "deployments", "team-a", ""},
 		{"update", "apps", "deployments", "team-a", "web"},
 		{"patch", "apps", "deployments/scale", "team-a", "web"},
+		// Pods: list only (orphaned policies), never read one or watch.
 		{"create", "", "pods", "team-a", ""},
-		{"list", "", "pods", "", ""},
+		{"get", "", "pods", "team-a", "web-1"},
+		{"watch", "", "pods", "", ""},
+		{"get", "", "pods/log", "team-a", "web-1"},
 		{"create", "", "serviceaccounts/token", ns, "netguard"},
 		{"deletecollection", "networking.k8s.io", "networkpolicies", "team-a", ""},
 		// Profiles belong to the platform team.

@@ -127,7 +127,7 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.CertSecretName, "cert-secret-name", o.CertSecretName, "self-managed mode: the Secret in --namespace that holds the CA and serving certificate")
 	fs.StringVar(&o.WebhookServiceName, "webhook-service-name", o.WebhookServiceName, "self-managed mode: the webhook Service; the certificate is issued for <name>.<namespace>.svc")
 	fs.StringSliceVar(&o.CertExtraSANs, "cert-extra-sans", nil, "self-managed mode: more DNS names or IP addresses for the serving certificate, e.g. 127.0.0.1 when the API server calls netguard by URL")
-	fs.DurationVar(&o.OrphanGrace, "orphan-grace-period", webhook.DefaultOrphanGrace, "how long policies written during a workload's CREATE wait for it to be stored before they are removed as left over from a failed create")
+	fs.DurationVar(&o.OrphanGrace, "orphan-grace-period", webhook.DefaultOrphanGrace, "how long policies written during a workload's CREATE wait for it to be stored before they are removed as left over from a failed create, and how often policies orphaned by a --cascade=orphan deletion are looked at again while their pods run")
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", o.ShutdownDelay, "after SIGTERM, how long to keep serving admission requests while /readyz reports not ready, so that the Service stops sending traffic before the webhook server stops")
 	fs.BoolVar(&o.DisableControllers, "disable-controllers", false, "serve admission only: no backfill, repair or namespace baseline (for benchmarks and debugging)")
 	o.addAuditFlags(fs)

@@ -166,6 +166,23 @@ func (c *Cluster) AddUser(name string, groups ...string) (*rest.Config, string, 
 	return u.Config(), path, os.WriteFile(path, kc, 0o600)
 }
 
+// controllers are the kube-controller-manager controllers a real cluster
+// runs that anything netguard does, or anything a person trying it does,
+// depends on: ownerReference garbage collection (every cascade mode) and
+// namespace deletion; the workload controllers, whose pods carry the
+// generated policies' labels; the ServiceAccount "default" pods need; the
+// aggregation that fills the built-in admin, edit and view ClusterRoles,
+// without which a namespace admin cannot even read a NetworkPolicy; Jobs,
+// CronJobs, and the Endpoints and EndpointSlices of Services. Left out:
+// what needs a kubelet, a cloud or signing keys (nodes, service account
+// tokens, certificates, volumes).
+var controllers = []string{
+	"garbagecollector", "namespace",
+	"deployment", "replicaset", "statefulset", "daemonset", "replicationcontroller", "job", "cronjob", "ttl-after-finished", "podgc", "disruption",
+	"serviceaccount", "resourcequota", "clusterrole-aggregation",
+	"endpoint", "endpointslice", "endpointslicemirroring",
+}
+
 func (c *Cluster) startControllerManager(ctx context.Context, o Options) error {
 	bin := filepath.Join(o.AssetsDir, "kube-controller-manager")
 	// Its own identity, as in a real cluster, so admission sees who acts.
@@ -180,9 +197,7 @@ func (c *Cluster) startControllerManager(ctx context.Context, o Options) error {
 		"--leader-elect=false",
 		"--bind-address=127.0.0.1",
 		"--secure-port=0",
-		// Only what makes objects behave as in a cluster: ownerReference garbage
-		// collection, namespace deletion and the workload controllers.
-		"--controllers=garbagecollector,namespace,deployment,replicaset,statefulset,daemonset,serviceaccount,resourcequota",
+		"--controllers=" + strings.Join(controllers, ","),
 		"--use-service-account-credentials=false",
 		"--concurrent-gc-syncs=5",
 	}
@@ -214,7 +229,11 @@ func (c *Cluster) startControllerManager(ctx context.Context, o Options) error {
 			return ctx.Err()
 		case <-time.After(250 * time.Millisecond):
 		}
-		if _, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", getOpts); err == nil {
+		if _, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", getOpts); err != nil {
+			continue
+		}
+		// And the built-in roles tenants are bound to are filled.
+		if role, err := cs.RbacV1().ClusterRoles().Get(ctx, "admin", getOpts); err == nil && grants(role.Rules, "networking.k8s.io", "networkpolicies", "delete") {
 			return nil
 		}
 	}

@@ -79,8 +79,11 @@ Try it (in another shell):
   alias kubectl=%s
   kubectl create namespace team-a
   kubectl label namespace team-a netguard.io/enforce=baseline
-  # allowed: pods of team-a talk to each other on 8080
+  # allowed: pods labelled app=frontend reach app=backend on TCP 8080 (egress and ingress)
   kubectl -n team-a apply -f docs/examples/allow-frontend-to-backend.yaml
+  kubectl -n team-a apply -f docs/examples/frontend-backend.yaml
+  # ask netguard what the live policies allow, the namespace's default-deny included
+  kubectl -n team-a get deployments,networkpolicies -o yaml | bin/netguard reach -f - --from team-a/frontend --to team-a/backend --port 8080
   # denied: ingress from anywhere bypasses default-deny
   kubectl -n team-a apply -f docs/examples/allow-from-anywhere.yaml
   kubectl -n team-a apply --dry-run=server -f docs/examples/allow-from-anywhere.yaml
@@ -88,8 +91,12 @@ Try it (in another shell):
   kubectl -n team-a apply --dry-run=server -f docs/examples/annotated-deployments.yaml
   kubectl -n team-a apply -f docs/examples/annotated-deployments.yaml
   kubectl -n team-a get networkpolicies
-  # the namespace baseline and the generated policies are netguard's alone
-  kubectl -n team-a delete networkpolicy netguard-default-deny
+  # the namespace baseline and the generated policies are netguard's alone,
+  # even for alice, the namespace's owner (the built-in admin role)
+  kubectl -n team-a create rolebinding alice-admin --clusterrole=admin --user=alice
+  kubectl -n team-a --as=alice delete networkpolicy netguard-default-deny
+  # leaving default-deny is a label: netguard removes the baseline at privileged
+  kubectl label namespace team-a netguard.io/enforce=privileged --overwrite
 
 Logs: %s
 Metrics: %s
