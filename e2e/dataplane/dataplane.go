@@ -167,10 +167,12 @@ type Dataplane struct {
 	verdicts *Verdicts
 	cancel   context.CancelFunc
 
-	mu     sync.Mutex
-	nextIP int
-	hosts  []*Host
-	pods   []*Host
+	dir      string
+	attached bool
+
+	mu    sync.Mutex
+	hosts []*Host
+	pods  []*Host
 }
 
 // Start claims a pod range, starts kube-network-policies and, where needed,
@@ -203,6 +205,7 @@ func Start(ctx context.Context, o Options) (dp *Dataplane, retErr error) {
 		Caps:     caps,
 		cs:       cs,
 		LogPath:  filepath.Join(o.Dir, "kube-network-policies.log"),
+		dir:      o.Dir,
 	}
 	defer func() {
 		if retErr != nil {
@@ -513,6 +516,9 @@ func (dp *Dataplane) Clientset() kubernetes.Interface { return dp.cs }
 // pod traffic would stay queued with nobody reading), stops
 // kube-network-policies with SIGINT and releases the pod range.
 func (dp *Dataplane) Stop() error {
+	if dp.attached {
+		return nil
+	}
 	var errs []error
 	dp.mu.Lock()
 	hosts := append(append([]*Host(nil), dp.pods...), dp.hosts...)
@@ -523,6 +529,7 @@ func (dp *Dataplane) Stop() error {
 			errs = append(errs, err)
 		}
 	}
+	dp.stopListeners()
 	if dp.Chain != "" {
 		removeShim(dp.Chain, dp.subnet())
 	}

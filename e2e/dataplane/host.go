@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -121,12 +122,9 @@ func (dp *Dataplane) AddPod(ctx context.Context, spec PodSpec) (*Host, error) {
 }
 
 func (dp *Dataplane) newHost(name string) (*Host, error) {
-	dp.mu.Lock()
-	dp.nextIP++
-	i := dp.nextIP
-	dp.mu.Unlock()
-	if i > 120 {
-		return nil, errors.New("dataplane: more than 120 hosts in one run")
+	i, err := dp.allocate()
+	if err != nil {
+		return nil, err
 	}
 	base := dp.Subnet.Addr().As4()
 	ip := netip.AddrFrom4([4]byte{base[0], base[1], base[2], byte(2 * i)})
@@ -181,6 +179,29 @@ func (dp *Dataplane) newHost(name string) (*Host, error) {
 		}
 	}
 	return h, nil
+}
+
+// allocate hands out host numbers; the counter lives in the state directory,
+// so that the helper commands of `make run` share it with the process that
+// started the dataplane.
+func (dp *Dataplane) allocate() (int, error) {
+	lock, err := os.OpenFile(filepath.Join(dp.dir, "hosts.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return 0, err
+	}
+	counter := filepath.Join(dp.dir, "hosts.next")
+	i := 1
+	if b, err := os.ReadFile(counter); err == nil {
+		i, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	if i < 1 || i > 120 {
+		return 0, errors.New("dataplane: more than 120 hosts in one run")
+	}
+	return i, os.WriteFile(counter, []byte(strconv.Itoa(i+1)), 0o600)
 }
 
 func sanitize(s string) string {
@@ -268,6 +289,9 @@ func (h *Host) Listen(port int, proto string) error {
 	defer h.mu.Unlock()
 	if h.deleted {
 		return fmt.Errorf("dataplane: host %s is deleted", h.Name)
+	}
+	if h.closers == nil {
+		h.closers = map[string]io.Closer{}
 	}
 	if _, ok := h.closers[key]; ok {
 		return nil
