@@ -409,9 +409,9 @@ exec "$NG_BINARY" "$@"`
 		"NG_BINARY="+o.Binary,
 	)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Should this process die without Stop, kube-network-policies stops too
-	// (it ignores SIGTERM); the next run's sweep removes the shim.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGINT}
+	// No Pdeathsig: it fires when the thread that forked ends, and Go ends
+	// threads. Should this process die without Stop, the next run that claims
+	// the range stops kube-network-policies by its recorded id and sweeps.
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return fmt.Errorf("dataplane: start kube-network-policies: %w", err)

@@ -92,7 +92,7 @@ func (dp *Dataplane) AddPod(ctx context.Context, spec PodSpec) (*Host, error) {
 	pods := dp.cs.CoreV1().Pods(spec.Namespace)
 	// The service account admission plugin needs the namespace's "default"
 	// ServiceAccount, which the controller manager creates a moment after the
-	// namespace.
+	// namespace (or not at all, where it does not run).
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		created, err := pods.Create(ctx, pod, metav1.CreateOptions{})
@@ -103,6 +103,8 @@ func (dp *Dataplane) AddPod(ctx context.Context, spec PodSpec) (*Host, error) {
 		if time.Now().After(deadline) || !strings.Contains(err.Error(), "serviceaccount") {
 			return h, fmt.Errorf("dataplane: create pod %s: %w", h.Name, err)
 		}
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: spec.Namespace, Name: "default"}}
+		_, _ = dp.cs.CoreV1().ServiceAccounts(spec.Namespace).Create(ctx, sa, metav1.CreateOptions{})
 		time.Sleep(100 * time.Millisecond)
 	}
 	h.Pod = pod
@@ -256,25 +258,37 @@ func (h *Host) teardown() error {
 
 // InNetNS runs f on an OS thread that has entered the network namespace at
 // path (/run/netns/NAME). Sockets f creates stay in that namespace for their
-// whole life. The thread is never handed back to the Go scheduler: it ends
-// with f.
+// whole life. Afterwards the thread goes back to its own namespace; if it
+// cannot, it is never handed back to the Go scheduler and ends with f.
 func InNetNS(path string, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
-		// No UnlockOSThread: the runtime ends a thread whose goroutine exits
-		// while locked, so no goroutine ever runs in the wrong namespace.
 		runtime.LockOSThread()
+		own, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			errc <- fmt.Errorf("dataplane: open own network namespace: %w", err)
+			return
+		}
+		defer unix.Close(own)
 		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("dataplane: open %s: %w", path, err)
 			return
 		}
 		defer unix.Close(fd)
 		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("dataplane: enter %s: %w", path, err)
 			return
 		}
-		errc <- f()
+		err = f()
+		// Only a thread back in its own namespace may run other goroutines;
+		// otherwise it stays locked and the runtime ends it with this one.
+		if unix.Setns(own, unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
 	}()
 	return <-errc
 }
