@@ -75,9 +75,17 @@ func (dp *Dataplane) AddPod(ctx context.Context, spec PodSpec) (*Host, error) {
 	dp.mu.Lock()
 	dp.pods = append(dp.pods, h)
 	dp.mu.Unlock()
+	// The Node is the pod's controller, as for a kubelet's mirror pod: no
+	// workload controller adopts (and deletes) a pod another controller owns,
+	// and the garbage collector keeps it while the Node exists.
+	node, err := dp.cs.CoreV1().Nodes().Get(ctx, dp.NodeName, metav1.GetOptions{})
+	if err != nil {
+		return h, fmt.Errorf("dataplane: node %s: %w", dp.NodeName, err)
+	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: spec.Namespace, Name: spec.Name, Labels: spec.Labels,
-			Annotations: map[string]string{"netguard.io/dataplane-netns": h.NetNS}},
+			Annotations:     map[string]string{"netguard.io/dataplane-netns": h.NetNS},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID, Controller: ptr.To(true)}}},
 		Spec: corev1.PodSpec{
 			NodeName:                      dp.NodeName,
 			AutomountServiceAccountToken:  ptr.To(false),

@@ -27,9 +27,10 @@ var (
 	// dnsPod is the cluster DNS stand-in: kube-system, k8s-app=kube-dns,
 	// which every guarded namespace's netguard-allow-dns opens.
 	dnsPod *dataplane.Host
-	// netguardKubeconfig writes as netguard itself, which netguard's
-	// webhooks let through: the way to show what a denied policy would do.
-	netguardKubeconfig string
+	// bypassKubeconfig writes as an identity netguard exempts from every
+	// level (--exempt-usernames): the way to show what a denied policy would
+	// do in a cluster without netguard.
+	bypassKubeconfig string
 
 	probes, agreements atomic.Int64
 	knpLog             = &lockedBuffer{}
@@ -46,6 +47,8 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.b = append(l.b, p...)
 	return len(p), nil
 }
+
+const bypassUser = "dataplane-bypass"
 
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
@@ -94,7 +97,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	ngLog := &lockedBuffer{}
-	ng, err := testCluster.StartNetguard(ctx, cluster.NetguardOptions{Binary: netguardBin, Log: ngLog})
+	ng, err := testCluster.StartNetguard(ctx, cluster.NetguardOptions{Binary: netguardBin, Log: ngLog, Args: []string{"--exempt-usernames=" + bypassUser}})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "start netguard: %v\n%s", err, ngLog.b)
 		return 1
@@ -104,7 +107,7 @@ func runMain(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, "stop netguard:", err)
 		}
 	}()
-	if _, netguardKubeconfig, err = testCluster.AddUser(cluster.NetguardUser, "system:masters"); err != nil {
+	if _, bypassKubeconfig, err = testCluster.AddUser(bypassUser, "system:masters"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
