@@ -12,7 +12,7 @@ GOFILES    = $(shell git ls-files --cached --others --exclude-standard '*.go')
 
 export KUBEBUILDER_ASSETS := $(ASSETS)
 
-.PHONY: all build run test test-unit test-e2e envtest-assets vet fmt-check clean help bench bench-quick
+.PHONY: all build run test test-unit test-e2e envtest-assets dataplane-assets vet fmt-check clean help bench bench-quick
 
 all: build
 
@@ -27,17 +27,26 @@ build: ## build bin/netguard
 envtest-assets: ## build etcd, kube-apiserver, kube-controller-manager, kubectl into bin/k8s
 	hack/envtest-assets.sh
 
-run: build envtest-assets ## start a local control plane with netguard's webhooks; prints KUBECONFIG=...
-	$(GO) build -o $(BIN)/netguard-run ./hack/run
-	exec $(BIN)/netguard-run -netguard $(NETGUARD) -assets $(ASSETS)
+# The NetworkPolicy dataplane (kube-network-policies) is compiled once into
+# bin/dataplane, outside bin/k8s; the script also installs Debian's iptables
+# and nftables when they are missing. See docs/dataplane.md.
+dataplane-assets: ## build kube-network-policies into bin/dataplane (and install iptables)
+	hack/dataplane-assets.sh
 
-test: fmt-check vet envtest-assets ## every test: unit, race, fuzz seeds, e2e against a real API server
+run: build envtest-assets dataplane-assets ## start a local control plane with netguard's webhooks and a real dataplane; prints KUBECONFIG=...
+	$(GO) build -o $(BIN)/netguard-run ./hack/run
+	$(GO) build -o $(BIN)/netguard-dataplane ./hack/dataplane
+	exec $(BIN)/netguard-run -netguard $(NETGUARD) -assets $(ASSETS) -dataplane $(BIN)/dataplane/kube-network-policies -dataplane-helper $(BIN)/netguard-dataplane
+
+# e2e/dataplane needs root, network namespaces and a queue mechanism; on a
+# machine without them it fails with one line, unless NETGUARD_SKIP_DATAPLANE=1.
+test: fmt-check vet envtest-assets dataplane-assets ## every test: unit, race, fuzz seeds, e2e and real packets against a real API server
 	$(GO) test -race -count=1 -timeout 45m ./...
 
 test-unit: ## tests that need no control plane
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
 
-test-e2e: envtest-assets ## e2e tests against the real control plane only
+test-e2e: envtest-assets dataplane-assets ## e2e tests against the real control plane only
 	$(GO) test -count=1 -timeout 45m -v ./e2e/...
 
 # Benchmarks are never part of `make test`: they take minutes, and timing on
@@ -55,11 +64,14 @@ vet: ## go vet
 fmt-check: ## fail when gofmt would change a file
 	@out=$$(gofmt -l $(GOFILES)); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-clean: ## remove bin/ except the cached control plane
-	find $(BIN) -mindepth 1 -maxdepth 1 ! -name k8s -exec rm -rf {} +
+clean: ## remove bin/ except the cached control plane and dataplane
+	find $(BIN) -mindepth 1 -maxdepth 1 ! -name k8s ! -name dataplane -exec rm -rf {} +
+
+test-dataplane: envtest-assets dataplane-assets ## only the real-packet tests (e2e/dataplane)
+	$(GO) test -count=1 -timeout 15m -v ./e2e/dataplane/
 
 # Fuzzing and the soak are not part of `make test`: they take minutes.
-.PHONY: fuzz soak
+.PHONY: fuzz soak test-dataplane
 
 FUZZTIME ?= 5m
 # Minimizing each new input for up to a minute (the default) stalls the
