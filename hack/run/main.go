@@ -29,6 +29,12 @@ func main() {
 	}
 }
 
+// reportCRD and reportFormats turn on the background audit's policy reports.
+const (
+	reportCRD     = "charts/netguard/files/crds/openreports.io_reports.yaml"
+	reportFormats = "openreports"
+)
+
 func run(binary, assets, crds, logTo string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -36,6 +42,10 @@ func run(binary, assets, crds, logTo string) error {
 	var crdDirs []string
 	if _, err := os.Stat(crds); err == nil {
 		crdDirs = append(crdDirs, abs(crds))
+	}
+	// The background audit writes openreports.io Reports (docs/audit.md).
+	if _, err := os.Stat(reportCRD); err == nil {
+		crdDirs = append(crdDirs, abs(reportCRD))
 	}
 	fmt.Fprintln(os.Stderr, "starting etcd, kube-apiserver and kube-controller-manager ...")
 	start := time.Now()
@@ -58,7 +68,7 @@ func run(binary, assets, crds, logTo string) error {
 	}
 	defer logFile.Close()
 	fmt.Fprintln(os.Stderr, "starting netguard serve ...")
-	ng, err := c.StartNetguard(ctx, cluster.NetguardOptions{Binary: abs(binary), Args: []string{"--log-format=console"}, Log: logFile})
+	ng, err := c.StartNetguard(ctx, cluster.NetguardOptions{Binary: abs(binary), Args: []string{"--log-format=console", "--audit-reports=" + reportFormats}, Log: logFile})
 	if err != nil {
 		return fmt.Errorf("%w (log: %s)", err, logTo)
 	}
@@ -90,6 +100,8 @@ Try it (in another shell):
   kubectl -n team-a get networkpolicies
   # the namespace baseline and the generated policies are netguard's alone
   kubectl -n team-a delete networkpolicy netguard-default-deny
+  # the background audit's findings as an openreports.io Report
+  kubectl -n team-a get reports.openreports.io netguard -o yaml
 
 Logs: %s
 Metrics: %s
