@@ -18,7 +18,7 @@ func TestDocsExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	ran := 0
-	for _, doc := range []string{"cli-check.md", "diff.md", "generate.md"} {
+	for _, doc := range []string{"annotations.md", "cli-check.md", "diff.md", "generate.md"} {
 		text, err := os.ReadFile(filepath.Join(root, "docs", doc))
 		if err != nil {
 			t.Fatal(err)
@@ -38,7 +38,7 @@ func TestDocsExamples(t *testing.T) {
 			})
 		}
 	}
-	if ran < 4 {
+	if ran < 6 {
 		t.Errorf("ran %d examples; the docs lost theirs", ran)
 	}
 }
