@@ -12,7 +12,7 @@ GOFILES    = $(shell git ls-files --cached --others --exclude-standard '*.go')
 
 export KUBEBUILDER_ASSETS := $(ASSETS)
 
-.PHONY: all build run test test-unit test-e2e envtest-assets vet fmt-check clean help bench bench-quick image
+.PHONY: all build run test test-unit test-e2e envtest-assets vet fmt-check clean help bench bench-quick image plugin
 
 all: build
 
@@ -21,6 +21,9 @@ help: ## list targets
 
 build: ## build bin/netguard
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(NETGUARD) ./cmd/netguard
+
+plugin: ## build bin/kubectl-netguard: netguard as a kubectl plugin (kubectl netguard ...)
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/kubectl-netguard ./cmd/netguard
 
 # The image is assembled by hack/image (go-containerregistry), without a Docker
 # engine or a base image: see docs/install.md, "The image". Its tag is the
