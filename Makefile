@@ -12,7 +12,7 @@ GOFILES    = $(shell git ls-files --cached --others --exclude-standard '*.go')
 
 export KUBEBUILDER_ASSETS := $(ASSETS)
 
-.PHONY: all build run test test-unit test-e2e envtest-assets dataplane-assets vet fmt-check clean help bench bench-quick
+.PHONY: all build run test test-unit test-e2e envtest-assets dataplane-assets vet fmt-check clean help bench bench-quick image plugin
 
 all: build
 
@@ -21,6 +21,26 @@ help: ## list targets
 
 build: ## build bin/netguard
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(NETGUARD) ./cmd/netguard
+
+plugin: ## build bin/kubectl-netguard: netguard as a kubectl plugin (kubectl netguard ...)
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/kubectl-netguard ./cmd/netguard
+
+# The image is assembled by hack/image (go-containerregistry), without a Docker
+# engine or a base image: see docs/install.md, "The image". Its tag is the
+# chart's appVersion, which is the chart's default image tag.
+IMAGE_REPO        ?= ghcr.io/netguard/netguard
+IMAGE_TAG         ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' charts/netguard/Chart.yaml)
+IMAGE_ARCH        ?= $(shell $(GO) env GOARCH)
+IMAGE_REVISION    ?= $(shell git rev-parse HEAD 2>/dev/null)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+image: ## build the container image into bin/image: OCI layout (oci/), docker archive (netguard.tar), SBOM
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -buildvcs=false \
+		-ldflags "-s -w -buildid= -X main.version=$(IMAGE_TAG) -X main.commit=$(IMAGE_REVISION)" \
+		-o $(BIN)/image/linux-$(IMAGE_ARCH)/netguard ./cmd/netguard
+	$(GO) run ./hack/image -binary $(BIN)/image/linux-$(IMAGE_ARCH)/netguard -arch $(IMAGE_ARCH) \
+		-version $(IMAGE_TAG) -revision "$(IMAGE_REVISION)" -repository $(IMAGE_REPO) \
+		-created $(SOURCE_DATE_EPOCH) -out $(BIN)/image
 
 # The control plane is compiled from Go modules once and cached in bin/k8s.
 # The script returns at once when every binary is there at the pinned versions.

@@ -82,6 +82,8 @@ type AuditOptions struct {
 	// 0 means a burst of 10 and one Event every 6 seconds.
 	EventBurst int
 	EventQPS   float32
+	// Reports select the policy reports the audit writes (reports.go).
+	Reports ReportOptions
 }
 
 func (o *AuditOptions) defaults() error {
@@ -93,6 +95,9 @@ func (o *AuditOptions) defaults() error {
 	}
 	if o.MaxObjectsPerCycle == 0 {
 		o.MaxObjectsPerCycle = DefaultAuditMaxObjectsPerCycle
+	}
+	if err := o.Reports.Validate(); err != nil {
+		return fmt.Errorf("audit: %w", err)
 	}
 	if o.EventInterval == 0 {
 		o.EventInterval = time.Hour
@@ -134,6 +139,7 @@ func SetupAudit(mgr manager.Manager, o AuditOptions) error {
 	// their specs come from the API server, a namespace at a time.
 	a.policies = mgr.GetAPIReader()
 	a.waitForCache = mgr.GetCache().WaitForCacheSync
+	a.reports = newReportWriter(mgr.GetClient(), o.Reports, a.log.WithName("reports"))
 	return mgr.Add(a)
 }
 
@@ -162,6 +168,8 @@ type auditor struct {
 	lastEvent map[string]time.Time
 	// noProfiles is set once the NetworkProfile API was found missing.
 	noProfiles bool
+	// reports writes policy reports; nil when they are off.
+	reports *reportWriter
 }
 
 func newAuditor(r client.Reader, rec events.EventRecorder, o AuditOptions, log logr.Logger) *auditor {
@@ -233,6 +241,9 @@ func (a *auditor) cycle(ctx context.Context) error {
 			a.log.V(1).Info("audit cycle reached its bound; the pass continues at the next cycle", "namespaces", audited, "next", items[i+1].Name, "duration", a.now().Sub(start).String())
 			return nil
 		}
+	}
+	if a.reports != nil {
+		a.reports.finishPass(ctx, a.seen)
 	}
 	a.finishPass()
 	a.log.V(1).Info("audit pass complete", "namespaces", len(a.series), "duration", a.now().Sub(start).String())
@@ -313,6 +324,13 @@ func (a *auditor) auditNamespace(ctx context.Context, ns *metav1.PartialObjectMe
 	res := rules.AuditNamespace(in)
 	a.report(res)
 	a.warn(res)
+	if a.reports != nil {
+		// A report that cannot be written is logged, not a failed cycle:
+		// the gauge and the Events are already out.
+		if err := a.reports.write(ctx, res); err != nil {
+			a.log.Error(err, "could not write the namespace's policy report; retrying at the next pass", "namespace", ns.Name)
+		}
+	}
 	return len(in.Policies) + len(in.Workloads), nil
 }
 

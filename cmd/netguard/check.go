@@ -41,7 +41,7 @@ const checkNamespaceWhenUnset = "default"
 func (o *checkOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&o.Filenames, "filename", "f", nil, `manifest file or directory to read, "-" for stdin (repeatable)`)
 	fs.StringVar(&o.Level, "level", string(defaultCheckLevel), `level to check against: privileged, baseline, restricted or managed, optionally with a check version as in "baseline:v1.0" (default version latest)`)
-	fs.StringVarP(&o.Output, "output", "o", "text", "output format: text or json")
+	fs.StringVarP(&o.Output, "output", "o", "text", "output format: text, json or sarif (SARIF 2.1.0, for code scanning)")
 	fs.StringVarP(&o.Namespace, "namespace", "n", "", `namespace of policies without metadata.namespace (default "default"); policies naming another namespace are an error, as with kubectl`)
 }
 
@@ -62,9 +62,9 @@ func (o *checkOptions) Validate() (rules.Level, rules.Version, error) {
 		}
 	}
 	switch o.Output {
-	case "text", "json":
+	case "text", "json", "sarif":
 	default:
-		return "", rules.Version{}, usageError("--output %q is not supported; use text or json", o.Output)
+		return "", rules.Version{}, usageError("--output %q is not supported; use text, json or sarif", o.Output)
 	}
 	if o.Namespace != "" && !validNamespace(o.Namespace) {
 		return "", rules.Version{}, usageError("--namespace %q is not a valid namespace name", o.Namespace)
@@ -76,7 +76,7 @@ func init() {
 	registerSubcommand("check", func(streams ioStreams) *cobra.Command {
 		o := &checkOptions{}
 		cmd := &cobra.Command{
-			Use:   "check -f FILE|DIR|- ... [--level LEVEL[:VERSION]] [-o text|json]",
+			Use:   "check -f FILE|DIR|- ... [--level LEVEL[:VERSION]] [-o text|json|sarif]",
 			Short: "Check NetworkPolicies in manifests against a guardrail level",
 			Long: `check evaluates every NetworkPolicy in the given manifests against the
 default-deny guardrails of a level, as the admission webhook would in a
@@ -92,6 +92,7 @@ Exit status: 0 when nothing is violated, 1 when a policy violates the level,
 the good documents are still checked and reported).`,
 			Example: `  netguard check -f deploy/
   netguard check -f policy.yaml --level baseline -o json
+  netguard check -f deploy/ -o sarif > netguard.sarif
   kustomize build overlays/prod | netguard check -f - -n shop`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
@@ -139,6 +140,12 @@ type checkResult struct {
 	// Source is where the object was read: "file.yaml#2", "<stdin>#1",
 	// "list.yaml#1.items[3]".
 	Source string `json:"source,omitempty"`
+
+	// file is the path Source names; positions are the places of
+	// Violations in it (positions.go), in the same order. JSON adds them
+	// to each violation as line and column.
+	file      string
+	positions []position
 }
 
 // checkInputError is a document that could not be checked.
@@ -227,6 +234,7 @@ func runCheck(ctx context.Context, streams ioStreams, o *checkOptions, level rul
 	if err := ctx.Err(); err != nil {
 		return interrupted(err)
 	}
+	report.locate(ms)
 	var inputErrs []checkInputError
 	for _, err := range loadErrs {
 		var me *manifestError
@@ -256,9 +264,12 @@ func runCheck(ctx context.Context, streams ioStreams, o *checkOptions, level rul
 		fmt.Fprintf(streams.ErrOut, "netguard: %s\n", oneLine(f.String()))
 	}
 	var err error
-	if o.Output == "json" {
+	switch o.Output {
+	case "json":
 		err = report.writeJSON(streams.Out)
-	} else {
+	case "sarif":
+		err = report.writeSARIF(streams.Out)
+	default:
 		err = report.writeText(streams.Out)
 	}
 	if err != nil {
@@ -318,8 +329,8 @@ func (r checkReport) writeText(w io.Writer) error {
 		} else {
 			fmt.Fprintf(&b, "%s: %s %s/%s has invalid netguard annotations\n", res.Source, res.Kind, res.Namespace, res.Name)
 		}
-		for _, v := range res.Violations {
-			fmt.Fprintf(&b, "  %s\n", v)
+		for i, v := range res.Violations {
+			fmt.Fprintf(&b, "  %s%s\n", res.at(i), v)
 		}
 	}
 	if denied > 0 {

@@ -34,7 +34,7 @@ spec:
 	if code != 1 {
 		t.Fatalf("exit %d, want 1; stderr %s", code, errOut.String())
 	}
-	want := file + "#1: Deployment default/web has invalid netguard annotations\n  [invalidAnnotations] metadata.annotations[netguard.io/depends-on]: Invalid value: \"backend:80a\": port must be 1-65535"
+	want := file + "#1: Deployment default/web has invalid netguard annotations\n  " + file + ":6:5: [invalidAnnotations] metadata.annotations[netguard.io/depends-on]: Invalid value: \"backend:80a\": port must be 1-65535"
 	if !strings.Contains(out.String(), want) {
 		t.Errorf("output %q lacks %q", out.String(), want)
 	}

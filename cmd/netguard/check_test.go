@@ -90,8 +90,8 @@ func TestCheckExitCodes(t *testing.T) {
 			args:  []string{"-f", "-"},
 			code:  1,
 			stdout: `<stdin>#2: NetworkPolicy default/open violates restricted:latest
-  [ingressAllPorts] spec.ingress[0]: allows every port of every protocol; list the ports in use under ports
-  [ingressFromAnywhere] spec.ingress[0]: allows traffic from any source; select the client pods with podSelector or use a NetworkProfile
+  <stdin>:24:5: [ingressAllPorts] spec.ingress[0]: allows every port of every protocol; list the ports in use under ports
+  <stdin>:24:5: [ingressFromAnywhere] spec.ingress[0]: allows traffic from any source; select the client pods with podSelector or use a NetworkProfile
 
 2 NetworkPolicies checked against restricted:latest: 1 allowed, 1 not allowed (2 violations); 1 object of other kinds skipped
 `,
@@ -116,7 +116,7 @@ func TestCheckExitCodes(t *testing.T) {
 			stdin:    checkGood,
 			args:     []string{"-f", "-", "--level", "managed"},
 			code:     1,
-			stdout:   "  [rawNetworkPolicy] only platform identities and netguard's generated policies may write NetworkPolicies in this namespace",
+			stdout:   "  <stdin>:4:3: [rawNetworkPolicy] only platform identities and netguard's generated policies may write NetworkPolicies in this namespace",
 			contains: true,
 		},
 		{
@@ -139,7 +139,7 @@ func TestCheckExitCodes(t *testing.T) {
 		{name: "bad version", args: []string{"-f", "-", "--level", "baseline:1.0"}, code: 2,
 			stderr: "netguard: --level: unknown version \"1.0\": must be \"latest\" or \"v<major>.<minor>\" such as \"v1.0\"\n"},
 		{name: "bad output", args: []string{"-f", "-", "-o", "yaml"}, code: 2,
-			stderr: "netguard: --output \"yaml\" is not supported; use text or json\n"},
+			stderr: "netguard: --output \"yaml\" is not supported; use text, json or sarif\n"},
 		{name: "bad namespace", args: []string{"-f", "-", "-n", "Shop"}, code: 2,
 			stderr: "netguard: --namespace \"Shop\" is not a valid namespace name\n"},
 		{name: "positional argument", args: []string{"policy.yaml"}, code: 2,
@@ -179,27 +179,31 @@ func TestCheckJSON(t *testing.T) {
       "namespace": "shop",
       "name": "api-from-web",
       "allowed": true,
-      "violations": [],
-      "source": "<stdin>#1"
+      "source": "<stdin>#1",
+      "violations": []
     },
     {
       "kind": "NetworkPolicy",
       "namespace": "default",
       "name": "open",
       "allowed": false,
+      "source": "<stdin>#2",
       "violations": [
         {
           "rule": "ingressAllPorts",
           "field": "spec.ingress[0]",
-          "message": "allows every port of every protocol; list the ports in use under ports"
+          "message": "allows every port of every protocol; list the ports in use under ports",
+          "line": 24,
+          "column": 5
         },
         {
           "rule": "ingressFromAnywhere",
           "field": "spec.ingress[0]",
-          "message": "allows traffic from any source; select the client pods with podSelector or use a NetworkProfile"
+          "message": "allows traffic from any source; select the client pods with podSelector or use a NetworkProfile",
+          "line": 24,
+          "column": 5
         }
-      ],
-      "source": "<stdin>#2"
+      ]
     }
   ]
 }
@@ -225,7 +229,7 @@ func TestCheckJSON(t *testing.T) {
 			t.Errorf("violations is %T, want a list", res["violations"])
 		}
 		for _, v := range res["violations"].([]any) {
-			if got := checkKeys(v.(map[string]any)); !reflect.DeepEqual(got, []string{"field", "message", "rule"}) {
+			if got := checkKeys(v.(map[string]any)); !reflect.DeepEqual(got, []string{"column", "field", "line", "message", "rule"}) {
 				t.Errorf("violation keys %v", got)
 			}
 		}
@@ -321,7 +325,7 @@ items:
 	})
 	code, out, errOut := checkRun(t, "", "-f", dir, "--level", "baseline", "-n", "shop")
 	want := filepath.Join(dir, "a/b/c/list.yml") + `#1.items[1]: NetworkPolicy shop/listed-open violates baseline:latest
-  [egressToIPBlock] spec.egress[0].to[0].ipBlock: allows traffic to every IPv4 address (0.0.0.0/0); IP addresses are outside the namespace and reserved for platform NetworkProfiles: use one instead
+  ` + filepath.Join(dir, "a/b/c/list.yml") + `:17:13: [egressToIPBlock] spec.egress[0].to[0].ipBlock: allows traffic to every IPv4 address (0.0.0.0/0); IP addresses are outside the namespace and reserved for platform NetworkProfiles: use one instead
 
 7 NetworkPolicies checked against baseline:latest: 6 allowed, 1 not allowed (1 violation); 1 object of other kinds skipped
 `

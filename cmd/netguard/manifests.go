@@ -37,6 +37,8 @@ type manifest struct {
 	// Object is typed through manifestScheme when its kind is registered there,
 	// else *unstructured.Unstructured.
 	Object runtime.Object
+	// doc is the document's text, for fieldPosition (positions.go).
+	doc *docText
 }
 
 // Location names the document for people: "file.yaml#2", or
@@ -232,10 +234,13 @@ func decodeManifests(source string, data []byte) ([]manifest, []error) {
 // valid YAML come back as errDocument so that their number is kept.
 func splitDocuments(data []byte) ([]rawDocument, error) {
 	var docs []rawDocument
+	// The position of each document in data, for fieldPosition.
+	var cursor lineCursor
 	if utilyaml.IsJSONBuffer(data) {
 		dec := json.NewDecoder(bytes.NewReader(data))
 		for {
 			var raw json.RawMessage
+			start := int(dec.InputOffset())
 			if err := dec.Decode(&raw); err != nil {
 				if err == io.EOF {
 					return docs, nil
@@ -244,7 +249,10 @@ func splitDocuments(data []byte) ([]rawDocument, error) {
 				// next value: stop here and report the rest as one document.
 				return docs, fmt.Errorf("invalid JSON: %v", err)
 			}
-			docs = append(docs, rawDocument{json: raw})
+			// InputOffset was before the whitespace that leads the value.
+			start += bytes.Index(data[start:], raw[:1])
+			line, col := cursor.at(data, start)
+			docs = append(docs, rawDocument{json: raw, src: &docText{text: raw, line: line, col: col}})
 		}
 	}
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
@@ -256,6 +264,13 @@ func splitDocuments(data []byte) ([]rawDocument, error) {
 		if err != nil {
 			return docs, err
 		}
+		// The reader returns each document's lines as they are in data.
+		var src *docText
+		if i := bytes.Index(data[cursor.offset:], chunk); i >= 0 {
+			line, _ := cursor.at(data, cursor.offset+i)
+			src = &docText{text: chunk, line: line, col: 1}
+			cursor.at(data, cursor.offset+i+len(chunk))
+		}
 		if isBlankYAML(chunk) {
 			continue
 		}
@@ -264,13 +279,14 @@ func splitDocuments(data []byte) ([]rawDocument, error) {
 			docs = append(docs, rawDocument{err: fmt.Errorf("invalid YAML: %v", err)})
 			continue
 		}
-		docs = append(docs, rawDocument{json: j})
+		docs = append(docs, rawDocument{json: j, src: src})
 	}
 }
 
 type rawDocument struct {
 	json []byte
 	err  error
+	src  *docText // nil when its place in the file is unknown
 }
 
 // isBlankYAML reports whether a document holds only whitespace, comments and
@@ -312,7 +328,7 @@ func decodeDocument(source string, index int, doc rawDocument) ([]manifest, []er
 		if err != nil {
 			return nil, []error{fail(0, err)}
 		}
-		return []manifest{{Source: source, Index: index, Object: obj}}, nil
+		return []manifest{{Source: source, Index: index, Object: obj, doc: doc.src}}, nil
 	}
 
 	if h.APIVersion == "" {
@@ -352,7 +368,7 @@ func decodeDocument(source string, index int, doc rawDocument) ([]manifest, []er
 			errs = append(errs, fail(i+1, err))
 			continue
 		}
-		out = append(out, manifest{Source: source, Index: index, Item: i + 1, Object: obj})
+		out = append(out, manifest{Source: source, Index: index, Item: i + 1, Object: obj, doc: doc.src})
 	}
 	return out, errs
 }

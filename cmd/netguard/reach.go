@@ -23,6 +23,8 @@ type reachOptions struct {
 	Port      string
 	Matrix    bool
 	Generated bool
+	Explain   bool   // reach_explain.go
+	Output    string // text or json
 	dnsOptions
 }
 
@@ -34,6 +36,7 @@ func (o *reachOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.Matrix, "matrix", false, "print the connectivity between every pair of pods and workloads in the input instead of one answer")
 	fs.BoolVar(&o.Generated, "generated", true, "add the policies `netguard generate` would produce for annotated workloads in the input")
 	o.dnsOptions.addFlags(fs, "the generated netguard-allow-dns")
+	o.addExplainFlags(fs)
 }
 
 func (o *reachOptions) Validate() (rules.BaselineOptions, error) {
@@ -53,6 +56,9 @@ func (o *reachOptions) Validate() (rules.BaselineOptions, error) {
 		}
 	} else if o.From != "" || o.To != "" {
 		return rules.BaselineOptions{}, usageError("--matrix shows every pair; leave out --from and --to")
+	}
+	if err := o.validateExplain(); err != nil {
+		return rules.BaselineOptions{}, err
 	}
 	return o.baseline()
 }
@@ -77,6 +83,7 @@ Exit status: 0 allowed, 1 denied, 2 bad input. With --matrix, 0 unless the
 input is bad.`,
 			Example: `  netguard reach -f deploy/ --from shop/web --to shop/api --port 8080
   netguard reach -f deploy/ --from shop/web --to 203.0.113.10 --port 443
+  netguard reach -f deploy/ --from shop/web --to shop/api --port 8080 --explain
   netguard reach -f deploy/ --matrix`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
@@ -128,7 +135,13 @@ func runReach(streams ioStreams, o *reachOptions, opts rules.BaselineOptions) er
 		return err
 	}
 	v := ev.Reach(from, to, port)
-	fmt.Fprintf(streams.Out, "%s -> %s on %s: %s\n", from, to, port, v.Reason())
+	if o.Explain || o.Output == "json" {
+		if err := printExplanation(streams, o, ev.Explain(from, to, port)); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(streams.Out, "%s -> %s on %s: %s\n", from, to, port, v.Reason())
+	}
 	if !v.Allowed {
 		return silentExit(1)
 	}

@@ -70,6 +70,7 @@ a live cluster (audit).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	asPlugin(root, programName()) // plugin.go
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)

@@ -281,6 +281,9 @@ func init() {
 					return usageError("%s", err.Error())
 				}
 				o.audit = backgroundAuditOptions(cfg, wcfg)
+				if o.audit.Reports, err = o.reportOptions(); err != nil {
+					return usageError("%s", err.Error())
+				}
 				return runServe(cmd, o, wcfg, streams)
 			},
 		}

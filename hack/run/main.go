@@ -32,6 +32,12 @@ func main() {
 	}
 }
 
+// reportCRD and reportFormats turn on the background audit's policy reports.
+const (
+	reportCRD     = "charts/netguard/files/crds/openreports.io_reports.yaml"
+	reportFormats = "openreports"
+)
+
 func run(binary, assets, crds, logTo, knp, helper string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -39,6 +45,10 @@ func run(binary, assets, crds, logTo, knp, helper string) error {
 	var crdDirs []string
 	if _, err := os.Stat(crds); err == nil {
 		crdDirs = append(crdDirs, abs(crds))
+	}
+	// The background audit writes openreports.io Reports (docs/audit.md).
+	if _, err := os.Stat(reportCRD); err == nil {
+		crdDirs = append(crdDirs, abs(reportCRD))
 	}
 	fmt.Fprintln(os.Stderr, "starting etcd, kube-apiserver and kube-controller-manager ...")
 	start := time.Now()
@@ -61,7 +71,7 @@ func run(binary, assets, crds, logTo, knp, helper string) error {
 	}
 	defer logFile.Close()
 	fmt.Fprintln(os.Stderr, "starting netguard serve ...")
-	ng, err := c.StartNetguard(ctx, cluster.NetguardOptions{Binary: abs(binary), Args: []string{"--log-format=console"}, Log: logFile})
+	ng, err := c.StartNetguard(ctx, cluster.NetguardOptions{Binary: abs(binary), Args: []string{"--log-format=console", "--audit-reports=" + reportFormats}, Log: logFile})
 	if err != nil {
 		return fmt.Errorf("%w (log: %s)", err, logTo)
 	}
@@ -125,6 +135,9 @@ Try it (in another shell):
   kubectl -n team-a --as=alice delete networkpolicy netguard-default-deny
   # leaving default-deny is a label: netguard removes the baseline at privileged
   kubectl label namespace team-a netguard.io/enforce=privileged --overwrite
+
+The background audit's findings, one openreports.io Report per namespace (every minute):
+  kubectl get reports.openreports.io -A
 
 %s
 Logs: %s

@@ -148,3 +148,13 @@ The username netguard's requests carry: its ServiceAccount's.
 {{- define "netguard.selfUsername" -}}
 system:serviceaccount:{{ .Release.Namespace }}:{{ include "netguard.serviceAccountName" . }}
 {{- end }}
+
+{{/*
+The report formats of --audit-reports, comma-separated; empty when off.
+*/}}
+{{- define "netguard.reportFormats" -}}
+{{- $f := list }}
+{{- if .Values.reports.openreports }}{{ $f = append $f "openreports" }}{{ end }}
+{{- if .Values.reports.policyReports }}{{ $f = append $f "policyreports" }}{{ end }}
+{{- join "," $f }}
+{{- end }}
