@@ -403,10 +403,18 @@ func TestValidatingExemptNamespaceAndLabelTypo(t *testing.T) {
 // as it prints them, from the repository root, against netguard started as
 // `make run` starts it.
 func TestValidatingMakeRunCommands(t *testing.T) {
-	startNetguard(t, "--log-format=console")
-	waitWebhookActive(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	// make run installs the openreports CRD and turns the audit's reports
+	// on; the audit runs more often here than make run's default minute.
+	if out, err := testCluster.Kubectl(ctx, nil, "apply", "--server-side", "-f", "../charts/netguard/files/crds/openreports.io_reports.yaml"); err != nil {
+		t.Fatalf("install the openreports CRD: %v\n%s", err, out)
+	}
+	if out, err := testCluster.Kubectl(ctx, nil, "wait", "--for=condition=Established", "--timeout=60s", "crd/reports.openreports.io"); err != nil {
+		t.Fatalf("openreports CRD: %v\n%s", err, out)
+	}
+	startNetguard(t, "--log-format=console", "--audit-reports=openreports", "--audit-interval=2s")
+	waitWebhookActive(t)
 
 	src, err := os.ReadFile("../hack/run/main.go")
 	if err != nil {
@@ -494,6 +502,18 @@ func TestValidatingMakeRunCommands(t *testing.T) {
 				}
 				if strings.Contains(out, "netguard-default-deny") || strings.Contains(out, "netguard-allow-dns") {
 					return fmt.Errorf("baseline still there:\n%s", out)
+				}
+				return nil
+			})
+		case strings.Contains(line, "reports.openreports.io"):
+			// The background audit writes the report at its next pass.
+			eventually(t, 30*time.Second, line, func() error {
+				out, err := testCluster.Kubectl(ctx, nil, strings.Fields(strings.TrimPrefix(line, "kubectl "))...)
+				if err != nil {
+					return fmt.Errorf("%v: %s", err, out)
+				}
+				if !strings.Contains(out, "kind: Report") || !strings.Contains(out, "source: netguard") {
+					return fmt.Errorf("not netguard's report:\n%s", out)
 				}
 				return nil
 			})

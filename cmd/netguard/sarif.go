@@ -40,6 +40,7 @@ var sarifRules = map[string]sarifRule{
 	"ingressFromOtherNamespaces": {"ingress from pods of other (or all) namespaces", "rules.md#ingressfromothernamespaces"},
 	"egressToOtherNamespaces":    {"egress to pods of other (or all) namespaces", "rules.md#egresstoothernamespaces"},
 	"malformedPolicy":            {"shapes the API server rejects", "rules.md#malformedpolicy"},
+	"policySize":                 {"policies over the limits netguard judges", "rules.md#policysize"},
 	"ingressAllPorts":            {"ingress rule that opens every port of a protocol", "rules.md#ingressallports--egressallports"},
 	"egressAllPorts":             {"egress rule that reaches every port of a protocol", "rules.md#ingressallports--egressallports"},
 	"ingressWidePortRange":       {"more than 1024 ingress ports per protocol for a peer", "rules.md#ingresswideportrange--egresswideportrange"},

@@ -133,11 +133,10 @@ Try it (in another shell):
   # even for alice, the namespace's owner (the built-in admin role)
   kubectl -n team-a create rolebinding alice-admin --clusterrole=admin --user=alice
   kubectl -n team-a --as=alice delete networkpolicy netguard-default-deny
+  # the background audit's findings as an openreports.io Report (every minute)
+  kubectl -n team-a get reports.openreports.io netguard -o yaml
   # leaving default-deny is a label: netguard removes the baseline at privileged
   kubectl label namespace team-a netguard.io/enforce=privileged --overwrite
-
-The background audit's findings, one openreports.io Report per namespace (every minute):
-  kubectl get reports.openreports.io -A
 
 %s
 Logs: %s
