@@ -330,6 +330,10 @@ spec:
 		wantFail(t, "", deleteMsg("netguard-default-deny", "alice"))
 	kubectl(t, ctx, alice, "", "-n", ns, "delete", "networkpolicy", "netguard-default-deny", "--dry-run=server").
 		wantFail(t, "", deleteMsg("netguard-default-deny", "alice"))
+	// The DNS allowance is not the default-deny, and its message says so.
+	waitForPolicy(t, ctx, ns, "netguard-allow-dns", "")
+	kubectl(t, ctx, alice, "", "-n", ns, "delete", "networkpolicy", "netguard-allow-dns").
+		wantFail(t, "", forbidden("netguard-allow-dns", `"netguard-allow-dns" is managed by netguard: only netguard and platform identities may delete it, and user "alice" is neither; it lets the namespace's pods reach the cluster DNS; ask the platform team to change the namespace's netguard.io labels`))
 	kubectl(t, ctx, alice, "", "-n", ns, "label", "networkpolicy", "backend-from-frontend", "app.kubernetes.io/managed-by-").
 		wantFail(t, "", forbidden("backend-from-frontend", `"backend-from-frontend" is managed by netguard: removing its app.kubernetes.io/managed-by label or renaming it is not allowed for user "alice"`))
 	kubectl(t, ctx, alice, "", "-n", ns, "label", "--overwrite", "networkpolicy", "backend-from-frontend", "app.kubernetes.io/managed-by=alice").
