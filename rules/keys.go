@@ -109,10 +109,20 @@ func closestKey(k string, known []string) string {
 	if len(k) > maxCompared {
 		return ""
 	}
+	lower := strings.ToLower(k)
 	best, bestDist := "", 3 // at most two edits
 	for _, c := range known {
-		if d := editDistance(strings.ToLower(k), c); d < bestDist {
+		if d := editDistance(lower, c); d < bestDist {
 			best, bestDist = c, d
+		}
+	}
+	if best != "" {
+		return best
+	}
+	// A known key with something added (netguard.io/enforce-level).
+	for _, c := range known {
+		if strings.HasPrefix(lower, c) && len(c) > len(best) {
+			best = c
 		}
 	}
 	return best
