@@ -371,14 +371,16 @@ spec:
 // alone whatever its labels; a mistyped level is treated as managed, counted
 // and logged.
 func TestValidatingExemptNamespaceAndLabelTypo(t *testing.T) {
-	ng, log := startValidating(t, "--exempt-namespaces=val-exempt")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	strictest := map[string]string{"netguard.io/enforce": "managed", "netguard.io/warn": "managed", "netguard.io/audit": "managed"}
-	if err := testCluster.EnsureNamespace(ctx, "val-exempt", strictest); err != nil {
+	// netguard now denies such a label when it is written (namespaces.netguard.io):
+	// this one was written while netguard was not running.
+	if err := testCluster.EnsureNamespace(ctx, "val-typo", map[string]string{"netguard.io/enforce": "Baseline"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := testCluster.EnsureNamespace(ctx, "val-typo", map[string]string{"netguard.io/enforce": "Baseline"}); err != nil {
+	ng, log := startValidating(t, "--exempt-namespaces=val-exempt")
+	strictest := map[string]string{"netguard.io/enforce": "managed", "netguard.io/warn": "managed", "netguard.io/audit": "managed"}
+	if err := testCluster.EnsureNamespace(ctx, "val-exempt", strictest); err != nil {
 		t.Fatal(err)
 	}
 
@@ -394,7 +396,8 @@ func TestValidatingExemptNamespaceAndLabelTypo(t *testing.T) {
 	before := metricValue(t, ng, `netguard_namespace_label_errors_total{mode="enforce"}`)
 	kubectl(t, ctx, admin(), goodYAML, "-n", "val-typo", "apply", "-f", "-").
 		wantFail(t, "", `Error from server (Forbidden): error when creating "STDIN": `+webhookDenied+
-			`networkpolicies.networking.k8s.io "frontend-to-backend" is forbidden: violates netguard "managed": `+vRaw+"\n")
+			`networkpolicies.networking.k8s.io "frontend-to-backend" is forbidden: violates netguard "managed": `+vRaw+
+			`; namespace label netguard.io/enforce="Baseline" is invalid (unknown level "Baseline": must be one of privileged, baseline, restricted, managed), so netguard applies the strictest setting: ask the platform team to fix the label`+"\n")
 	if after := metricValue(t, ng, `netguard_namespace_label_errors_total{mode="enforce"}`); after != before+1 {
 		t.Errorf("netguard_namespace_label_errors_total{mode=\"enforce\"} went from %v to %v, want +1", before, after)
 	}
