@@ -752,12 +752,13 @@ func TestMetrics(t *testing.T) {
 	}
 	allowed := map[string]map[string]map[string]bool{
 		// The workload webhooks share the decision counter with their own
-		// resources and mode "inject".
+		// resources and mode "inject"; the namespace-label webhook with
+		// resource "namespaces" and mode "labels" (docs/metrics.md).
 		"netguard_admission_decisions_total": {
-			"resource":  {"networkpolicies": true, "deployments": true, "statefulsets": true, "daemonsets": true, "unknown": true},
+			"resource":  {"networkpolicies": true, "deployments": true, "statefulsets": true, "daemonsets": true, "unknown": true, "namespaces": true},
 			"operation": {"CREATE": true, "UPDATE": true, "DELETE": true, "CONNECT": true, "unknown": true},
 			"decision":  {"allow": true, "deny": true, "error": true},
-			"mode":      {"enforce": true, "exempt": true, "managed": true, "platform": true, "inject": true},
+			"mode":      {"enforce": true, "exempt": true, "managed": true, "platform": true, "inject": true, "labels": true},
 			"level":     levels,
 		},
 		"netguard_rule_violations_total":        {"rule": ruleIDs, "mode": {"enforce": true, "warn": true, "audit": true}},

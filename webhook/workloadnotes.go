@@ -24,16 +24,18 @@ import (
 // met with a warning about something nobody touched.
 
 // netguardAnnotationsWritten reports whether the request writes the
-// workload's netguard.io annotations (netguard's own record aside).
-func netguardAnnotationsWritten(req admission.Request, o decodedWorkload) (bool, error) {
+// workload's netguard.io annotations (netguard's own record aside). An
+// update whose old object cannot be read counts as writing them: it is then
+// judged in full, as a create is.
+func netguardAnnotationsWritten(req admission.Request, o decodedWorkload) bool {
 	if req.Operation != admissionv1.Update {
-		return true, nil
+		return true
 	}
 	old, err := decodeWorkload(req, true)
 	if err != nil {
-		return false, err
+		return true
 	}
-	return !maps.Equal(userNetguardAnnotations(old.GetAnnotations()), userNetguardAnnotations(o.GetAnnotations())), nil
+	return !maps.Equal(userNetguardAnnotations(old.GetAnnotations()), userNetguardAnnotations(o.GetAnnotations()))
 }
 
 // userNetguardAnnotations are the netguard.io/ annotations a user writes.

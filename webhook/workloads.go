@@ -161,10 +161,7 @@ func (m *workloadMutator) handle(ctx context.Context, req admission.Request) (ad
 	if m.s.cfg.namespaceExempt(req.Namespace) {
 		return admission.Allowed(""), decision{"allow", "exempt", "none"}
 	}
-	written, err := netguardAnnotationsWritten(req, o)
-	if err != nil {
-		return admission.Errored(http.StatusBadRequest, err), decision{"error", "inject", "none"}
-	}
+	written := netguardAnnotationsWritten(req, o)
 	var notes []string // warnings about what the user wrote
 	if written {
 		notes = rules.UnknownWorkloadAnnotations(o.GetAnnotations(), field.NewPath("metadata"))
