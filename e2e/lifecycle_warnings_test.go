@@ -41,7 +41,7 @@ func TestLifecycleNamespaceLabels(t *testing.T) {
 	}
 
 	out, err := kubectlOut(t, ctx, "label", "--overwrite", "ns", ns, "netguard.io/enforce=Baseline")
-	want := `admission webhook "namespaces.netguard.io" denied the request: Namespace "life-labels" is invalid: metadata.labels[netguard.io/enforce]: Invalid value: "Baseline": unknown level "Baseline": must be one of privileged, baseline, restricted, managed; did you mean "baseline"?`
+	want := `The Namespace "life-labels" is invalid: metadata.labels[netguard.io/enforce]: Invalid value: "Baseline": unknown level "Baseline": must be one of privileged, baseline, restricted, managed; did you mean "baseline"?`
 	if err == nil || !strings.Contains(out, want) {
 		t.Errorf("a level typo: want it denied with %q, got %v:\n%s", want, err, out)
 	}
