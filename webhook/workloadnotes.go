@@ -52,19 +52,31 @@ func userNetguardAnnotations(a map[string]string) map[string]string {
 // dependencyWarnings warns about dependencies on components that no
 // workload of the namespace declares, read from the informer cache (workload
 // metadata). It costs one cached list per workload kind, and runs only when
-// the annotations are written. When the cache cannot be read it says
-// nothing: warnings must not cost an admission.
+// the annotations are written. A workload written a moment ago (kubectl
+// apply of api, then web) may not be cached yet, so a warning is confirmed
+// with a metadata list from the API server before it is given: a false
+// warning would teach people to ignore the true ones. When neither can be
+// read it says nothing: warnings must not cost an admission.
 func (m *workloadMutator) dependencyWarnings(ctx context.Context, w rules.Workload) []string {
 	ann, _, errs := rules.ParseAnnotations(w.Name, w.Annotations, field.NewPath("metadata"))
 	if len(errs) > 0 || len(ann.DependsOn) == 0 {
 		return nil
 	}
+	warnings := undeclaredIn(ctx, m.s.injector.cache, w, ann)
+	if len(warnings) == 0 || m.s.apiReader == nil {
+		return warnings
+	}
+	return undeclaredIn(ctx, m.s.apiReader, w, ann)
+}
+
+// undeclaredIn is dependencyWarnings against one reader.
+func undeclaredIn(ctx context.Context, r client.Reader, w rules.Workload, ann rules.Annotations) []string {
 	declared := map[string]bool{ann.Component: true}
 	unannotated := map[string]string{}
 	for _, kind := range workloadKinds {
 		list := &metav1.PartialObjectMetadataList{}
 		list.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind + "List"})
-		if err := m.s.injector.cache.List(ctx, list, client.InNamespace(w.Namespace)); err != nil {
+		if err := r.List(ctx, list, client.InNamespace(w.Namespace)); err != nil {
 			logf.FromContext(ctx).V(1).Info("cannot list workloads for dependency warnings", "kind", kind, "error", err.Error())
 			return nil
 		}
