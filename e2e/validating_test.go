@@ -330,6 +330,10 @@ spec:
 		wantFail(t, "", deleteMsg("netguard-default-deny", "alice"))
 	kubectl(t, ctx, alice, "", "-n", ns, "delete", "networkpolicy", "netguard-default-deny", "--dry-run=server").
 		wantFail(t, "", deleteMsg("netguard-default-deny", "alice"))
+	// The DNS allowance is not the default-deny, and its message says so.
+	waitForPolicy(t, ctx, ns, "netguard-allow-dns", "")
+	kubectl(t, ctx, alice, "", "-n", ns, "delete", "networkpolicy", "netguard-allow-dns").
+		wantFail(t, "", forbidden("netguard-allow-dns", `"netguard-allow-dns" is managed by netguard: only netguard and platform identities may delete it, and user "alice" is neither; `+dnsFix))
 	kubectl(t, ctx, alice, "", "-n", ns, "label", "networkpolicy", "backend-from-frontend", "app.kubernetes.io/managed-by-").
 		wantFail(t, "", forbidden("backend-from-frontend", `"backend-from-frontend" is managed by netguard: removing its app.kubernetes.io/managed-by label or renaming it is not allowed for user "alice"`))
 	kubectl(t, ctx, alice, "", "-n", ns, "label", "--overwrite", "networkpolicy", "backend-from-frontend", "app.kubernetes.io/managed-by=alice").
@@ -367,14 +371,16 @@ spec:
 // alone whatever its labels; a mistyped level is treated as managed, counted
 // and logged.
 func TestValidatingExemptNamespaceAndLabelTypo(t *testing.T) {
-	ng, log := startValidating(t, "--exempt-namespaces=val-exempt")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	strictest := map[string]string{"netguard.io/enforce": "managed", "netguard.io/warn": "managed", "netguard.io/audit": "managed"}
-	if err := testCluster.EnsureNamespace(ctx, "val-exempt", strictest); err != nil {
+	// netguard now denies such a label when it is written (namespaces.netguard.io):
+	// this one was written while netguard was not running.
+	if err := testCluster.EnsureNamespace(ctx, "val-typo", map[string]string{"netguard.io/enforce": "Baseline"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := testCluster.EnsureNamespace(ctx, "val-typo", map[string]string{"netguard.io/enforce": "Baseline"}); err != nil {
+	ng, log := startValidating(t, "--exempt-namespaces=val-exempt")
+	strictest := map[string]string{"netguard.io/enforce": "managed", "netguard.io/warn": "managed", "netguard.io/audit": "managed"}
+	if err := testCluster.EnsureNamespace(ctx, "val-exempt", strictest); err != nil {
 		t.Fatal(err)
 	}
 
@@ -390,7 +396,8 @@ func TestValidatingExemptNamespaceAndLabelTypo(t *testing.T) {
 	before := metricValue(t, ng, `netguard_namespace_label_errors_total{mode="enforce"}`)
 	kubectl(t, ctx, admin(), goodYAML, "-n", "val-typo", "apply", "-f", "-").
 		wantFail(t, "", `Error from server (Forbidden): error when creating "STDIN": `+webhookDenied+
-			`networkpolicies.networking.k8s.io "frontend-to-backend" is forbidden: violates netguard "managed": `+vRaw+"\n")
+			`networkpolicies.networking.k8s.io "frontend-to-backend" is forbidden: violates netguard "managed": `+vRaw+
+			`; namespace label netguard.io/enforce="Baseline" is invalid (unknown level "Baseline": must be one of privileged, baseline, restricted, managed), so netguard applies the strictest setting: ask the platform team to fix the label`+"\n")
 	if after := metricValue(t, ng, `netguard_namespace_label_errors_total{mode="enforce"}`); after != before+1 {
 		t.Errorf("netguard_namespace_label_errors_total{mode=\"enforce\"} went from %v to %v, want +1", before, after)
 	}
@@ -466,10 +473,13 @@ func TestValidatingMakeRunCommands(t *testing.T) {
 			r.wantFail(t, "", `Error from server (Forbidden): error when creating "docs/examples/allow-from-anywhere.yaml": `+webhookDenied+
 				`networkpolicies.networking.k8s.io "allow-from-anywhere" is forbidden: violates netguard "baseline": `+vAnywhere+"\n")
 		case strings.Contains(line, "annotated-deployments.yaml") && strings.Contains(line, "--dry-run=server"):
-			r.wantOK(t, "deployment.apps/web created (server dry run)\ndeployment.apps/api created (server dry run)\n",
-				"Warning: netguard (dry run): would generate NetworkPolicy netguard.web.depends-on\nWarning: netguard (dry run): would generate NetworkPolicy netguard.web.to.api\n")
+			// A dry run stores nothing, so web's dependency names a component
+			// no stored workload declares yet, and netguard says so.
+			r.wantOK(t, "deployment.apps/api created (server dry run)\ndeployment.apps/web created (server dry run)\n",
+				`Warning: netguard: netguard.io/depends-on: no workload in namespace "val-make-run" declares component "api", so "api:8080" reaches no pods`+"\n"+
+					"Warning: netguard (dry run): would generate NetworkPolicy netguard.web.depends-on\nWarning: netguard (dry run): would generate NetworkPolicy netguard.web.to.api\n")
 		case strings.Contains(line, "annotated-deployments.yaml"):
-			r.wantOK(t, "deployment.apps/web created\ndeployment.apps/api created\n", "")
+			r.wantOK(t, "deployment.apps/api created\ndeployment.apps/web created\n", "")
 		case strings.Contains(line, "get networkpolicies"):
 			// The baseline controller works asynchronously: a person typing
 			// the next command never beats it, a test may.
@@ -544,7 +554,11 @@ func TestValidatingMakeRunCommands(t *testing.T) {
 
 // baselineFix is how a denied change to the namespace baseline ends: what
 // does remove it.
-const baselineFix = "it is the namespace's default-deny: netguard keeps it while the namespace's enforce level is above privileged, and removes it once the namespace is labelled netguard.io/enforce=privileged (or netguard.io/ignore) by whoever may label namespaces"
+const (
+	baselineFix  = "it is the namespace's default-deny: " + baselineKept
+	dnsFix       = "it lets the namespace's pods reach the cluster DNS: " + baselineKept
+	baselineKept = "netguard keeps it while the namespace's enforce level is above privileged, and removes it once the namespace is labelled netguard.io/enforce=privileged (or netguard.io/ignore) by whoever may label namespaces"
+)
 
 // runTourLine runs one line of make run's tour from the repository root, as
 // the admin: "kubectl ARGS", or "kubectl ARGS | bin/netguard ARGS" with the

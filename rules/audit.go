@@ -169,12 +169,11 @@ var auditRules = AuditRules()
 // exist, invalidAnnotations for everything else. The audit and `netguard
 // check` report workloads with them.
 func AnnotationViolations(errs field.ErrorList) []Violation {
-	profilesPath := field.NewPath("metadata", "annotations").Key(AnnotationProfiles).String()
 	out := make([]Violation, 0, len(errs))
 	for _, e := range errs {
-		if e.Type == field.ErrorTypeNotFound && e.Field == profilesPath {
+		if IsMissingProfile(e) {
 			out = append(out, Violation{Rule: AuditUnknownProfile, Field: e.Field,
-				Message: fmt.Sprintf("NetworkProfile %q does not exist, so netguard generates nothing for this workload; create the profile or fix the name", e.BadValue)})
+				Message: e.ErrorBody() + "; netguard generates nothing new for this workload until then"})
 			continue
 		}
 		out = append(out, Violation{Rule: AuditInvalidAnnotations, Field: e.Field, Message: e.ErrorBody() + "; netguard generates nothing for this workload until it is fixed"})

@@ -354,7 +354,7 @@ func TestAuditNamespaceMessages(t *testing.T) {
 		`Namespace/team-a: [invalidNamespaceLabel] metadata.labels[netguard.io/enforce]: unknown level "strict": must be one of privileged, baseline, restricted, managed; netguard treats it as managed, the strictest level: fix the label`,
 		`Namespace/team-a: [missingDefaultDeny] NetworkPolicy "netguard-default-deny" is missing, so pods that no other policy selects accept and send any traffic, although the namespace enforces "managed"; netguard serve creates it (podSelector {}, policyTypes [Ingress, Egress], no rules)`,
 		`Deployment/web: [missingGeneratedRecord] metadata.annotations[netguard.io/generated]: netguard has not injected this workload (it was last written while netguard was not running), so its pods may lack the netguard.io/component label its policies select; netguard serve backfills it`,
-		`StatefulSet/api: [unknownProfile] metadata.annotations[netguard.io/profiles]: NetworkProfile "metrics" does not exist, so netguard generates nothing for this workload; create the profile or fix the name`,
+		`StatefulSet/api: [unknownProfile] metadata.annotations[netguard.io/profiles]: Not found: "metrics": NetworkProfile "metrics" does not exist; NetworkProfiles are cluster-scoped and owned by the platform team: fix the name, or ask the platform team to create it; netguard generates nothing new for this workload until then`,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("messages:\n got %s\nwant %s", strings.Join(got, "\n     "), strings.Join(want, "\n     "))

@@ -112,7 +112,7 @@ func Generate(w Workload, profiles map[string]Profile) (Generated, field.ErrorLi
 	for _, name := range ann.Profiles {
 		p, ok := profiles[name]
 		if !ok {
-			errs = append(errs, field.NotFound(metaPath.Child("annotations").Key(AnnotationProfiles), name))
+			errs = append(errs, MissingProfile(metaPath.Child("annotations").Key(AnnotationProfiles), name))
 			continue
 		}
 		if len(p.Ingress) == 0 && len(p.Egress) == 0 {
@@ -350,7 +350,11 @@ type SetFinding struct {
 //     its namespace already claims (their policies would select each other's
 //     pods and share names);
 //   - a warning for each dependency on a component no workload of the
-//     namespace declares (its policies would select no pods).
+//     namespace declares (its policies would select no pods), naming the
+//     workload when one of that name exists without netguard annotations.
+//
+// ws may include workloads without netguard annotations: they claim nothing
+// but are named in those warnings.
 //
 // Workloads whose annotations do not parse are skipped: Generate reports them.
 func CheckWorkloadSet(ws []Workload) []SetFinding {
@@ -365,8 +369,15 @@ func CheckWorkloadSet(ws []Workload) []SetFinding {
 		out      []SetFinding
 	)
 	metaPath := field.NewPath("metadata")
+	unannotated := map[string]map[string]string{} // namespace -> workload name -> ref
 	for i, w := range ws {
 		if !IsAnnotated(w.Annotations) {
+			if unannotated[w.Namespace] == nil {
+				unannotated[w.Namespace] = map[string]string{}
+			}
+			if _, ok := unannotated[w.Namespace][w.Name]; !ok {
+				unannotated[w.Namespace][w.Name] = w.Ref()
+			}
 			continue
 		}
 		ann, _, errs := ParseAnnotations(w.Name, w.Annotations, metaPath)
@@ -391,13 +402,10 @@ func CheckWorkloadSet(ws []Workload) []SetFinding {
 	}
 	for _, c := range claims {
 		w := ws[c.index]
-		seen := map[string]bool{}
-		for _, d := range c.deps {
-			if _, ok := declared[w.Namespace][d.Component]; ok || seen[d.Component] {
-				continue
-			}
-			seen[d.Component] = true
-			out = append(out, SetFinding{Index: c.index, Warning: fmt.Sprintf("%s: no workload in namespace %q declares component %q, so %q reaches no pods", AnnotationDependsOn, w.Namespace, d.Component, d.String())})
+		declaredHere := func(component string) bool { _, ok := declared[w.Namespace][component]; return ok }
+		plain := func(name string) string { return unannotated[w.Namespace][name] }
+		for _, msg := range UndeclaredDependencies(w.Namespace, c.deps, declaredHere, plain) {
+			out = append(out, SetFinding{Index: c.index, Warning: msg})
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Index < out[j].Index })

@@ -149,7 +149,7 @@ func TestGenerateProfiles(t *testing.T) {
 func TestGenerateErrors(t *testing.T) {
 	profPath := field.NewPath("metadata", "annotations").Key(AnnotationProfiles)
 	got, errs := Generate(workload("web", map[string]string{AnnotationProfiles: "p1 missing", AnnotationDependsOn: "api:80"}), testProfiles())
-	if want := (field.ErrorList{field.NotFound(profPath, "missing")}); !reflect.DeepEqual(errs, want) {
+	if want := (field.ErrorList{MissingProfile(profPath, "missing")}); !reflect.DeepEqual(errs, want) {
 		t.Errorf("errors %v", errs)
 	}
 	if len(got.Policies) != 0 {

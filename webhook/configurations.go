@@ -81,6 +81,42 @@ func ValidatingConfiguration(o ConfigurationOptions) *admissionregistrationv1.Va
 			NamespaceSelector:       namespaceSelector(o.ExcludedNamespaces),
 			MatchConditions:         workloadMatchConditions(),
 			Rules:                   workloadRules(),
+		}, namespaceLabelWebhook(o)},
+	}
+}
+
+// NamespaceLabelMatchExpression is the CEL condition that sends a namespace
+// write to netguard: it adds or changes a netguard.io/ label. Every other
+// namespace write, the great majority, never reaches netguard.
+const NamespaceLabelMatchExpression = `has(object.metadata.labels) && object.metadata.labels.exists(k, k.startsWith('netguard.io/') && (oldObject == null || !has(oldObject.metadata.labels) || !(k in oldObject.metadata.labels) || oldObject.metadata.labels[k] != object.metadata.labels[k]))`
+
+// namespaceLabelWebhook validates netguard.io/ namespace labels when they
+// are written. It fails open and has no namespace selector: a netguard
+// outage must never stop a namespace from being created or labelled, and a
+// label written then is still treated as the strictest level and reported
+// (docs/security.md). Deletes are not sent.
+func namespaceLabelWebhook(o ConfigurationOptions) admissionregistrationv1.ValidatingWebhook {
+	ignore := admissionregistrationv1.Ignore
+	none := admissionregistrationv1.SideEffectClassNone
+	equivalent := admissionregistrationv1.Equivalent
+	timeout := o.timeout()
+	return admissionregistrationv1.ValidatingWebhook{
+		Name:                    "namespaces.netguard.io",
+		ClientConfig:            o.ClientConfig(PathValidateNamespace),
+		AdmissionReviewVersions: []string{"v1"},
+		SideEffects:             &none,
+		FailurePolicy:           &ignore,
+		MatchPolicy:             &equivalent,
+		TimeoutSeconds:          &timeout,
+		MatchConditions:         []admissionregistrationv1.MatchCondition{{Name: "netguard-label-written", Expression: NamespaceLabelMatchExpression}},
+		Rules: []admissionregistrationv1.RuleWithOperations{{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+			Rule: admissionregistrationv1.Rule{
+				APIGroups:   []string{""},
+				APIVersions: []string{"v1"},
+				Resources:   []string{"namespaces"},
+				Scope:       ptrScope(admissionregistrationv1.ClusterScope),
+			},
 		}},
 	}
 }
@@ -125,9 +161,10 @@ func workloadRules() []admissionregistrationv1.RuleWithOperations {
 }
 
 // WorkloadMatchExpression is the CEL condition that sends a workload to
-// netguard: it carries a netguard.io annotation now, or carried one before
-// (so that removing the annotations is seen).
-const WorkloadMatchExpression = `(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k in ['netguard.io/depends-on', 'netguard.io/profiles', 'netguard.io/component', 'netguard.io/generated'])) || (oldObject != null && has(oldObject.metadata.annotations) && oldObject.metadata.annotations.exists(k, k in ['netguard.io/depends-on', 'netguard.io/profiles', 'netguard.io/component', 'netguard.io/generated']))`
+// netguard: it carries a netguard.io/ annotation now, or carried one before
+// (so that removing the annotations is seen). Any key under netguard.io/
+// counts, so that a misspelled one (netguard.io/depend-on) gets its warning.
+const WorkloadMatchExpression = `(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('netguard.io/'))) || (oldObject != null && has(oldObject.metadata.annotations) && oldObject.metadata.annotations.exists(k, k.startsWith('netguard.io/')))`
 
 // SelfWriteMatchExpression is the CEL condition that sends a NetworkPolicy
 // write to netguard unless netguard itself (the username replaces USERNAME)

@@ -40,8 +40,12 @@ func systemMayWrite(op admissionv1.Operation, oldNP, newNP *networkingv1.Network
 
 // baselineFix ends the denial of a change to the namespace baseline: what
 // does remove it (removeBaseline).
-const baselineFix = "it is the namespace's default-deny: netguard keeps it while the namespace's enforce level is above privileged, " +
-	"and removes it once the namespace is labelled " + rules.LabelEnforce + "=privileged (or " + LabelIgnore + ") by whoever may label namespaces"
+const (
+	baselineFix  = "it is the namespace's default-deny: " + baselineKept
+	dnsFix       = "it lets the namespace's pods reach the cluster DNS: " + baselineKept
+	baselineKept = "netguard keeps it while the namespace's enforce level is above privileged, " +
+		"and removes it once the namespace is labelled " + rules.LabelEnforce + "=privileged (or " + LabelIgnore + ") by whoever may label namespaces"
+)
 
 // ownerReferencesReleased reports whether newNP is oldNP with some of its
 // ownerReferences removed and nothing else changed: what the garbage

@@ -142,7 +142,7 @@ func (v *networkPolicyValidator) handle(ctx context.Context, req admission.Reque
 		countViolations(vs, "enforce")
 		log.Info("denied NetworkPolicy", "operation", req.Operation, "level", policy.Enforce.String(), "rules", ruleIDs(vs))
 		d.decision = "deny"
-		msg := "violates netguard " + quote(policy.Enforce) + ": " + joinViolations(vs)
+		msg := "violates netguard " + quote(policy.Enforce) + ": " + joinViolations(vs) + labelErrorNote(labelErrs, "enforce")
 		resp := forbidden(name, msg)
 		if hasRule(vs, malformedPolicyRule) {
 			// The API server validates before it calls validating webhooks,
@@ -188,8 +188,11 @@ func managedDenial(op admissionv1.Operation, oldNP, newNP *networkingv1.NetworkP
 		return fmt.Sprintf("%q is managed by netguard: removing its %s label or renaming it is not allowed for user %q", name, rules.LabelManagedBy, user)
 	}
 	fix := "change the owning workload's netguard.io annotations, or ask the platform team"
-	if name == rules.DefaultDenyPolicyName || name == rules.AllowDNSPolicyName {
+	switch name {
+	case rules.DefaultDenyPolicyName:
 		fix = baselineFix
+	case rules.AllowDNSPolicyName:
+		fix = dnsFix
 	}
 	return fmt.Sprintf("%q is managed by netguard: only netguard and platform identities may %s it, and user %q is neither; %s", name, strings.ToLower(string(op)), user, fix)
 }

@@ -322,8 +322,13 @@ func TestExactMessages(t *testing.T) {
 	}
 }
 
+// typoNote is what a denial adds when the enforce label is not a level.
+func typoNote(value string) string {
+	return fmt.Sprintf(`; namespace label netguard.io/enforce=%q is invalid (unknown level %q: must be one of privileged, baseline, restricted, managed), so netguard applies the strictest setting: ask the platform team to fix the label`, value, value)
+}
+
 // A bad label value is the strictest level, never privileged, and is
-// counted and logged.
+// counted and logged; a denial says which label it was.
 func TestLabelErrorsAreManaged(t *testing.T) {
 	cases := []struct {
 		name               string
@@ -333,13 +338,13 @@ func TestLabelErrorsAreManaged(t *testing.T) {
 		check              func(t *testing.T, resp admission.Response)
 	}{
 		{"enforce typo", map[string]string{rules.LabelEnforce: "Baseline"}, "enforce", rules.LabelEnforce, "Baseline", func(t *testing.T, resp admission.Response) {
-			assertDenied(t, resp, forbiddenMsg("web", `violates netguard "managed": `+vRaw))
+			assertDenied(t, resp, forbiddenMsg("web", `violates netguard "managed": `+vRaw+typoNote("Baseline")))
 		}},
 		{"privileged typo is not privileged", map[string]string{rules.LabelEnforce: "Privileged"}, "enforce", rules.LabelEnforce, "Privileged", func(t *testing.T, resp admission.Response) {
-			assertDenied(t, resp, forbiddenMsg("web", `violates netguard "managed": `+vRaw))
+			assertDenied(t, resp, forbiddenMsg("web", `violates netguard "managed": `+vRaw+typoNote("Privileged")))
 		}},
 		{"empty enforce value", map[string]string{rules.LabelEnforce: ""}, "enforce", rules.LabelEnforce, "", func(t *testing.T, resp admission.Response) {
-			assertDenied(t, resp, forbiddenMsg("web", `violates netguard "managed": `+vRaw))
+			assertDenied(t, resp, forbiddenMsg("web", `violates netguard "managed": `+vRaw+typoNote("")))
 		}},
 		{"warn typo", map[string]string{rules.LabelEnforce: "privileged", rules.LabelWarn: "strict"}, "warn", rules.LabelWarn, "strict", func(t *testing.T, resp admission.Response) {
 			assertAllowed(t, resp)
@@ -419,6 +424,11 @@ func TestExemptions(t *testing.T) {
 	assertAllowed(t, v.Handle(context.Background(), request(t, admissionv1.Delete, "sandbox", nil, managed(defaultDeny()), alice)))
 	assertDenied(t, v.Handle(context.Background(), request(t, admissionv1.Delete, "team", nil, managed(defaultDeny()), "ci-bot")),
 		forbiddenMsg(rules.DefaultDenyPolicyName, `"netguard-default-deny" is managed by netguard: only netguard and platform identities may delete it, and user "ci-bot" is neither; `+baselineFix))
+	// The DNS allowance says what it is for, not what the default-deny is.
+	dns := rules.NamespaceBaseline("team", rules.BaselineOptions{})[0]
+	dns.Namespace = ""
+	assertDenied(t, v.Handle(context.Background(), request(t, admissionv1.Delete, "team", nil, dns, "ci-bot")),
+		forbiddenMsg(rules.AllowDNSPolicyName, `"netguard-allow-dns" is managed by netguard: only netguard and platform identities may delete it, and user "ci-bot" is neither; `+dnsFix))
 }
 
 // TestManagedProtection: only netguard and platform identities create,
@@ -760,12 +770,13 @@ func TestMetrics(t *testing.T) {
 	}
 	allowed := map[string]map[string]map[string]bool{
 		// The workload webhooks share the decision counter with their own
-		// resources and mode "inject".
+		// resources and mode "inject"; the namespace-label webhook with
+		// resource "namespaces" and mode "labels" (docs/metrics.md).
 		"netguard_admission_decisions_total": {
-			"resource":  {"networkpolicies": true, "deployments": true, "statefulsets": true, "daemonsets": true, "unknown": true},
+			"resource":  {"networkpolicies": true, "deployments": true, "statefulsets": true, "daemonsets": true, "unknown": true, "namespaces": true},
 			"operation": {"CREATE": true, "UPDATE": true, "DELETE": true, "CONNECT": true, "unknown": true},
 			"decision":  {"allow": true, "deny": true, "error": true},
-			"mode":      {"enforce": true, "exempt": true, "managed": true, "platform": true, "inject": true},
+			"mode":      {"enforce": true, "exempt": true, "managed": true, "platform": true, "inject": true, "labels": true},
 			"level":     levels,
 		},
 		"netguard_rule_violations_total":        {"rule": ruleIDs, "mode": {"enforce": true, "warn": true, "audit": true}},

@@ -11,6 +11,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -139,6 +140,7 @@ func (s *Server) handlers(opts ...func(*admission.Webhook)) map[string]http.Hand
 		PathValidateNetworkPolicy: {Handler: &networkPolicyValidator{cfg: s.cfg, isSelf: s.isSelf, namespaces: s.namespaces}},
 		PathMutateWorkload:        {Handler: &workloadMutator{s: s}},
 		PathValidateWorkload:      {Handler: &workloadApplier{s: s}},
+		PathValidateNamespace:     {Handler: &namespaceLabelValidator{}},
 	}
 	out := make(map[string]http.Handler, len(hooks))
 	for path, wh := range hooks {
@@ -146,8 +148,11 @@ func (s *Server) handlers(opts ...func(*admission.Webhook)) map[string]http.Hand
 			o(wh)
 		}
 		decode := decodeWorkloadReview
-		if path == PathValidateNetworkPolicy {
+		switch path {
+		case PathValidateNetworkPolicy:
 			decode = decodeNetworkPolicyReview
+		case PathValidateNamespace:
+			decode = decodeReview
 		}
 		h := serveReview(MaxRequestBytes, wh, decode)
 		if path == PathValidateNetworkPolicy {
@@ -215,9 +220,16 @@ func policyMetadataList() *metav1.PartialObjectMetadataList {
 // admissionInformers are what admission reads: namespaces (as metadata only:
 // labels are all netguard needs, and metadata keeps the cache small in
 // clusters with many namespaces), NetworkPolicies (metadata only, see
-// policyMetadata) and NetworkProfiles.
+// policyMetadata), NetworkProfiles, and workloads (metadata only, trimmed
+// to netguard's annotations: which components a namespace declares).
 func admissionInformers() []client.Object {
-	return []client.Object{namespaceMetadata(), policyMetadata(), &netguardv1alpha1.NetworkProfile{}}
+	objs := []client.Object{namespaceMetadata(), policyMetadata(), &netguardv1alpha1.NetworkProfile{}}
+	for _, kind := range workloadKinds {
+		w := &metav1.PartialObjectMetadata{}
+		w.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind})
+		objs = append(objs, w)
+	}
+	return objs
 }
 
 // apiBackoff paces every retry against an unreachable API server: quickly

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"reflect"
@@ -18,6 +19,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/netguard/netguard/certs"
@@ -126,6 +128,13 @@ func TestWebhooksReachOnlyWhatTheyShould(t *testing.T) {
 	if err := c.EnsureNamespace(ctx, "netguard-system", nil); err != nil {
 		t.Fatal(err)
 	}
+	rec.take() // labelling team-ignored is the namespace webhook's; see the steps below
+	namespaces := cs.CoreV1().Namespaces()
+	labelNamespace := func(name, key, value string) error {
+		patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, key, value)
+		_, err := namespaces.Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+		return err
+	}
 
 	annotated := map[string]string{"netguard.io/depends-on": "backend:8080"}
 	steps := []struct {
@@ -157,6 +166,21 @@ func TestWebhooksReachOnlyWhatTheyShould(t *testing.T) {
 		}, []call{{"/validate-networkpolicy", "DELETE", "team-a", "allow"}}},
 		{"a NetworkPolicy in an ignored namespace", func() error { return createNetworkPolicy(ctx, cs, "team-ignored", "allow") }, nil},
 		{"a NetworkPolicy in kube-system", func() error { return createNetworkPolicy(ctx, cs, "kube-system", "allow") }, nil},
+		{"a Deployment with only a misspelt netguard.io annotation", func() error {
+			return createDeployment(ctx, cs, "team-a", "typo", map[string]string{"netguard.io/depend-on": "backend:8080"})
+		}, injected("CREATE", "team-a", "typo")},
+		{"a namespace without netguard.io labels", func() error {
+			_, err := namespaces.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "chart-ns-plain"}}, metav1.CreateOptions{})
+			return err
+		}, nil},
+		{"a namespace with a netguard.io label", func() error {
+			_, err := namespaces.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "chart-ns-labelled", Labels: map[string]string{"netguard.io/enforce": "baseline"}}}, metav1.CreateOptions{})
+			return err
+		}, []call{{"/validate-namespace", "CREATE", "chart-ns-labelled", "chart-ns-labelled"}}},
+		{"another label on a namespace with netguard.io labels", func() error { return labelNamespace("chart-ns-labelled", "example.com/team", "a") }, nil},
+		{"a netguard.io label changed", func() error { return labelNamespace("chart-ns-labelled", "netguard.io/enforce", "restricted") },
+			[]call{{"/validate-namespace", "UPDATE", "chart-ns-labelled", "chart-ns-labelled"}}},
+		{"a namespace with netguard.io labels deleted", func() error { return namespaces.Delete(ctx, "chart-ns-labelled", metav1.DeleteOptions{}) }, nil},
 	}
 	for _, s := range steps {
 		if err := s.do(); err != nil {

@@ -90,9 +90,9 @@ func (s workloadSet) generateAll(ctx context.Context, opts rules.BaselineOptions
 		findings []workloadFinding
 		policies []*networkingv1.NetworkPolicy
 		failed   bool
-		annot    []workloadInput
 	)
 	namespaces := map[string]bool{}
+	findings = append(findings, s.unknownKeys()...)
 	for _, w := range s.workloads {
 		if ctx.Err() != nil {
 			return nil, nil
@@ -100,24 +100,25 @@ func (s workloadSet) generateAll(ctx context.Context, opts rules.BaselineOptions
 		if !rules.IsAnnotated(w.Annotations) {
 			continue
 		}
-		annot = append(annot, w)
 		namespaces[w.Namespace] = true
 		g, errs := rules.Generate(w.Workload, s.profiles.byName)
 		for _, msg := range g.Warnings {
 			findings = append(findings, workloadFinding{Where: w.where(), Warning: true, Message: msg})
 		}
 		for _, e := range errs {
-			findings = append(findings, workloadFinding{Where: w.where(), Message: annotationError(e)})
+			findings = append(findings, workloadFinding{Where: w.where(), Message: e.Error()})
 			failed = true
 		}
 		policies = append(policies, g.Policies...)
 	}
-	plain := make([]rules.Workload, len(annot))
-	for i, w := range annot {
+	// Every workload, annotated or not: a dependency on one without
+	// annotations is named in its warning.
+	plain := make([]rules.Workload, len(s.workloads))
+	for i, w := range s.workloads {
 		plain[i] = w.Workload
 	}
 	for _, f := range rules.CheckWorkloadSet(plain) {
-		w := annot[f.Index]
+		w := s.workloads[f.Index]
 		if f.Error != nil {
 			findings = append(findings, workloadFinding{Where: w.where(), Message: f.Error.Error()})
 			failed = true
@@ -140,13 +141,16 @@ func (s workloadSet) generateAll(ctx context.Context, opts rules.BaselineOptions
 	return policies, findings
 }
 
-// annotationError adds what to do to a missing profile; other messages say
-// it already.
-func annotationError(e *field.Error) string {
-	if e.Type == field.ErrorTypeNotFound && e.Field == field.NewPath("metadata", "annotations").Key(rules.AnnotationProfiles).String() {
-		return fmt.Sprintf("%s: NetworkProfile %q is not in the input; add its manifest or fix the name", e.Field, e.BadValue)
+// unknownKeys warns about netguard.io/ annotations netguard does not read,
+// in the webhook's words, for every workload of the input.
+func (s workloadSet) unknownKeys() []workloadFinding {
+	var out []workloadFinding
+	for _, w := range s.workloads {
+		for _, msg := range rules.UnknownWorkloadAnnotations(w.Annotations, field.NewPath("metadata")) {
+			out = append(out, workloadFinding{Where: w.where(), Warning: true, Message: msg})
+		}
 	}
-	return e.Error()
+	return out
 }
 
 // loadWorkloads reads the manifests at paths and their workloads for
@@ -183,28 +187,33 @@ func printFindings(w io.Writer, findings []workloadFinding) (failed bool) {
 func workloadResults(ms []manifest) ([]checkResult, []workloadFinding, []error) {
 	set := collectWorkloads(ms)
 	var annotated []workloadInput
-	for _, w := range set.workloads {
+	result := map[int]int{} // index in set.workloads -> index in results
+	plain := make([]rules.Workload, len(set.workloads))
+	for i, w := range set.workloads {
+		plain[i] = w.Workload
 		if rules.IsAnnotated(w.Annotations) {
+			result[i] = len(annotated)
 			annotated = append(annotated, w)
 		}
 	}
 	results := make([]checkResult, len(annotated))
-	plain := make([]rules.Workload, len(annotated))
-	var warnings []workloadFinding
+	warnings := set.unknownKeys()
 	for i, w := range annotated {
-		plain[i] = w.Workload
 		g, errs := rules.Generate(w.Workload, set.profiles.byName)
 		for _, msg := range g.Warnings {
 			warnings = append(warnings, workloadFinding{Where: w.where(), Warning: true, Message: msg})
 		}
 		results[i] = checkResult{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, Source: w.Location(), Violations: rules.AnnotationViolations(errs)}
 	}
+	// Every workload, annotated or not: a dependency on one without
+	// annotations is named in its warning. Findings are about annotated ones.
 	for _, f := range rules.CheckWorkloadSet(plain) {
 		if f.Error == nil {
-			warnings = append(warnings, workloadFinding{Where: annotated[f.Index].where(), Warning: true, Message: f.Warning})
+			warnings = append(warnings, workloadFinding{Where: set.workloads[f.Index].where(), Warning: true, Message: f.Warning})
 			continue
 		}
-		results[f.Index].Violations = append(results[f.Index].Violations, rules.Violation{Rule: rules.AuditDuplicateComponent, Field: f.Error.Field, Message: f.Error.ErrorBody()})
+		r := result[f.Index]
+		results[r].Violations = append(results[r].Violations, rules.Violation{Rule: rules.AuditDuplicateComponent, Field: f.Error.Field, Message: f.Error.ErrorBody()})
 	}
 	for i := range results {
 		results[i].Allowed = len(results[i].Violations) == 0

@@ -67,15 +67,11 @@ type manifestError struct {
 	Err    error
 }
 
+// Error names the document as every other message about the input does
+// ("file.yaml#2: ..."), so that one mistake reads the same in check,
+// generate and reach.
 func (e *manifestError) Error() string {
-	switch {
-	case e.Index == 0:
-		return fmt.Sprintf("%s: %v", e.Source, e.Err)
-	case e.Item == 0:
-		return fmt.Sprintf("%s: document %d: %v", e.Source, e.Index, e.Err)
-	default:
-		return fmt.Sprintf("%s: document %d: items[%d]: %v", e.Source, e.Index, e.Item-1, e.Err)
-	}
+	return fmt.Sprintf("%s: %v", e.Location(), e.Err)
 }
 
 func (e *manifestError) Unwrap() error { return e.Err }

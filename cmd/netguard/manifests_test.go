@@ -92,10 +92,10 @@ func TestLoadManifestsDocuments(t *testing.T) {
 		t.Errorf("manifests:\n got %q\nwant %q", got, wantMs)
 	}
 	wantErrs := []string{
-		"<stdin>: document 4: document is an array, not a Kubernetes object",
-		`<stdin>: document 5: networking.k8s.io/v1 NetworkPolicy: strict decoding error: unknown field "spec.ingres"`,
-		`<stdin>: document 6: apiVersion is missing (kind "NetworkPolicy")`,
-		"<stdin>: document 7: invalid YAML: yaml: line 1: did not find expected node content",
+		"<stdin>#4: document is an array, not a Kubernetes object",
+		`<stdin>#5: networking.k8s.io/v1 NetworkPolicy: strict decoding error: unknown field "spec.ingres"`,
+		`<stdin>#6: apiVersion is missing (kind "NetworkPolicy")`,
+		"<stdin>#7: invalid YAML: yaml: line 1: did not find expected node content",
 	}
 	if got := errorStrings(errs); !reflect.DeepEqual(got, wantErrs) {
 		t.Errorf("errors:\n got %q\nwant %q", got, wantErrs)
@@ -139,7 +139,7 @@ items: []
 	if got := summary(ms); !reflect.DeepEqual(got, wantMs) {
 		t.Errorf("manifests:\n got %q\nwant %q", got, wantMs)
 	}
-	wantErrs := []string{`<stdin>: document 1: items[1]: apiVersion is missing (kind "NetworkPolicy")`}
+	wantErrs := []string{`<stdin>#1.items[1]: apiVersion is missing (kind "NetworkPolicy")`}
 	if got := errorStrings(errs); !reflect.DeepEqual(got, wantErrs) {
 		t.Errorf("errors:\n got %q\nwant %q", got, wantErrs)
 	}
@@ -162,7 +162,7 @@ func TestLoadManifestsJSON(t *testing.T) {
 	if got := summary(ms); !reflect.DeepEqual(got, wantMs) {
 		t.Errorf("manifests:\n got %q\nwant %q", got, wantMs)
 	}
-	wantErrs := []string{filepath.Join(dir, "stream.json") + ": document 3: invalid JSON: unexpected EOF"}
+	wantErrs := []string{filepath.Join(dir, "stream.json") + "#3: invalid JSON: unexpected EOF"}
 	if got := errorStrings(errs); !reflect.DeepEqual(got, wantErrs) {
 		t.Errorf("errors:\n got %q\nwant %q", got, wantErrs)
 	}
@@ -197,7 +197,7 @@ func TestLoadManifestsDirectory(t *testing.T) {
 
 	// An explicitly named file is read whatever its extension.
 	ms, errs = loadManifests([]string{filepath.Join(dir, "sub/notes.txt")}, nil)
-	if len(ms) != 0 || len(errs) != 1 || !strings.Contains(errs[0].Error(), "notes.txt: document 1: kind is missing") {
+	if len(ms) != 0 || len(errs) != 1 || !strings.Contains(errs[0].Error(), "notes.txt#1: kind is missing") {
 		t.Errorf("notes.txt: manifests %q, errors %q", summary(ms), errorStrings(errs))
 	}
 }

@@ -34,7 +34,7 @@ func (o *reachOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.To, "to", "", "destination, in the same forms as --from")
 	fs.StringVar(&o.Port, "port", "", "destination port: NUMBER or NAME (a container port of the destination), optionally /TCP, /UDP or /SCTP")
 	fs.BoolVar(&o.Matrix, "matrix", false, "print the connectivity between every pair of pods and workloads in the input instead of one answer")
-	fs.BoolVar(&o.Generated, "generated", true, "add the policies `netguard generate` would produce for annotated workloads in the input")
+	fs.BoolVar(&o.Generated, "generated", true, "add the policies netguard generate would produce for annotated workloads in the input (--generated=false to leave them out)")
 	o.dnsOptions.addFlags(fs, "the generated netguard-allow-dns")
 	o.addExplainFlags(fs)
 }

@@ -133,7 +133,7 @@ the call. Same expression as webhook.WorkloadMatchExpression in Go.
 {{- define "netguard.workloadMatch" -}}
 matchConditions:
   - name: netguard-annotated
-    expression: {{ `(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k in ['netguard.io/depends-on', 'netguard.io/profiles', 'netguard.io/component', 'netguard.io/generated'])) || (oldObject != null && has(oldObject.metadata.annotations) && oldObject.metadata.annotations.exists(k, k in ['netguard.io/depends-on', 'netguard.io/profiles', 'netguard.io/component', 'netguard.io/generated']))` | quote }}
+    expression: {{ `(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('netguard.io/'))) || (oldObject != null && has(oldObject.metadata.annotations) && oldObject.metadata.annotations.exists(k, k.startsWith('netguard.io/')))` | quote }}
 rules:
   - operations: ["CREATE", "UPDATE"]
     apiGroups: ["apps"]
