@@ -65,6 +65,14 @@ const (
 	// AuditStaleGeneratedRecord: the record does not match what the
 	// workload's annotations and the current NetworkProfiles generate.
 	AuditStaleGeneratedRecord = "staleGeneratedRecord"
+	// AuditProfileOutOfScope: a workload names a NetworkProfile whose
+	// spec.namespaceSelector does not select the workload's namespace.
+	AuditProfileOutOfScope = "profileOutOfScope"
+	// AuditReservedPolicyName: a NetworkPolicy has a name netguard generates
+	// (netguard-default-deny, netguard-allow-dns, netguard.*) but netguard did
+	// not write it alone: it lacks netguard's label, or another field manager
+	// holds fields of its spec or labels.
+	AuditReservedPolicyName = "reservedPolicyName"
 )
 
 // AuditRules returns the audit rule IDs, sorted.
@@ -72,7 +80,8 @@ func AuditRules() []string {
 	ids := []string{
 		AuditDuplicateComponent, AuditInvalidAnnotations, AuditInvalidNamespaceLabel,
 		AuditMissingDefaultDeny, AuditMissingGeneratedPolicy, AuditMissingGeneratedRecord,
-		AuditOrphanedGeneratedPolicy, AuditStaleGeneratedPolicy, AuditStaleGeneratedRecord,
+		AuditOrphanedGeneratedPolicy, AuditProfileOutOfScope, AuditReservedPolicyName,
+		AuditStaleGeneratedPolicy, AuditStaleGeneratedRecord,
 		AuditUnknownProfile, AuditWeakDefaultDeny,
 	}
 	slices.Sort(ids)
@@ -172,6 +181,10 @@ func AnnotationViolations(errs field.ErrorList) []Violation {
 	profilesPath := field.NewPath("metadata", "annotations").Key(AnnotationProfiles).String()
 	out := make([]Violation, 0, len(errs))
 	for _, e := range errs {
+		if e.Type == field.ErrorTypeForbidden && e.Field == profilesPath {
+			out = append(out, Violation{Rule: AuditProfileOutOfScope, Field: e.Field, Message: e.Detail + "; netguard generates nothing for this workload until it is fixed"})
+			continue
+		}
 		if e.Type == field.ErrorTypeNotFound && e.Field == profilesPath {
 			out = append(out, Violation{Rule: AuditUnknownProfile, Field: e.Field,
 				Message: fmt.Sprintf("NetworkProfile %q does not exist, so netguard generates nothing for this workload; create the profile or fix the name", e.BadValue)})
@@ -188,8 +201,12 @@ func AnnotationViolations(errs field.ErrorList) []Violation {
 // the audit; it compares them with what netguard would generate instead.
 // Either mark is enough, so a policy cannot escape protection by dropping the
 // label while keeping the name, nor slip in by borrowing the label.
+//
+// A name netguard generates (IsReservedPolicyName) is a mark too, so that
+// nobody can create a policy that netguard would later adopt with its
+// author's extra fields.
 func IsManagedPolicy(np *networkingv1.NetworkPolicy) bool {
-	return np != nil && (np.Labels[LabelManagedBy] == ManagedByValue || np.Name == DefaultDenyPolicyName)
+	return np != nil && (np.Labels[LabelManagedBy] == ManagedByValue || IsReservedPolicyName(np.Name))
 }
 
 // AuditNamespace audits one namespace. It reads only its input; the caller
@@ -212,7 +229,7 @@ func AuditNamespace(in AuditInput) NamespaceAudit {
 		ns.Violations = append(ns.Violations, labelViolation(le))
 	}
 
-	workloads, wsResults, accounted := auditWorkloads(in, byName)
+	workloads, wsResults, accounted := auditWorkloads(in, byName, policy.Enforce)
 	out.AnnotatedWorkloads = len(workloads)
 
 	// The namespace baseline, as netguard serve keeps it: in every guarded
@@ -253,6 +270,11 @@ func AuditNamespace(in AuditInput) NamespaceAudit {
 	for _, n := range names {
 		np := byName[n]
 		r := AuditResult{Kind: "NetworkPolicy", Name: np.Name, UID: np.UID}
+		if v, squatted := reservedNameViolation(np); squatted {
+			r.Violations = []Violation{v}
+			out.Results = append(out.Results, r)
+			continue
+		}
 		if IsManagedPolicy(np) {
 			if accounted[np.Name] {
 				continue
@@ -294,7 +316,7 @@ func labelViolation(le LabelError) Violation {
 // auditWorkloads checks the namespace's annotated workloads. It returns them,
 // their results sorted by kind and name, and the names of the policies the
 // valid ones generate plus those that workloads with errors may still own.
-func auditWorkloads(in AuditInput, byName map[string]*networkingv1.NetworkPolicy) ([]Workload, []AuditResult, map[string]bool) {
+func auditWorkloads(in AuditInput, byName map[string]*networkingv1.NetworkPolicy, enforce LevelVersion) ([]Workload, []AuditResult, map[string]bool) {
 	var annotated []Workload
 	for _, w := range in.Workloads {
 		if IsAnnotated(w.Annotations) {
@@ -310,11 +332,14 @@ func auditWorkloads(in AuditInput, byName map[string]*networkingv1.NetworkPolicy
 	results := make([]AuditResult, len(annotated))
 	for i, w := range annotated {
 		results[i] = AuditResult{Kind: w.Kind, Name: w.Name, UID: w.UID}
+		if w.NamespaceLabels == nil {
+			annotated[i].NamespaceLabels = in.Labels
+		}
 	}
 	// A component claimed twice makes both workloads' policies share names,
 	// so only the set finding is reported for the later claimant.
 	duplicate := map[int]bool{}
-	for _, f := range CheckWorkloadSet(annotated) {
+	for _, f := range CheckWorkloadSetHeld(annotated, policyHolders(byName)) {
 		if f.Error == nil {
 			continue
 		}
@@ -337,6 +362,7 @@ func auditWorkloads(in AuditInput, byName map[string]*networkingv1.NetworkPolicy
 			r.Violations = append(r.Violations, AnnotationViolations(errs)...)
 			continue
 		}
+		r.Violations = append(r.Violations, GeneratedViolations(w, g, enforce.Level, enforce.Version)...)
 		for _, p := range g.Policies {
 			accounted[p.Name] = true
 			switch live := byName[p.Name]; {
@@ -411,4 +437,45 @@ func normalizedSpec(s networkingv1.NetworkPolicySpec) networkingv1.NetworkPolicy
 	slices.Sort(s.PolicyTypes)
 	s.PolicyTypes = slices.Compact(s.PolicyTypes)
 	return s
+}
+
+// policyHolders says which workload holds a component's generated policies,
+// from the netguard.io/workload annotations of the namespace's policies
+// labelled with the component.
+func policyHolders(byName map[string]*networkingv1.NetworkPolicy) HeldBy {
+	held := map[[2]string]bool{} // component, workload ref
+	for _, np := range byName {
+		if np.Labels[LabelManagedBy] != ManagedByValue {
+			continue
+		}
+		if c, ref := np.Labels[LabelComponent], np.Annotations[AnnotationWorkload]; c != "" && ref != "" {
+			held[[2]string{c, ref}] = true
+		}
+	}
+	return func(w Workload, component string) bool { return held[[2]string{component, w.Ref()}] }
+}
+
+// reservedNameViolation reports a policy of a name netguard generates that
+// netguard did not write alone.
+func reservedNameViolation(np *networkingv1.NetworkPolicy) (Violation, bool) {
+	if !IsReservedPolicyName(np.Name) {
+		return Violation{}, false
+	}
+	if np.Labels[LabelManagedBy] != ManagedByValue {
+		return Violation{Rule: AuditReservedPolicyName,
+			Message: fmt.Sprintf("the name %q is reserved for netguard, but this policy is not labelled %s=%s: someone else created it; netguard serve replaces it whole when it generates this name, or delete it", np.Name, LabelManagedBy, ManagedByValue)}, true
+	}
+	if others := ForeignFieldManagers(np); len(others) > 0 {
+		return Violation{Rule: AuditReservedPolicyName,
+			Message: fmt.Sprintf("the name %q is reserved for netguard, but field managers %s hold fields of its spec or labels, which netguard's server-side apply would leave in place; netguard serve replaces it whole the next time it writes it", np.Name, strings.Join(quoteAll(others), ", "))}, true
+	}
+	return Violation{}, false
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
 }
