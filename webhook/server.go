@@ -99,7 +99,7 @@ func Setup(mgr manager.Manager, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.injector = &injector{cache: mgr.GetCache(), client: writer, live: mgr.GetAPIReader(), generated: newGenerationCache(generationCacheSize)}
+	s.injector = &injector{cache: mgr.GetCache(), client: writer, live: mgr.GetAPIReader(), generated: newGenerationCache(generationCacheSize), namespaces: s.namespaces}
 	s.apiReader = mgr.GetAPIReader()
 	srv := mgr.GetWebhookServer()
 	for path, h := range s.handlers() {
@@ -209,9 +209,15 @@ func policyMetadataList() *metav1.PartialObjectMetadataList {
 // admissionInformers are what admission reads: namespaces (as metadata only:
 // labels are all netguard needs, and metadata keeps the cache small in
 // clusters with many namespaces), NetworkPolicies (metadata only, see
-// policyMetadata) and NetworkProfiles.
+// policyMetadata), NetworkProfiles, and Deployments, StatefulSets and
+// DaemonSets as metadata (trimmed to netguard's annotations), to find the
+// owner of a component (ownership.go).
 func admissionInformers() []client.Object {
-	return []client.Object{namespaceMetadata(), policyMetadata(), &netguardv1alpha1.NetworkProfile{}}
+	out := []client.Object{namespaceMetadata(), policyMetadata(), &netguardv1alpha1.NetworkProfile{}}
+	for _, kind := range workloadKinds {
+		out = append(out, workloadMetadata(kind))
+	}
+	return out
 }
 
 // apiBackoff paces every retry against an unreachable API server: quickly
