@@ -15,7 +15,9 @@ func TestComponentOwnerOrder(t *testing.T) {
 	w := func(kind, name string, created time.Time) Workload {
 		return Workload{Kind: kind, Namespace: "shop", Name: name, Created: created, Annotations: map[string]string{AnnotationComponent: "payments"}}
 	}
-	holds := func(ref string) HeldBy { return func(w Workload, c string) bool { return c == "payments" && w.Ref() == ref } }
+	holds := func(ref string) HeldBy {
+		return func(w Workload, c string) bool { return c == "payments" && w.Ref() == ref }
+	}
 	cases := []struct {
 		name      string
 		claimants []Workload
