@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
@@ -111,12 +112,16 @@ func TestTenantComponentTakeover(t *testing.T) {
 		}
 
 		// Dropping evil's annotations must not delete payments' policies.
-		evil, err = deps.Get(ctx, "evil", metav1.GetOptions{})
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			evil, err := deps.Get(ctx, "evil", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			evil.Annotations = nil
+			_, err = deps.Update(ctx, evil, metav1.UpdateOptions{})
+			return err
+		})
 		if err != nil {
-			t.Fatal(err)
-		}
-		evil.Annotations = nil
-		if _, err := deps.Update(ctx, evil, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		policyOwnedBy(t, ctx, cs, ns, "netguard.payments.depends-on", "Deployment/payments")
