@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -335,4 +336,81 @@ func profileClient(t *testing.T) client.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// A namespace where a takeover already happened (written while netguard was
+// not watching, or by an earlier version): two workloads claim payments, and
+// the second one's policies have taken over payments' names. netguard's
+// controller gives the policies back to the owner and removes what it would
+// have injected into the other.
+func TestTenantControllerRestoresTheOwner(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cs, err := testCluster.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ns = "tenant-restore"
+	if err := testCluster.EnsureNamespace(ctx, ns, map[string]string{rules.LabelEnforce: "restricted"}); err != nil {
+		t.Fatal(err)
+	}
+	deps := cs.AppsV1().Deployments(ns)
+	payments := webhooktest.Deployment(ns, "payments", map[string]string{rules.AnnotationDependsOn: "db:5432"})
+	if _, err := deps.Create(ctx, payments, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The taker: created later, with payments' label and a record as
+	// netguard used to inject them, and payments' policy names rewritten to
+	// its own dependencies.
+	evilAnn := map[string]string{rules.AnnotationComponent: "payments", rules.AnnotationDependsOn: "api:443"}
+	evilW := rules.Workload{Kind: "Deployment", Namespace: ns, Name: "evil", Annotations: evilAnn}
+	gen, errs := rules.Generate(evilW, nil)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	evil := webhooktest.Deployment(ns, "evil", maps.Clone(evilAnn))
+	evil.Annotations[rules.AnnotationGenerated] = gen.Record().String()
+	evil.Spec.Template.Labels = maps.Clone(evil.Spec.Template.Labels) // the fixture shares it with the selector
+	evil.Spec.Template.Labels[rules.LabelComponent] = "payments"
+	// creationTimestamps have a resolution of one second: make evil's later.
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := deps.Create(ctx, evil, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range gen.Policies {
+		if _, err := cs.NetworkingV1().NetworkPolicies(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	startNetguard(t)
+
+	eventually(t, 60*time.Second, "payments' policies back with payments", func() error {
+		for _, name := range []string{"netguard.payments.depends-on", "netguard.payments.to.db"} {
+			p, err := cs.NetworkingV1().NetworkPolicies(ns).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if got := p.Annotations[rules.AnnotationWorkload]; got != "Deployment/payments" {
+				return fmt.Errorf("%s names %s", name, got)
+			}
+		}
+		if _, err := cs.NetworkingV1().NetworkPolicies(ns).Get(ctx, "netguard.payments.to.api", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("netguard.payments.to.api, which only evil declared, is still there (%v)", err)
+		}
+		return nil
+	})
+	eventually(t, 60*time.Second, "evil un-injected", func() error {
+		d, err := deps.Get(ctx, "evil", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if _, ok := d.Annotations[rules.AnnotationGenerated]; ok {
+			return fmt.Errorf("evil still carries its record")
+		}
+		if got, ok := d.Spec.Template.Labels[rules.LabelComponent]; ok {
+			return fmt.Errorf("evil's pods still carry %s=%s", rules.LabelComponent, got)
+		}
+		return nil
+	})
 }

@@ -339,7 +339,7 @@ func auditWorkloads(in AuditInput, byName map[string]*networkingv1.NetworkPolicy
 	// A component claimed twice makes both workloads' policies share names,
 	// so only the set finding is reported for the later claimant.
 	duplicate := map[int]bool{}
-	for _, f := range CheckWorkloadSetHeld(annotated, policyHolders(byName)) {
+	for _, f := range CheckWorkloadSet(annotated) {
 		if f.Error == nil {
 			continue
 		}
@@ -437,22 +437,6 @@ func normalizedSpec(s networkingv1.NetworkPolicySpec) networkingv1.NetworkPolicy
 	slices.Sort(s.PolicyTypes)
 	s.PolicyTypes = slices.Compact(s.PolicyTypes)
 	return s
-}
-
-// policyHolders says which workload holds a component's generated policies,
-// from the netguard.io/workload annotations of the namespace's policies
-// labelled with the component.
-func policyHolders(byName map[string]*networkingv1.NetworkPolicy) HeldBy {
-	held := map[[2]string]bool{} // component, workload ref
-	for _, np := range byName {
-		if np.Labels[LabelManagedBy] != ManagedByValue {
-			continue
-		}
-		if c, ref := np.Labels[LabelComponent], np.Annotations[AnnotationWorkload]; c != "" && ref != "" {
-			held[[2]string{c, ref}] = true
-		}
-	}
-	return func(w Workload, component string) bool { return held[[2]string{component, w.Ref()}] }
 }
 
 // reservedNameViolation reports a policy of a name netguard generates that

@@ -361,21 +361,14 @@ type SetFinding struct {
 // CheckWorkloadSet looks at the annotated workloads of an input set (a
 // directory of manifests, a namespace) together and reports:
 //   - an error for each workload that claims a component another workload of
-//     its namespace owns (see ComponentOwner; offline, nobody holds
-//     generated policies, so the earlier creationTimestamp, then kind and
-//     name decide);
+//     its namespace owns (see ComponentOwner: the earlier creationTimestamp,
+//     then kind and name);
 //   - a warning for each dependency on a component no workload of the
 //     namespace declares (its policies would select no pods).
 //
 // Workloads whose annotations do not parse are skipped, except that they
 // still claim their component: Generate reports their errors.
 func CheckWorkloadSet(ws []Workload) []SetFinding {
-	return CheckWorkloadSetHeld(ws, nil)
-}
-
-// CheckWorkloadSetHeld is CheckWorkloadSet where held says which workloads
-// hold their component's generated policies in the cluster.
-func CheckWorkloadSetHeld(ws []Workload, held HeldBy) []SetFinding {
 	type claim struct {
 		index     int
 		component string
@@ -386,7 +379,7 @@ func CheckWorkloadSetHeld(ws []Workload, held HeldBy) []SetFinding {
 		declared = map[string]map[string]int{} // namespace -> component -> owner's index
 		out      []SetFinding
 	)
-	conflicts := componentConflicts(ws, held)
+	conflicts := componentConflicts(ws)
 	for _, i := range conflictIndexes(conflicts) {
 		w, owner := ws[i], ws[conflicts[i]]
 		c, _ := ClaimedComponent(w)

@@ -13,25 +13,17 @@ import (
 // pods by that label. A second workload that claimed NAME would receive all
 // of them, and its generated policies would take over the first one's names.
 // So a component has one owner in its namespace, decided the same way by
-// admission, the controller and the audit:
-//
-//  1. a workload that holds the component's generated policies (policies
-//     labelled netguard.io/component=NAME whose netguard.io/workload
-//     annotation names it) comes before one that does not: netguard wrote
-//     them for it, and only netguard may write them;
-//  2. then the earlier creationTimestamp; a workload being created has none
-//     yet and comes last;
-//  3. then kind, then name, so that the order is total.
+// admission, the controller and the audit: the claimant with the earliest
+// creationTimestamp (a workload being created has none yet and comes last),
+// then by kind, then by name, so that the order is total.
 //
 // Admission adds one rule of its own: a workload that starts to claim a
 // component (a create, or an update that changes its component) is refused
 // while any other live workload of the namespace claims it, whatever their
 // ages, so that an old workload cannot take a component over by changing its
-// annotation.
-
-// HeldBy reports whether w holds the generated policies of component. Nil
-// means nobody holds any (an offline check, which sees no cluster).
-type HeldBy func(w Workload, component string) bool
+// annotation. Who holds the generated policies is deliberately not part of
+// the order: a workload that took a component over (before netguard refused
+// it, or in a race) holds them, and would keep them.
 
 // ClaimedComponent returns the component w claims: its netguard.io/component
 // annotation, or its name when the annotation is absent. It returns false for
@@ -52,15 +44,9 @@ func ClaimedComponent(w Workload) (string, bool) {
 	return w.Name, true
 }
 
-// ClaimsBefore reports whether a's claim on component comes before b's (see
-// the order above).
-func ClaimsBefore(a, b Workload, component string, held HeldBy) bool {
-	if held != nil {
-		ha, hb := held(a, component), held(b, component)
-		if ha != hb {
-			return ha
-		}
-	}
+// ClaimsBefore reports whether a's claim on a component comes before b's
+// (see the order above).
+func ClaimsBefore(a, b Workload) bool {
 	az, bz := a.Created.IsZero(), b.Created.IsZero()
 	switch {
 	case az != bz:
@@ -74,11 +60,11 @@ func ClaimsBefore(a, b Workload, component string, held HeldBy) bool {
 }
 
 // ComponentOwner returns the index of the owner among claimants, which all
-// claim component; -1 when there are none.
-func ComponentOwner(claimants []Workload, component string, held HeldBy) int {
+// claim one component; -1 when there are none.
+func ComponentOwner(claimants []Workload) int {
 	owner := -1
 	for i, w := range claimants {
-		if owner < 0 || ClaimsBefore(w, claimants[owner], component, held) {
+		if owner < 0 || ClaimsBefore(w, claimants[owner]) {
 			owner = i
 		}
 	}
@@ -100,7 +86,7 @@ func DuplicateComponent(w Workload, component string, owner Workload) *field.Err
 
 // componentConflicts returns, for every workload of ws that claims a
 // component another one of its namespace owns, its index and the owner's.
-func componentConflicts(ws []Workload, held HeldBy) map[int]int {
+func componentConflicts(ws []Workload) map[int]int {
 	type key struct{ namespace, component string }
 	groups := map[key][]int{}
 	var keys []key
@@ -125,7 +111,7 @@ func componentConflicts(ws []Workload, held HeldBy) map[int]int {
 		for j, i := range idx {
 			claimants[j] = ws[i]
 		}
-		owner := idx[ComponentOwner(claimants, k.component, held)]
+		owner := idx[ComponentOwner(claimants)]
 		for _, i := range idx {
 			if i != owner {
 				out[i] = owner

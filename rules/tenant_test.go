@@ -15,29 +15,24 @@ func TestComponentOwnerOrder(t *testing.T) {
 	w := func(kind, name string, created time.Time) Workload {
 		return Workload{Kind: kind, Namespace: "shop", Name: name, Created: created, Annotations: map[string]string{AnnotationComponent: "payments"}}
 	}
-	holds := func(ref string) HeldBy {
-		return func(w Workload, c string) bool { return c == "payments" && w.Ref() == ref }
-	}
 	cases := []struct {
 		name      string
 		claimants []Workload
-		held      HeldBy
 		want      string
 	}{
-		{"earlier creationTimestamp", []Workload{w("Deployment", "b", at(2)), w("Deployment", "a", at(3))}, nil, "Deployment/b"},
-		{"one being created comes last", []Workload{w("Deployment", "a", time.Time{}), w("Deployment", "z", at(9))}, nil, "Deployment/z"},
-		{"same time: kind, then name", []Workload{w("StatefulSet", "a", at(1)), w("Deployment", "z", at(1)), w("Deployment", "y", at(1))}, nil, "Deployment/y"},
-		{"the holder of the policies before an older claimant", []Workload{w("Deployment", "old", at(1)), w("Deployment", "payments", at(5))}, holds("Deployment/payments"), "Deployment/payments"},
+		{"earlier creationTimestamp", []Workload{w("Deployment", "b", at(2)), w("Deployment", "a", at(3))}, "Deployment/b"},
+		{"one being created comes last", []Workload{w("Deployment", "a", time.Time{}), w("Deployment", "z", at(9))}, "Deployment/z"},
+		{"same time: kind, then name", []Workload{w("StatefulSet", "a", at(1)), w("Deployment", "z", at(1)), w("Deployment", "y", at(1))}, "Deployment/y"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			i := ComponentOwner(tc.claimants, "payments", tc.held)
+			i := ComponentOwner(tc.claimants)
 			if got := tc.claimants[i].Ref(); got != tc.want {
 				t.Errorf("owner %s, want %s", got, tc.want)
 			}
 		})
 	}
-	if ComponentOwner(nil, "x", nil) != -1 {
+	if ComponentOwner(nil) != -1 {
 		t.Errorf("no claimants: want -1")
 	}
 }
@@ -60,22 +55,22 @@ func TestCheckWorkloadSetBlamesTheLaterClaimant(t *testing.T) {
 	}
 }
 
-func TestAuditOwnerIsTheHolderOfThePolicies(t *testing.T) {
-	// An older workload that claims payments after the fact is the duplicate:
-	// payments holds the generated policies.
-	payments := Workload{Kind: "Deployment", Namespace: "shop", Name: "payments", Created: time.Unix(50, 0), Annotations: map[string]string{AnnotationDependsOn: "db:5432"}}
-	g, errs := Generate(payments, nil)
+func TestAuditBlamesTheTakerNotTheOwner(t *testing.T) {
+	// "evil" took payments' policies over (it holds them now) and sorts
+	// first by name, but payments was created first: evil is the duplicate.
+	payments := Workload{Kind: "Deployment", Namespace: "shop", Name: "payments", Created: time.Unix(10, 0), Annotations: map[string]string{AnnotationDependsOn: "db:5432"}}
+	evil := Workload{Kind: "Deployment", Namespace: "shop", Name: "evil", Created: time.Unix(50, 0), Annotations: map[string]string{AnnotationComponent: "payments", AnnotationDependsOn: "api:443"}}
+	g, errs := Generate(evil, nil)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	old := Workload{Kind: "Deployment", Namespace: "shop", Name: "aaa", Created: time.Unix(1, 0), Annotations: map[string]string{AnnotationComponent: "payments"}}
-	res := AuditNamespace(AuditInput{Namespace: "shop", Policies: g.Policies, Workloads: []Workload{old, payments}})
+	res := AuditNamespace(AuditInput{Namespace: "shop", Policies: g.Policies, Workloads: []Workload{evil, payments}})
 	for _, r := range res.Results {
 		dup := false
 		for _, v := range r.Violations {
 			dup = dup || v.Rule == AuditDuplicateComponent
 		}
-		if want := r.Name == "aaa"; r.Kind == "Deployment" && dup != want {
+		if want := r.Name == "evil"; r.Kind == "Deployment" && dup != want {
 			t.Errorf("%s %s: duplicateComponent %v, want %v (%v)", r.Kind, r.Name, dup, want, r.Violations)
 		}
 	}

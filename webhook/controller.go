@@ -386,5 +386,12 @@ func (r *workloadReconciler) yieldComponent(ctx context.Context, o *metav1.Parti
 	target.SetGroupVersionKind(r.gvk)
 	target.SetNamespace(o.Namespace)
 	target.SetName(o.Name)
-	return client.IgnoreNotFound(r.client.Patch(ctx, target, client.RawPatch(types.MergePatchType, []byte(patch)), client.FieldOwner(FieldManager)))
+	err := r.client.Patch(ctx, target, client.RawPatch(types.MergePatchType, []byte(patch)), client.FieldOwner(FieldManager))
+	if apierrors.IsInvalid(err) {
+		// The workload's own selector needs the label: leave the label,
+		// drop the record, and say so.
+		r.recorder.Eventf(o, nil, corev1.EventTypeWarning, "GenerationFailed", "Generate", "netguard could not remove the pod label %s=%s, which gives this workload's pods the paths of %s: %v", rules.LabelComponent, component, owner.Ref(), err)
+		return r.patchWorkload(ctx, o, nil, "")
+	}
+	return client.IgnoreNotFound(err)
 }

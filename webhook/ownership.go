@@ -59,21 +59,6 @@ func (in *injector) otherClaimants(ctx context.Context, w rules.Workload, compon
 	return out, nil
 }
 
-// heldBy reads who holds component's generated policies in namespace.
-func (in *injector) heldBy(ctx context.Context, namespace, component string) (rules.HeldBy, error) {
-	list := policyMetadataList()
-	if err := in.cache.List(ctx, list, client.InNamespace(namespace), client.MatchingLabels{rules.LabelManagedBy: rules.ManagedByValue, rules.LabelComponent: component}); err != nil {
-		return nil, fmt.Errorf("list generated policies: %w", err)
-	}
-	refs := map[string]bool{}
-	for i := range list.Items {
-		if ref := list.Items[i].Annotations[rules.AnnotationWorkload]; ref != "" {
-			refs[ref] = true
-		}
-	}
-	return func(w rules.Workload, c string) bool { return c == component && refs[w.Ref()] }, nil
-}
-
 // componentOwner returns the workload that owns component when it is not w,
 // or nil when w may claim it. A newcomer (a workload being created, or one
 // whose update changes its component) may claim a component only when no
@@ -84,12 +69,8 @@ func (in *injector) componentOwner(ctx context.Context, w rules.Workload, compon
 	if err != nil || len(others) == 0 {
 		return nil, err
 	}
-	held, err := in.heldBy(ctx, w.Namespace, component)
-	if err != nil {
-		return nil, err
-	}
-	owner := others[rules.ComponentOwner(others, component, held)]
-	if newcomer || rules.ClaimsBefore(owner, w, component, held) {
+	owner := others[rules.ComponentOwner(others)]
+	if newcomer || rules.ClaimsBefore(owner, w) {
 		return &owner, nil
 	}
 	return nil, nil
@@ -161,11 +142,7 @@ func (in *injector) restoreOwners(ctx context.Context, w rules.Workload) ([]stri
 		if len(others) == 0 {
 			continue
 		}
-		held, err := in.heldBy(ctx, w.Namespace, c)
-		if err != nil {
-			return kept, err
-		}
-		owner := others[rules.ComponentOwner(others, c, held)]
+		owner := others[rules.ComponentOwner(others)]
 		gen, ferrs, err := in.generate(ctx, owner)
 		if err != nil {
 			return kept, err
