@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -148,10 +149,16 @@ func (r *workloadReconciler) removeOrphans(ctx context.Context, req reconcile.Re
 		return reconcile.Result{}, err
 	}
 	ref := r.kind + "/" + req.Name
+	// Policies it had taken over from the owner of its component go back
+	// to that owner instead.
+	keep, err := r.s.injector.restoreOwners(ctx, rules.Workload{Kind: r.kind, Namespace: req.Namespace, Name: req.Name})
+	if err != nil {
+		return reconcile.Result{}, err
+	}
 	var wait time.Duration
 	for i := range list.Items {
 		p := &list.Items[i]
-		if p.Annotations[rules.AnnotationWorkload] != ref || len(p.OwnerReferences) > 0 {
+		if p.Annotations[rules.AnnotationWorkload] != ref || len(p.OwnerReferences) > 0 || slices.Contains(keep, p.Name) {
 			continue
 		}
 		if age := time.Since(p.CreationTimestamp.Time); age < r.orphanGrace {
