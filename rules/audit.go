@@ -69,9 +69,8 @@ const (
 	// spec.namespaceSelector does not select the workload's namespace.
 	AuditProfileOutOfScope = "profileOutOfScope"
 	// AuditReservedPolicyName: a NetworkPolicy has a name netguard generates
-	// (netguard-default-deny, netguard-allow-dns, netguard.*) but netguard did
-	// not write it alone: it lacks netguard's label, or another field manager
-	// holds fields of its spec or labels.
+	// (netguard-default-deny, netguard-allow-dns, netguard.*) but lacks
+	// netguard's label: someone else created it.
 	AuditReservedPolicyName = "reservedPolicyName"
 )
 
@@ -440,26 +439,14 @@ func normalizedSpec(s networkingv1.NetworkPolicySpec) networkingv1.NetworkPolicy
 }
 
 // reservedNameViolation reports a policy of a name netguard generates that
-// netguard did not write alone.
+// lacks netguard's label: someone else created it. (One that carries the
+// label but has fields another field manager holds is repaired by serve,
+// which replaces it whole when it writes it; its spec, if it differs, is
+// reported as stale or weak.)
 func reservedNameViolation(np *networkingv1.NetworkPolicy) (Violation, bool) {
-	if !IsReservedPolicyName(np.Name) {
+	if !IsReservedPolicyName(np.Name) || np.Labels[LabelManagedBy] == ManagedByValue {
 		return Violation{}, false
 	}
-	if np.Labels[LabelManagedBy] != ManagedByValue {
-		return Violation{Rule: AuditReservedPolicyName,
-			Message: fmt.Sprintf("the name %q is reserved for netguard, but this policy is not labelled %s=%s: someone else created it; netguard serve replaces it whole when it generates this name, or delete it", np.Name, LabelManagedBy, ManagedByValue)}, true
-	}
-	if others := ForeignFieldManagers(np); len(others) > 0 {
-		return Violation{Rule: AuditReservedPolicyName,
-			Message: fmt.Sprintf("the name %q is reserved for netguard, but field managers %s hold fields of its spec or labels, which netguard's server-side apply would leave in place; netguard serve replaces it whole the next time it writes it", np.Name, strings.Join(quoteAll(others), ", "))}, true
-	}
-	return Violation{}, false
-}
-
-func quoteAll(ss []string) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = fmt.Sprintf("%q", s)
-	}
-	return out
+	return Violation{Rule: AuditReservedPolicyName,
+		Message: fmt.Sprintf("the name %q is reserved for netguard, but this policy is not labelled %s=%s: someone else created it; netguard serve replaces it whole when it generates this name, or delete it", np.Name, LabelManagedBy, ManagedByValue)}, true
 }

@@ -170,6 +170,12 @@ func TestReservedNames(t *testing.T) {
 	if !found {
 		t.Errorf("audit: want %s on the planted policy, got %+v", AuditReservedPolicyName, res.Results)
 	}
+	// Labelled as netguard's, and only netguard holds fields: not reported.
+	own := planted.DeepCopy()
+	own.Labels = map[string]string{LabelManagedBy: ManagedByValue}
+	if _, squatted := reservedNameViolation(own); squatted {
+		t.Errorf("netguard's own policy reported as %s", AuditReservedPolicyName)
+	}
 	edited := planted.DeepCopy()
 	edited.Labels = map[string]string{LabelManagedBy: ManagedByValue}
 	edited.ManagedFields = []metav1.ManagedFieldsEntry{
