@@ -14,8 +14,10 @@ import (
 // of them, and its generated policies would take over the first one's names.
 // So a component has one owner in its namespace, decided the same way by
 // admission, the controller and the audit: the claimant with the earliest
-// creationTimestamp (a workload being created has none yet and comes last),
-// then by kind, then by name, so that the order is total.
+// creationTimestamp (a workload being created has none yet and comes last);
+// within the same second (the timestamp's resolution), the workload whose
+// own name is the component, which claims it without naming it; then by
+// kind, then by name, so that the order is total.
 //
 // Admission adds one rule of its own: a workload that starts to claim a
 // component (a create, or an update that changes its component) is refused
@@ -53,6 +55,11 @@ func ClaimsBefore(a, b Workload) bool {
 		return bz
 	case !a.Created.Equal(b.Created):
 		return a.Created.Before(b.Created)
+	}
+	an, bn := isOwnName(a), isOwnName(b)
+	switch {
+	case an != bn:
+		return an
 	case a.Kind != b.Kind:
 		return a.Kind < b.Kind
 	}
@@ -129,4 +136,10 @@ func conflictIndexes(m map[int]int) []int {
 	}
 	sort.Ints(out)
 	return out
+}
+
+// isOwnName reports whether w claims the component of its own name.
+func isOwnName(w Workload) bool {
+	c, ok := ClaimedComponent(w)
+	return ok && c == w.Name
 }

@@ -22,6 +22,7 @@ func TestComponentOwnerOrder(t *testing.T) {
 	}{
 		{"earlier creationTimestamp", []Workload{w("Deployment", "b", at(2)), w("Deployment", "a", at(3))}, "Deployment/b"},
 		{"one being created comes last", []Workload{w("Deployment", "a", time.Time{}), w("Deployment", "z", at(9))}, "Deployment/z"},
+		{"same time: the one named after the component", []Workload{w("Deployment", "evil", at(1)), w("StatefulSet", "payments", at(1))}, "StatefulSet/payments"},
 		{"same time: kind, then name", []Workload{w("StatefulSet", "a", at(1)), w("Deployment", "z", at(1)), w("Deployment", "y", at(1))}, "Deployment/y"},
 	}
 	for _, tc := range cases {

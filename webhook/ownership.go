@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -66,8 +67,20 @@ func (in *injector) otherClaimants(ctx context.Context, w rules.Workload, compon
 // rules.ComponentOwner decides.
 func (in *injector) componentOwner(ctx context.Context, w rules.Workload, component string, newcomer bool) (*rules.Workload, error) {
 	others, err := in.otherClaimants(ctx, w, component)
-	if err != nil || len(others) == 0 {
+	if err != nil {
 		return nil, err
+	}
+	if component != w.Name {
+		namesake, err := in.liveNamesake(ctx, w, component)
+		if err != nil {
+			return nil, err
+		}
+		if namesake != nil && !slices.ContainsFunc(others, func(o rules.Workload) bool { return o.Ref() == namesake.Ref() }) {
+			others = append(others, *namesake)
+		}
+	}
+	if len(others) == 0 {
+		return nil, nil
 	}
 	owner := others[rules.ComponentOwner(others)]
 	if newcomer || rules.ClaimsBefore(owner, w) {
@@ -82,10 +95,42 @@ func (in *injector) componentOwner(ctx context.Context, w rules.Workload, compon
 // controller decides ownership again).
 func (in *injector) ownershipError(ctx context.Context, w rules.Workload, component string, newcomer bool) (*field.Error, error) {
 	owner, err := in.componentOwner(ctx, w, component, newcomer)
-	if err != nil || owner == nil {
+	if err != nil {
 		return nil, err
 	}
+	if owner == nil {
+		return nil, nil
+	}
 	return rules.DuplicateComponent(w, component, *owner), nil
+}
+
+// liveNamesake closes the informer's lag for the way a component is usually
+// taken: a workload created a moment ago (not in the cache yet) owns the
+// component of its own name, and another one names it in its
+// netguard.io/component annotation. It asks the API server for a workload
+// of each kind named component that claims it. Only workloads whose
+// component is not their own name pay for it (three reads); a claimant
+// whose own name differs from its component and that is younger than the
+// cache's lag is seen a moment later, by the controller.
+func (in *injector) liveNamesake(ctx context.Context, w rules.Workload, component string) (*rules.Workload, error) {
+	if in.live == nil {
+		return nil, nil
+	}
+	for _, kind := range workloadKinds {
+		o := workloadMetadata(kind)
+		err := in.live.Get(ctx, client.ObjectKey{Namespace: w.Namespace, Name: component}, o)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s %s/%s: %w", kind, w.Namespace, component, err)
+		}
+		other := toRulesWorkload(kind, o)
+		if c, ok := rules.ClaimedComponent(other); ok && c == component && o.DeletionTimestamp.IsZero() {
+			return &other, nil
+		}
+	}
+	return nil, nil
 }
 
 // isNewcomer reports whether the request starts w's claim on component: a
