@@ -65,6 +65,13 @@ const (
 	// AuditStaleGeneratedRecord: the record does not match what the
 	// workload's annotations and the current NetworkProfiles generate.
 	AuditStaleGeneratedRecord = "staleGeneratedRecord"
+	// AuditProfileOutOfScope: a workload names a NetworkProfile whose
+	// spec.namespaceSelector does not select the workload's namespace.
+	AuditProfileOutOfScope = "profileOutOfScope"
+	// AuditReservedPolicyName: a NetworkPolicy has a name netguard generates
+	// (netguard-default-deny, netguard-allow-dns, netguard.*) but lacks
+	// netguard's label: someone else created it.
+	AuditReservedPolicyName = "reservedPolicyName"
 )
 
 // AuditRules returns the audit rule IDs, sorted.
@@ -72,7 +79,8 @@ func AuditRules() []string {
 	ids := []string{
 		AuditDuplicateComponent, AuditInvalidAnnotations, AuditInvalidNamespaceLabel,
 		AuditMissingDefaultDeny, AuditMissingGeneratedPolicy, AuditMissingGeneratedRecord,
-		AuditOrphanedGeneratedPolicy, AuditStaleGeneratedPolicy, AuditStaleGeneratedRecord,
+		AuditOrphanedGeneratedPolicy, AuditProfileOutOfScope, AuditReservedPolicyName,
+		AuditStaleGeneratedPolicy, AuditStaleGeneratedRecord,
 		AuditUnknownProfile, AuditWeakDefaultDeny,
 	}
 	slices.Sort(ids)
@@ -169,8 +177,13 @@ var auditRules = AuditRules()
 // exist, invalidAnnotations for everything else. The audit and `netguard
 // check` report workloads with them.
 func AnnotationViolations(errs field.ErrorList) []Violation {
+	profilesPath := field.NewPath("metadata", "annotations").Key(AnnotationProfiles).String()
 	out := make([]Violation, 0, len(errs))
 	for _, e := range errs {
+		if e.Type == field.ErrorTypeForbidden && e.Field == profilesPath {
+			out = append(out, Violation{Rule: AuditProfileOutOfScope, Field: e.Field, Message: e.Detail + "; netguard generates nothing for this workload until it is fixed"})
+			continue
+		}
 		if IsMissingProfile(e) {
 			out = append(out, Violation{Rule: AuditUnknownProfile, Field: e.Field,
 				Message: e.ErrorBody() + "; netguard generates nothing new for this workload until then"})
@@ -187,8 +200,12 @@ func AnnotationViolations(errs field.ErrorList) []Violation {
 // the audit; it compares them with what netguard would generate instead.
 // Either mark is enough, so a policy cannot escape protection by dropping the
 // label while keeping the name, nor slip in by borrowing the label.
+//
+// A name netguard generates (IsReservedPolicyName) is a mark too, so that
+// nobody can create a policy that netguard would later adopt with its
+// author's extra fields.
 func IsManagedPolicy(np *networkingv1.NetworkPolicy) bool {
-	return np != nil && (np.Labels[LabelManagedBy] == ManagedByValue || np.Name == DefaultDenyPolicyName)
+	return np != nil && (np.Labels[LabelManagedBy] == ManagedByValue || IsReservedPolicyName(np.Name))
 }
 
 // AuditNamespace audits one namespace. It reads only its input; the caller
@@ -211,7 +228,7 @@ func AuditNamespace(in AuditInput) NamespaceAudit {
 		ns.Violations = append(ns.Violations, labelViolation(le))
 	}
 
-	workloads, wsResults, accounted := auditWorkloads(in, byName)
+	workloads, wsResults, accounted := auditWorkloads(in, byName, policy.Enforce)
 	out.AnnotatedWorkloads = len(workloads)
 
 	// The namespace baseline, as netguard serve keeps it: in every guarded
@@ -252,6 +269,11 @@ func AuditNamespace(in AuditInput) NamespaceAudit {
 	for _, n := range names {
 		np := byName[n]
 		r := AuditResult{Kind: "NetworkPolicy", Name: np.Name, UID: np.UID}
+		if v, squatted := reservedNameViolation(np); squatted {
+			r.Violations = []Violation{v}
+			out.Results = append(out.Results, r)
+			continue
+		}
 		if IsManagedPolicy(np) {
 			if accounted[np.Name] {
 				continue
@@ -293,7 +315,7 @@ func labelViolation(le LabelError) Violation {
 // auditWorkloads checks the namespace's annotated workloads. It returns them,
 // their results sorted by kind and name, and the names of the policies the
 // valid ones generate plus those that workloads with errors may still own.
-func auditWorkloads(in AuditInput, byName map[string]*networkingv1.NetworkPolicy) ([]Workload, []AuditResult, map[string]bool) {
+func auditWorkloads(in AuditInput, byName map[string]*networkingv1.NetworkPolicy, enforce LevelVersion) ([]Workload, []AuditResult, map[string]bool) {
 	var annotated []Workload
 	for _, w := range in.Workloads {
 		if IsAnnotated(w.Annotations) {
@@ -309,6 +331,9 @@ func auditWorkloads(in AuditInput, byName map[string]*networkingv1.NetworkPolicy
 	results := make([]AuditResult, len(annotated))
 	for i, w := range annotated {
 		results[i] = AuditResult{Kind: w.Kind, Name: w.Name, UID: w.UID}
+		if w.NamespaceLabels == nil {
+			annotated[i].NamespaceLabels = in.Labels
+		}
 	}
 	// A component claimed twice makes both workloads' policies share names,
 	// so only the set finding is reported for the later claimant.
@@ -336,6 +361,7 @@ func auditWorkloads(in AuditInput, byName map[string]*networkingv1.NetworkPolicy
 			r.Violations = append(r.Violations, AnnotationViolations(errs)...)
 			continue
 		}
+		r.Violations = append(r.Violations, GeneratedViolations(w, g, enforce.Level, enforce.Version)...)
 		for _, p := range g.Policies {
 			accounted[p.Name] = true
 			switch live := byName[p.Name]; {
@@ -410,4 +436,17 @@ func normalizedSpec(s networkingv1.NetworkPolicySpec) networkingv1.NetworkPolicy
 	slices.Sort(s.PolicyTypes)
 	s.PolicyTypes = slices.Compact(s.PolicyTypes)
 	return s
+}
+
+// reservedNameViolation reports a policy of a name netguard generates that
+// lacks netguard's label: someone else created it. (One that carries the
+// label but has fields another field manager holds is repaired by serve,
+// which replaces it whole when it writes it; its spec, if it differs, is
+// reported as stale or weak.)
+func reservedNameViolation(np *networkingv1.NetworkPolicy) (Violation, bool) {
+	if !IsReservedPolicyName(np.Name) || np.Labels[LabelManagedBy] == ManagedByValue {
+		return Violation{}, false
+	}
+	return Violation{Rule: AuditReservedPolicyName,
+		Message: fmt.Sprintf("the name %q is reserved for netguard, but this policy is not labelled %s=%s: someone else created it; netguard serve replaces it whole when it generates this name, or delete it", np.Name, LabelManagedBy, ManagedByValue)}, true
 }

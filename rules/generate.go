@@ -27,6 +27,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -47,6 +48,15 @@ type Workload struct {
 	Name        string
 	UID         types.UID // when set, generated policies get an ownerReference
 	Annotations map[string]string
+	// Created is the workload's creationTimestamp, zero while it is being
+	// created. It decides which of two claimants owns a component
+	// (ComponentOwner).
+	Created time.Time
+	// NamespaceLabels are the labels of the workload's namespace, which
+	// decide which NetworkProfiles it may use. Nil means unknown: only the
+	// kubernetes.io/metadata.name label, which every namespace carries, is
+	// assumed.
+	NamespaceLabels map[string]string
 }
 
 // Ref names the workload for people: "Deployment/web".
@@ -76,7 +86,7 @@ func WorkloadFromObject(obj runtime.Object) (Workload, bool) {
 	if meta == nil {
 		return Workload{}, false
 	}
-	return Workload{Kind: kind, Namespace: meta.Namespace, Name: meta.Name, UID: meta.UID, Annotations: meta.Annotations}, true
+	return Workload{Kind: kind, Namespace: meta.Namespace, Name: meta.Name, UID: meta.UID, Annotations: meta.Annotations, Created: meta.CreationTimestamp.Time}, true
 }
 
 // Generated is the generator's result for one workload.
@@ -113,6 +123,10 @@ func Generate(w Workload, profiles map[string]Profile) (Generated, field.ErrorLi
 		p, ok := profiles[name]
 		if !ok {
 			errs = append(errs, MissingProfile(metaPath.Child("annotations").Key(AnnotationProfiles), name))
+			continue
+		}
+		if err := profileScopeError(p, w, metaPath.Child("annotations").Key(AnnotationProfiles)); err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		if len(p.Ingress) == 0 && len(p.Egress) == 0 {
@@ -347,8 +361,8 @@ type SetFinding struct {
 // CheckWorkloadSet looks at the annotated workloads of an input set (a
 // directory of manifests, a namespace) together and reports:
 //   - an error for each workload that claims a component another workload of
-//     its namespace already claims (their policies would select each other's
-//     pods and share names);
+//     its namespace owns (see ComponentOwner: the earlier creationTimestamp,
+//     then kind and name);
 //   - a warning for each dependency on a component no workload of the
 //     namespace declares (its policies would select no pods), naming the
 //     workload when one of that name exists without netguard annotations.
@@ -356,7 +370,8 @@ type SetFinding struct {
 // ws may include workloads without netguard annotations: they claim nothing
 // but are named in those warnings.
 //
-// Workloads whose annotations do not parse are skipped: Generate reports them.
+// Workloads whose annotations do not parse are skipped, except that they
+// still claim their component: Generate reports their errors.
 func CheckWorkloadSet(ws []Workload) []SetFinding {
 	type claim struct {
 		index     int
@@ -365,9 +380,15 @@ func CheckWorkloadSet(ws []Workload) []SetFinding {
 	}
 	var (
 		claims   []claim
-		declared = map[string]map[string]int{} // namespace -> component -> first index
+		declared = map[string]map[string]int{} // namespace -> component -> owner's index
 		out      []SetFinding
 	)
+	conflicts := componentConflicts(ws)
+	for _, i := range conflictIndexes(conflicts) {
+		w, owner := ws[i], ws[conflicts[i]]
+		c, _ := ClaimedComponent(w)
+		out = append(out, SetFinding{Index: i, Error: DuplicateComponent(w, c, owner)})
+	}
 	metaPath := field.NewPath("metadata")
 	unannotated := map[string]map[string]string{} // namespace -> workload name -> ref
 	for i, w := range ws {
@@ -380,24 +401,21 @@ func CheckWorkloadSet(ws []Workload) []SetFinding {
 			}
 			continue
 		}
-		ann, _, errs := ParseAnnotations(w.Name, w.Annotations, metaPath)
-		if len(errs) > 0 {
+		c, ok := ClaimedComponent(w)
+		if !ok {
 			continue
 		}
 		if declared[w.Namespace] == nil {
 			declared[w.Namespace] = map[string]int{}
 		}
-		if first, dup := declared[w.Namespace][ann.Component]; dup {
-			path := metaPath.Child("name")
-			if _, ok := w.Annotations[AnnotationComponent]; ok {
-				path = metaPath.Child("annotations").Key(AnnotationComponent)
-			}
-			err := field.Duplicate(path, ann.Component)
-			err.Detail = fmt.Sprintf("component %q is already declared by %s in namespace %q; give each workload its own component", ann.Component, ws[first].Ref(), w.Namespace)
-			out = append(out, SetFinding{Index: i, Error: err})
+		if _, dup := conflicts[i]; dup {
 			continue
 		}
-		declared[w.Namespace][ann.Component] = i
+		declared[w.Namespace][c] = i
+		ann, _, errs := ParseAnnotations(w.Name, w.Annotations, metaPath)
+		if len(errs) > 0 {
+			continue
+		}
 		claims = append(claims, claim{index: i, component: ann.Component, deps: ann.DependsOn})
 	}
 	for _, c := range claims {

@@ -137,13 +137,14 @@ func loadScenario(t *testing.T, dir string) *scenarioEnv {
 				metav1.TypeMeta `json:",inline"`
 				Metadata        metav1.ObjectMeta `json:"metadata"`
 				Spec            struct {
-					Description string                                  `json:"description"`
-					Ingress     []networkingv1.NetworkPolicyIngressRule `json:"ingress"`
-					Egress      []networkingv1.NetworkPolicyEgressRule  `json:"egress"`
+					Description       string                                  `json:"description"`
+					Ingress           []networkingv1.NetworkPolicyIngressRule `json:"ingress"`
+					Egress            []networkingv1.NetworkPolicyEgressRule  `json:"egress"`
+					NamespaceSelector *metav1.LabelSelector                   `json:"namespaceSelector"`
 				} `json:"spec"`
 			}
 			strictJSON(t, js, &p)
-			profiles[p.Metadata.Name] = Profile{Name: p.Metadata.Name, Description: p.Spec.Description, Ingress: p.Spec.Ingress, Egress: p.Spec.Egress}
+			profiles[p.Metadata.Name] = Profile{Name: p.Metadata.Name, Description: p.Spec.Description, Ingress: p.Spec.Ingress, Egress: p.Spec.Egress, NamespaceSelector: p.Spec.NamespaceSelector}
 		case "NetworkPolicy":
 			var np networkingv1.NetworkPolicy
 			strictJSON(t, js, &np)

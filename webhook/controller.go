@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,7 +78,7 @@ func (r *workloadReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 	}
 	w := toRulesWorkload(r.kind, o)
 	if !rules.IsAnnotated(w.Annotations) {
-		if _, err := r.s.injector.deleteGenerated(ctx, w, nil); err != nil {
+		if _, err := r.s.injector.release(ctx, w); err != nil {
 			return reconcile.Result{}, err
 		}
 		if _, ok := w.Annotations[rules.AnnotationGenerated]; ok {
@@ -93,6 +94,20 @@ func (r *workloadReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 		// Keep what exists: a profile that vanished for a moment must not cut
 		// a running workload off. The event and the audit say why.
 		r.recorder.Eventf(o, nil, corev1.EventTypeWarning, "GenerationFailed", "Generate", "netguard could not generate NetworkPolicies: %s", ferrs.ToAggregate().Error())
+		return reconcile.Result{}, nil
+	}
+	owner, err := r.s.injector.componentOwner(ctx, w, gen.Component, false)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if owner != nil {
+		return reconcile.Result{}, r.yieldComponent(ctx, o, w, gen.Component, *owner)
+	}
+	if verdict, err := r.s.judgeGenerated(ctx, w, gen); err != nil {
+		return reconcile.Result{}, err
+	} else if len(verdict.denied) > 0 {
+		// As for errors: keep what exists, say why.
+		r.recorder.Eventf(o, nil, corev1.EventTypeWarning, "GenerationFailed", "Generate", "netguard will not generate NetworkPolicies that violate netguard %s: %s", quote(verdict.enforce), joinViolations(verdict.denied))
 		return reconcile.Result{}, nil
 	}
 	applied, deleted, err := r.s.injector.apply(ctx, w, gen)
@@ -137,11 +152,17 @@ func (r *workloadReconciler) removeOrphans(ctx context.Context, req reconcile.Re
 		return reconcile.Result{}, err
 	}
 	ref := r.kind + "/" + req.Name
+	// Policies it had taken over from the owner of its component go back
+	// to that owner instead.
+	keep, err := r.s.injector.restoreOwners(ctx, rules.Workload{Kind: r.kind, Namespace: req.Namespace, Name: req.Name})
+	if err != nil {
+		return reconcile.Result{}, err
+	}
 	var wait time.Duration
 	claimed := map[string]bool{} // by component: one pod list each
 	for i := range list.Items {
 		p := &list.Items[i]
-		if p.Annotations[rules.AnnotationWorkload] != ref || len(p.OwnerReferences) > 0 {
+		if p.Annotations[rules.AnnotationWorkload] != ref || len(p.OwnerReferences) > 0 || slices.Contains(keep, p.Name) {
 			continue
 		}
 		if age := time.Since(p.CreationTimestamp.Time); age < r.orphanGrace {
@@ -370,4 +391,32 @@ func profileUsers(c client.Client, gvk schema.GroupVersionKind) handler.MapFunc 
 		}
 		return reqs
 	}
+}
+
+// yieldComponent handles w, which claims component although owner owns it:
+// w gets nothing, the owner's policies are restored if w had taken them
+// over, and what netguard had injected into w (its record and the pod
+// template's component label, which would give its pods the owner's paths)
+// is removed.
+func (r *workloadReconciler) yieldComponent(ctx context.Context, o *metav1.PartialObjectMetadata, w rules.Workload, component string, owner rules.Workload) error {
+	if _, err := r.s.injector.release(ctx, w); err != nil {
+		return err
+	}
+	r.recorder.Eventf(o, nil, corev1.EventTypeWarning, "GenerationFailed", "Generate", "netguard generates nothing for this workload: component %q is already declared by %s; give each workload its own component", component, owner.Ref())
+	if _, ok := w.Annotations[rules.AnnotationGenerated]; !ok {
+		return nil
+	}
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:null}},"spec":{"template":{"metadata":{"labels":{%q:null}}}}}`, rules.AnnotationGenerated, rules.LabelComponent)
+	target := &metav1.PartialObjectMetadata{}
+	target.SetGroupVersionKind(r.gvk)
+	target.SetNamespace(o.Namespace)
+	target.SetName(o.Name)
+	err := r.client.Patch(ctx, target, client.RawPatch(types.MergePatchType, []byte(patch)), client.FieldOwner(FieldManager))
+	if apierrors.IsInvalid(err) {
+		// The workload's own selector needs the label: leave the label,
+		// drop the record, and say so.
+		r.recorder.Eventf(o, nil, corev1.EventTypeWarning, "GenerationFailed", "Generate", "netguard could not remove the pod label %s=%s, which gives this workload's pods the paths of %s: %v", rules.LabelComponent, component, owner.Ref(), err)
+		return r.patchWorkload(ctx, o, nil, "")
+	}
+	return client.IgnoreNotFound(err)
 }

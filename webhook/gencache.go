@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -81,6 +82,17 @@ func generationKey(w rules.Workload) string {
 		} else {
 			b.WriteByte('-')
 		}
+	}
+	// The namespace's labels decide which profiles the workload may use.
+	keys := make([]string, 0, len(w.NamespaceLabels))
+	for k := range w.NamespaceLabels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		b.WriteByte('=')
+		add(k)
+		add(w.NamespaceLabels[k])
 	}
 	return b.String()
 }

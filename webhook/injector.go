@@ -33,6 +33,10 @@ type injector struct {
 	live client.Reader
 	// generated, when set, skips generations whose inputs are unchanged.
 	generated *generationCache
+	// namespaces, when set, gives the namespace labels that decide which
+	// NetworkProfiles a workload may use; without it only the namespace's
+	// name is known.
+	namespaces namespaceLabeler
 }
 
 // generate resolves the workload's profiles from the cache and runs the pure
@@ -42,6 +46,13 @@ type injector struct {
 // The result may be shared with other callers (generationCache): it must not
 // be changed.
 func (in *injector) generate(ctx context.Context, w rules.Workload) (rules.Generated, field.ErrorList, error) {
+	if w.NamespaceLabels == nil && in.namespaces != nil && rules.IsAnnotated(w.Annotations) {
+		labels, err := in.namespaces.NamespaceLabels(ctx, w.Namespace)
+		if err != nil {
+			return rules.Generated{}, nil, fmt.Errorf("read namespace %q: %w", w.Namespace, err)
+		}
+		w.NamespaceLabels = labels
+	}
 	var key string
 	if in.generated != nil && rules.IsAnnotated(w.Annotations) {
 		key = generationKey(w)
@@ -119,20 +130,30 @@ func (in *injector) apply(ctx context.Context, w rules.Workload, gen rules.Gener
 const maxParallelApplies = 8
 
 func (in *injector) applyPolicy(ctx context.Context, p *networkingv1.NetworkPolicy) error {
-	ac, err := PolicyApplyConfiguration(p)
+	u, err := policyUnstructured(p)
 	if err != nil {
 		return err
 	}
-	if err := in.client.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+	if err := in.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("apply NetworkPolicy %s/%s: %w", p.Namespace, p.Name, err)
 	}
-	return nil
+	// The apply answered with the stored object: a policy of this name that
+	// someone else wrote first, or edited since, keeps their other fields.
+	return in.replaceIfForeign(ctx, u, p)
 }
 
 // PolicyApplyConfiguration is a generated policy as netguard applies it
 // with server-side apply: every field it sets, and no creationTimestamp or
 // status, which it does not own.
 func PolicyApplyConfiguration(p *networkingv1.NetworkPolicy) (runtime.ApplyConfiguration, error) {
+	u, err := policyUnstructured(p)
+	if err != nil {
+		return nil, err
+	}
+	return client.ApplyConfigurationFromUnstructured(u), nil
+}
+
+func policyUnstructured(p *networkingv1.NetworkPolicy) (*unstructured.Unstructured, error) {
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(p)
 	if err != nil {
 		return nil, err
@@ -141,7 +162,7 @@ func PolicyApplyConfiguration(p *networkingv1.NetworkPolicy) (runtime.ApplyConfi
 	u.SetGroupVersionKind(networkPolicyGVK)
 	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
 	unstructured.RemoveNestedField(u.Object, "status")
-	return client.ApplyConfigurationFromUnstructured(u), nil
+	return u, nil
 }
 
 // deleteGenerated deletes the policies generated for w whose names are not in keep.
@@ -184,5 +205,5 @@ func newWorkload(kind string) client.Object {
 }
 
 func toRulesWorkload(kind string, o client.Object) rules.Workload {
-	return rules.Workload{Kind: kind, Namespace: o.GetNamespace(), Name: o.GetName(), UID: o.GetUID(), Annotations: o.GetAnnotations()}
+	return rules.Workload{Kind: kind, Namespace: o.GetNamespace(), Name: o.GetName(), UID: o.GetUID(), Annotations: o.GetAnnotations(), Created: o.GetCreationTimestamp().Time}
 }

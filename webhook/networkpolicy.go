@@ -98,6 +98,13 @@ func (v *networkPolicyValidator) handle(ctx context.Context, req admission.Reque
 		if slices.Contains(v.cfg.SystemDeleters, user) && systemMayWrite(req.Operation, oldNP, newNP) {
 			return admission.Allowed(""), decision{"allow", "managed", "none"}
 		}
+		if req.Operation == admissionv1.Delete && squatter(oldNP) {
+			// A policy of a reserved name that netguard did not write (the
+			// audit reports it): deleting an allowance only narrows, and
+			// lets its author clean up. The default-deny is not an
+			// allowance.
+			return admission.Allowed(""), decision{"allow", "managed", "none"}
+		}
 		log.Info("denied change to a managed NetworkPolicy", "operation", req.Operation, "user", user)
 		return forbidden(name, managedDenial(req.Operation, oldNP, newNP, name, user)), decision{"deny", "managed", "none"}
 	}
@@ -180,8 +187,10 @@ func managedDenial(op admissionv1.Operation, oldNP, newNP *networkingv1.NetworkP
 	switch {
 	case oldNP == nil && newNP.Labels[rules.LabelManagedBy] == rules.ManagedByValue:
 		return fmt.Sprintf("%q is labelled %s, which only netguard and platform identities may create; user %q is neither: remove the label", name, label, user)
-	case oldNP == nil:
+	case oldNP == nil && name == rules.DefaultDenyPolicyName:
 		return fmt.Sprintf("the name %q is reserved for netguard's namespace default-deny; user %q may not create it: choose another name", name, user)
+	case oldNP == nil:
+		return fmt.Sprintf("the name %q is reserved for the policies netguard generates (%s, %s and names starting with %q); user %q may not create it: choose another name", name, rules.DefaultDenyPolicyName, rules.AllowDNSPolicyName, rules.GeneratedPolicyPrefix, user)
 	case newNP != nil && !rules.IsManagedPolicy(oldNP):
 		return fmt.Sprintf("adding the label %s to %q is not allowed for user %q: only netguard and platform identities may mark a policy as managed; remove the label", label, name, user)
 	case newNP != nil && !rules.IsManagedPolicy(newNP):
@@ -302,4 +311,10 @@ func countViolations(vs []rules.Violation, mode string) {
 	for _, v := range vs {
 		ruleViolations.WithLabelValues(v.Rule, mode).Inc()
 	}
+}
+
+// squatter reports whether np has a name netguard generates but not
+// netguard's label, and is not the default-deny.
+func squatter(np *networkingv1.NetworkPolicy) bool {
+	return np != nil && np.Name != rules.DefaultDenyPolicyName && rules.IsReservedPolicyName(np.Name) && np.Labels[rules.LabelManagedBy] != rules.ManagedByValue
 }

@@ -11,7 +11,6 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -100,7 +99,7 @@ func Setup(mgr manager.Manager, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.injector = &injector{cache: mgr.GetCache(), client: writer, live: mgr.GetAPIReader(), generated: newGenerationCache(generationCacheSize)}
+	s.injector = &injector{cache: mgr.GetCache(), client: writer, live: mgr.GetAPIReader(), generated: newGenerationCache(generationCacheSize), namespaces: s.namespaces}
 	s.apiReader = mgr.GetAPIReader()
 	srv := mgr.GetWebhookServer()
 	for path, h := range s.handlers() {
@@ -220,16 +219,15 @@ func policyMetadataList() *metav1.PartialObjectMetadataList {
 // admissionInformers are what admission reads: namespaces (as metadata only:
 // labels are all netguard needs, and metadata keeps the cache small in
 // clusters with many namespaces), NetworkPolicies (metadata only, see
-// policyMetadata), NetworkProfiles, and workloads (metadata only, trimmed
-// to netguard's annotations: which components a namespace declares).
+// policyMetadata), NetworkProfiles, and Deployments, StatefulSets and
+// DaemonSets as metadata (trimmed to netguard's annotations), to find the
+// owner of a component (ownership.go).
 func admissionInformers() []client.Object {
-	objs := []client.Object{namespaceMetadata(), policyMetadata(), &netguardv1alpha1.NetworkProfile{}}
+	out := []client.Object{namespaceMetadata(), policyMetadata(), &netguardv1alpha1.NetworkProfile{}}
 	for _, kind := range workloadKinds {
-		w := &metav1.PartialObjectMetadata{}
-		w.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind})
-		objs = append(objs, w)
+		out = append(out, workloadMetadata(kind))
 	}
-	return objs
+	return out
 }
 
 // apiBackoff paces every retry against an unreachable API server: quickly

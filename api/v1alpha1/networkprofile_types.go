@@ -49,6 +49,17 @@ type NetworkProfileSpec struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=64
 	Egress []networkingv1.NetworkPolicyEgressRule `json:"egress,omitempty"`
+
+	// NamespaceSelector selects the namespaces whose workloads may use the
+	// profile, by the namespaces' labels (every namespace carries
+	// kubernetes.io/metadata.name: NAME). A workload of any other namespace
+	// that lists the profile is denied, or warned, like one with a wrong
+	// annotation. When absent, the profile is offered to every namespace, as
+	// profiles were before this field existed; an empty selector ({}) means
+	// every namespace too. A profile written for particular namespaces must
+	// name them here.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 }
 
 // NetworkProfileList is a list of NetworkProfiles.

@@ -300,7 +300,7 @@ func readCluster(ctx context.Context, c client.Reader, o *auditOptions, p *progr
 		err := eachPage(ctx, c, list, scope, o.ChunkSize, p.counter(kind+"s"), func(obj runtime.Object) error {
 			m := obj.(*metav1.PartialObjectMetadata)
 			if rules.IsAnnotated(m.Annotations) {
-				s.workloads[m.Namespace] = append(s.workloads[m.Namespace], rules.Workload{Kind: kind, Namespace: m.Namespace, Name: m.Name, UID: m.UID, Annotations: m.Annotations})
+				s.workloads[m.Namespace] = append(s.workloads[m.Namespace], rules.Workload{Kind: kind, Namespace: m.Namespace, Name: m.Name, UID: m.UID, Annotations: m.Annotations, Created: m.CreationTimestamp.Time})
 			}
 			return nil
 		})

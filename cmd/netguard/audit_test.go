@@ -251,6 +251,11 @@ func everyFinding(t *testing.T) *fakeCluster {
 		deployment("shop", "web2", map[string]string{rules.AnnotationComponent: "web"}),
 		deployment("shop", "bad", map[string]string{rules.AnnotationDependsOn: "api"}),
 		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "agent", Annotations: map[string]string{rules.AnnotationProfiles: "nope"}}},
+		// A profile offered to another namespace only.
+		&netguardv1alpha1.NetworkProfile{ObjectMeta: metav1.ObjectMeta{Name: "kannika"}, Spec: netguardv1alpha1.NetworkProfileSpec{
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "kannika"}},
+			Egress:            []networkingv1.NetworkPolicyEgressRule{{Ports: []networkingv1.NetworkPolicyPort{{Port: p(8080)}}}}}},
+		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "borrower", Annotations: map[string]string{rules.AnnotationProfiles: "kannika"}}},
 		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "netguard.gone.depends-on",
 			Labels:      map[string]string{rules.LabelManagedBy: rules.ManagedByValue},
 			Annotations: map[string]string{rules.AnnotationWorkload: "Deployment/gone"}}},
@@ -298,11 +303,14 @@ func TestAuditReportsEveryFinding(t *testing.T) {
 		"NetworkPolicy open":                     {"ingressFromAnywhere"},
 		"NetworkPolicy other-namespaces":         {"ingressFromOtherNamespaces"},
 		"DaemonSet agent":                        {"unknownProfile"},
-		"Deployment bad":                         {"invalidAnnotations"},
-		"Deployment web":                         {"missingGeneratedPolicy", "missingGeneratedPolicy", "missingGeneratedRecord"},
-		"Deployment web2":                        {"duplicateComponent"},
-		"StatefulSet api":                        {"staleGeneratedPolicy", "staleGeneratedRecord"},
-		"Namespace tools":                        {"invalidNamespaceLabel", "missingGeneratedPolicy", "weakDefaultDeny"},
+		"DaemonSet borrower":                     {"profileOutOfScope"},
+		// Not labelled as netguard's: someone else wrote it.
+		"NetworkPolicy netguard-default-deny": {"reservedPolicyName"},
+		"Deployment bad":                      {"invalidAnnotations"},
+		"Deployment web":                      {"missingGeneratedPolicy", "missingGeneratedPolicy", "missingGeneratedRecord"},
+		"Deployment web2":                     {"duplicateComponent"},
+		"StatefulSet api":                     {"staleGeneratedPolicy", "staleGeneratedRecord"},
+		"Namespace tools":                     {"invalidNamespaceLabel", "missingGeneratedPolicy", "weakDefaultDeny"},
 	}
 	for _, ids := range got {
 		slices.Sort(ids)

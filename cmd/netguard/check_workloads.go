@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -45,6 +46,19 @@ type workloadSet struct {
 
 func collectWorkloads(ms []manifest) workloadSet {
 	set := workloadSet{profiles: profileSet{byName: map[string]rules.Profile{}, where: map[string]string{}}}
+	// Namespaces in the input give their labels, which decide which
+	// profiles their workloads may use; for any other namespace only its
+	// name (kubernetes.io/metadata.name) is known.
+	nsLabels := map[string]map[string]string{}
+	for _, m := range ms {
+		if ns, ok := m.Object.(*corev1.Namespace); ok {
+			labels := map[string]string{corev1.LabelMetadataName: ns.Name}
+			for k, v := range ns.Labels {
+				labels[k] = v
+			}
+			nsLabels[ns.Name] = labels
+		}
+	}
 	for _, m := range ms {
 		if p, ok := m.Object.(*netguardv1alpha1.NetworkProfile); ok {
 			if first, dup := set.profiles.where[p.Name]; dup {
@@ -62,6 +76,7 @@ func collectWorkloads(ms []manifest) workloadSet {
 		if w.Namespace == "" {
 			w.Namespace = namespaceWhenUnset
 		}
+		w.NamespaceLabels = nsLabels[w.Namespace]
 		set.workloads = append(set.workloads, workloadInput{manifest: m, Workload: w})
 	}
 	return set
