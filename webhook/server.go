@@ -176,8 +176,25 @@ func (s *Server) closeWhenDraining(next http.Handler) http.Handler {
 		if s.draining.Load() {
 			w.Header().Set("Connection", "close")
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(s.requestContext(r.Context())))
 	})
+}
+
+// requestContext keeps a request's context from ending with the server's:
+// the webhook server derives every request's context from the manager's,
+// which ends when netguard stops, yet a request it has read is finished
+// (graceful shutdown) and must not be denied as "stopped before it
+// finished". The client going away still ends it, except while draining,
+// when the server's own stop cannot be told apart from the client's; the
+// review's deadline (reviewContext) bounds it in every case.
+func (s *Server) requestContext(parent context.Context) context.Context {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	context.AfterFunc(parent, func() {
+		if !s.draining.Load() {
+			cancel()
+		}
+	})
+	return ctx
 }
 
 // ReadyCheck fails until the caches are synced and netguard knows its own
