@@ -61,6 +61,8 @@ func serveNeeds(ns string) []access {
 		out = append(out, access{"list", "", "pods", where, ""})
 	}
 	out = append(out, each([]string{"get", "list", "watch"}, "netguard.io", []string{"networkprofiles"}, "", "")...)
+	// status.usedBy.
+	out = append(out, each([]string{"update", "patch"}, "netguard.io", []string{"networkprofiles/status"}, "", "dns")...)
 	out = append(out, access{"create", "authentication.k8s.io", "selfsubjectreviews", "", ""})
 	return out
 }
@@ -106,6 +108,7 @@ func beyondNeeds(ns, secret string) []access {
 		{"create", "netguard.io", "networkprofiles", "", ""},
 		{"update", "netguard.io", "networkprofiles", "", "dns"},
 		{"delete", "netguard.io", "networkprofiles", "", "dns"},
+		{"patch", "netguard.io", "networkprofiles", "", "dns"},
 		// Namespace labels choose the levels: reading them only.
 		{"patch", "", "namespaces", "", "team-a"},
 		{"update", "", "namespaces", "", "team-a"},
