@@ -47,10 +47,10 @@ type crd struct {
 			Plural   string `json:"plural"`
 		} `json:"names"`
 		Versions []struct {
-			Name          string `json:"name"`
-			Served        bool   `json:"served"`
-			Storage       bool   `json:"storage"`
-			Subresources  struct {
+			Name         string `json:"name"`
+			Served       bool   `json:"served"`
+			Storage      bool   `json:"storage"`
+			Subresources struct {
 				Status *struct{} `json:"status"`
 			} `json:"subresources"`
 			PrinterColumn []struct {
