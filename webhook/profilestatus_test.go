@@ -2,13 +2,16 @@ package webhook
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
@@ -81,5 +84,53 @@ func TestProfileUsageCountsUsers(t *testing.T) {
 	// A profile that does not exist is not an error.
 	if _, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: types.NamespacedName{Name: "gone"}}); err != nil {
 		t.Errorf("reconcile of a missing profile: %v", err)
+	}
+}
+
+// A workload write enqueues the profiles it lists before and after, and an
+// update that leaves the annotation alone enqueues nothing.
+func TestWorkloadProfilesEnqueuesOnlyAnnotationChanges(t *testing.T) {
+	ctx := context.Background()
+	meta := func(profiles string, replicas string) client.Object {
+		o := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "web", Annotations: map[string]string{"deployment.kubernetes.io/revision": replicas}}}
+		if profiles != "" {
+			o.Annotations[rules.AnnotationProfiles] = profiles
+		}
+		return o
+	}
+	queued := func(f func(workqueue.TypedRateLimitingInterface[reconcile.Request])) []string {
+		q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+		defer q.ShutDown()
+		f(q)
+		var out []string
+		for q.Len() > 0 {
+			r, _ := q.Get()
+			out = append(out, r.Name)
+			q.Done(r)
+		}
+		slices.Sort(out)
+		return out
+	}
+	h := workloadProfiles()
+	for _, tc := range []struct {
+		name     string
+		old, new client.Object
+		want     []string
+	}{
+		{"profile swapped", meta("dns, scrape", "1"), meta("dns, egress", "1"), []string{"dns", "egress", "scrape"}},
+		{"annotation removed", meta("dns", "1"), meta("", "1"), []string{"dns"}},
+		{"other change", meta("dns", "1"), meta("dns", "2"), nil},
+	} {
+		got := queued(func(q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			h.Update(ctx, event.UpdateEvent{ObjectOld: tc.old, ObjectNew: tc.new}, q)
+		})
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: enqueued %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if got := queued(func(q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		h.Delete(ctx, event.DeleteEvent{Object: meta("dns", "1")}, q)
+	}); !slices.Equal(got, []string{"dns"}) {
+		t.Errorf("delete: enqueued %v, want [dns]", got)
 	}
 }
