@@ -66,6 +66,24 @@ func wantNames(ctx context.Context, cs kubernetes.Interface, ns, ref string, wan
 	}
 }
 
+// wantEvent checks, with kubectl as a user would, that the object name in ns
+// has an event of reason whose message contains note.
+func wantEvent(ctx context.Context, ns, name, reason, note string) func() error {
+	return func() error {
+		out, err := testCluster.Kubectl(ctx, nil, "-n", ns, "get", "events", "--field-selector", "involvedObject.name="+name+",reason="+reason,
+			"-o", "jsonpath={range .items[*]}{.type} {.involvedObject.kind} {.message}{\"\\n\"}{end}")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "Normal ") && strings.Contains(line, note) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no %s event with %q on %s/%s:\n%s", reason, note, ns, name, out)
+	}
+}
+
 func TestInjection(t *testing.T) {
 	startNetguard(t, "--platform-groups=platform-admins")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -112,6 +130,7 @@ func TestInjection(t *testing.T) {
 				t.Fatalf("policy %s not there when the create returned: %v", name, err)
 			}
 		}
+		eventually(t, 30*time.Second, "PoliciesGenerated event", wantEvent(ctx, ns, "web", "PoliciesGenerated", "netguard generated NetworkPolicies netguard.web.depends-on, netguard.web.to.api"))
 		eventually(t, 20*time.Second, "ownerReferences", func() error {
 			for _, name := range rec.Policies {
 				p, err := cs.NetworkingV1().NetworkPolicies(ns).Get(ctx, name, metav1.GetOptions{})
@@ -147,6 +166,7 @@ func TestInjection(t *testing.T) {
 		if got := p.Spec.Ingress[0].Ports[0].Port.IntValue(); got != 6379 {
 			t.Errorf("port %d, want 6379", got)
 		}
+		eventually(t, 30*time.Second, "PoliciesPruned event", wantEvent(ctx, ns, "web", "PoliciesPruned", "netguard deleted NetworkPolicies no longer declared: netguard.web.to.api"))
 	})
 
 	t.Run("dry run creates nothing and lists what would be generated", func(t *testing.T) {
@@ -242,6 +262,17 @@ spec:
 		if got, err := portOf(); err != nil || got != 9090 {
 			t.Fatalf("profile policy port %d, %v; want 9090", got, err)
 		}
+		eventually(t, 30*time.Second, "status.usedBy and the Used-By column", func() error {
+			out, err := testCluster.Kubectl(ctx, nil, "get", "networkprofile", prof.Name)
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if len(lines) != 2 || !strings.HasPrefix(lines[0], "NAME") || !strings.Contains(lines[0], "USED-BY") || strings.Fields(lines[1])[1] != "1" {
+				return fmt.Errorf("kubectl get networkprofile, want USED-BY 1:\n%s", out)
+			}
+			return nil
+		})
 		if err := c.Get(ctx, client.ObjectKeyFromObject(prof), prof); err != nil {
 			t.Fatal(err)
 		}
@@ -317,6 +348,20 @@ spec:
 			t.Fatal(err)
 		}
 		eventually(t, 60*time.Second, "garbage collection", wantNames(ctx, cs, ns, "Deployment/metrics"))
+		c, err := client.New(testCluster.Config, client.Options{Scheme: webhook.NewScheme()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "status.usedBy after the only user was deleted", func() error {
+			p := &netguardv1alpha1.NetworkProfile{}
+			if err := c.Get(ctx, client.ObjectKey{Name: "scrape-from-monitoring"}, p); err != nil {
+				return err
+			}
+			if p.Status.UsedBy != 0 || p.Status.ObservedGeneration != p.Generation {
+				return fmt.Errorf("status %+v at generation %d, want usedBy 0 and observedGeneration %d", p.Status, p.Generation, p.Generation)
+			}
+			return nil
+		})
 	})
 }
 

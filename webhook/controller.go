@@ -288,11 +288,16 @@ func (s *Server) SetupControllers(mgr manager.Manager, o ControllerOptions) erro
 			Named("workload-"+strings.ToLower(kind)).
 			For(meta, builder.OnlyMetadata, builder.WithPredicates(netguardWorkload())).
 			Watches(policyMetadata(), settled(policyOwner(kind), policySettle), builder.OnlyMetadata, builder.WithPredicates(managedPolicy())).
-			Watches(&netguardv1alpha1.NetworkProfile{}, handler.EnqueueRequestsFromMapFunc(profileUsers(mgr.GetClient(), gvk))).
+			// A change of a profile's rules changes its generation; the
+			// status writes of profile-usage do not, and are not followed.
+			Watches(&netguardv1alpha1.NetworkProfile{}, handler.EnqueueRequestsFromMapFunc(profileUsers(mgr.GetClient(), gvk)), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 			Complete(r)
 		if err != nil {
 			return fmt.Errorf("%s controller: %w", kind, err)
 		}
+	}
+	if err := setupProfileUsage(mgr); err != nil {
+		return err
 	}
 	nr := &namespaceReconciler{s: s, client: mgr.GetClient(), baseline: o.Baseline}
 	return ctrl.NewControllerManagedBy(mgr).

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -42,6 +43,9 @@ type Server struct {
 	namespaces namespaceLabeler
 	injector   *injector
 	apiReader  client.Reader
+	// recorder records the Normal events of admission (policyEvents); nil
+	// records nothing.
+	recorder events.EventRecorder
 }
 
 // namespaceIgnored reports whether ns carries netguard.io/ignore. The webhook
@@ -101,6 +105,7 @@ func Setup(mgr manager.Manager, cfg Config) (*Server, error) {
 	}
 	s.injector = &injector{cache: mgr.GetCache(), client: writer, live: mgr.GetAPIReader(), generated: newGenerationCache(generationCacheSize), namespaces: s.namespaces}
 	s.apiReader = mgr.GetAPIReader()
+	s.recorder = mgr.GetEventRecorder("netguard")
 	srv := mgr.GetWebhookServer()
 	for path, h := range s.handlers() {
 		srv.Register(path, h)

@@ -11,6 +11,7 @@ import (
 
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -350,9 +351,11 @@ func (a *workloadApplier) Handle(ctx context.Context, req admission.Request) adm
 		// Before the caches are synced the controller removes the policies
 		// once they are.
 		if a.s.synced.Load() && req.Operation == admissionv1.Update && !dryRun && w.UID != "" {
-			if _, err := a.s.injector.release(ctx, w); err != nil {
+			deleted, err := a.s.injector.release(ctx, w)
+			if err != nil {
 				log.Info("could not delete the policies of a workload whose annotations were removed; the controller retries", "error", err.Error())
 			}
+			a.s.policyEvents(req, o, nil, deleted)
 		}
 		return admission.Allowed("")
 	}
@@ -392,7 +395,72 @@ func (a *workloadApplier) Handle(ctx context.Context, req admission.Request) adm
 		return admission.Allowed("").WithWarnings("netguard: could not write all NetworkPolicies yet (" + err.Error() + "); the controller will retry")
 	}
 	log.V(1).Info("generated policies", "applied", applied, "deleted", deleted)
+	var generated []string
+	if req.Operation == admissionv1.Create || previousRecord(req) != gen.Record().String() {
+		generated = applied
+	}
+	a.s.policyEvents(req, o, generated, deleted)
 	return admission.Allowed("")
+}
+
+// previousRecord is the netguard.io/generated record of the workload before
+// an update, or "".
+func previousRecord(req admission.Request) string {
+	if req.Operation != admissionv1.Update {
+		return ""
+	}
+	old, err := decodeWorkload(req, true)
+	if err != nil {
+		return ""
+	}
+	return old.GetAnnotations()[rules.AnnotationGenerated]
+}
+
+// maxEventListBytes bounds the list of policy names in an event's note
+// (events.k8s.io notes hold 1 kB).
+const maxEventListBytes = 768
+
+// policyEvents records a Normal event on the workload of req for the
+// policies admission generated (PoliciesGenerated) and deleted
+// (PoliciesPruned). The caller passes generated only when what is declared
+// changed, so that an update that leaves the annotations alone (a scale, a
+// rollout) records nothing.
+func (s *Server) policyEvents(req admission.Request, o decodedWorkload, generated, deleted []string) {
+	if s.recorder == nil || (len(generated) == 0 && len(deleted) == 0) {
+		return
+	}
+	// The webhook has the request, not a stored object: a reference is
+	// all an event needs.
+	ref := &corev1.ObjectReference{
+		APIVersion: "apps/v1", Kind: req.Kind.Kind,
+		Namespace: o.GetNamespace(), Name: o.GetName(), UID: o.GetUID(),
+	}
+	if ref.Name == "" {
+		ref.Name = req.Name
+	}
+	if len(generated) > 0 {
+		s.recorder.Eventf(ref, nil, corev1.EventTypeNormal, "PoliciesGenerated", "Admit", "netguard generated NetworkPolicies %s", boundedList(generated, maxEventListBytes))
+	}
+	if len(deleted) > 0 {
+		s.recorder.Eventf(ref, nil, corev1.EventTypeNormal, "PoliciesPruned", "Admit", "netguard deleted NetworkPolicies no longer declared: %s", boundedList(deleted, maxEventListBytes))
+	}
+}
+
+// boundedList joins names with ", ", up to about limit bytes, and says how
+// many it left out.
+func boundedList(names []string, limit int) string {
+	var b strings.Builder
+	for i, n := range names {
+		if i > 0 && b.Len()+2+len(n) > limit {
+			fmt.Fprintf(&b, " and %d more", len(names)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(n)
+	}
+	return b.String()
 }
 
 // errorFields lists the distinct field paths of errs, in order.

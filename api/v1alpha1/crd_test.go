@@ -47,9 +47,12 @@ type crd struct {
 			Plural   string `json:"plural"`
 		} `json:"names"`
 		Versions []struct {
-			Name          string `json:"name"`
-			Served        bool   `json:"served"`
-			Storage       bool   `json:"storage"`
+			Name         string `json:"name"`
+			Served       bool   `json:"served"`
+			Storage      bool   `json:"storage"`
+			Subresources struct {
+				Status *struct{} `json:"status"`
+			} `json:"subresources"`
 			PrinterColumn []struct {
 				Name     string `json:"name"`
 				JSONPath string `json:"jsonPath"`
@@ -86,8 +89,13 @@ func TestCRDIdentity(t *testing.T) {
 	for _, pc := range c.Spec.Versions[0].PrinterColumn {
 		cols = append(cols, pc.Name+"="+pc.JSONPath)
 	}
-	if want := []string{"Description=.spec.description", "Age=.metadata.creationTimestamp"}; !reflect.DeepEqual(cols, want) {
+	if want := []string{"Used-By=.status.usedBy", "Description=.spec.description", "Age=.metadata.creationTimestamp"}; !reflect.DeepEqual(cols, want) {
 		t.Errorf("printer columns %q", cols)
+	}
+	// netguard writes status.usedBy through the status subresource, so that
+	// its RBAC (networkprofiles/status) cannot change a profile's rules.
+	if c.Spec.Versions[0].Subresources.Status == nil {
+		t.Error("the status subresource is not enabled")
 	}
 	spec := c.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
 	if len(spec.Validations) != 1 || !strings.Contains(spec.Validations[0].Rule, "size(self.egress) > 0") {

@@ -18,6 +18,8 @@ import (
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Cluster,categories=netguard
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Used-By",type=integer,JSONPath=".status.usedBy"
 // +kubebuilder:printcolumn:name="Description",type=string,JSONPath=".spec.description"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
 type NetworkProfile struct {
@@ -25,6 +27,27 @@ type NetworkProfile struct {
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	Spec NetworkProfileSpec `json:"spec"`
+
+	// Status is written by netguard.
+	// +optional
+	Status NetworkProfileStatus `json:"status,omitempty"`
+}
+
+// NetworkProfileStatus says how much the profile is used. netguard's
+// leader counts the users; the count lags a workload change by the time
+// its informer takes.
+type NetworkProfileStatus struct {
+	// UsedBy is the number of workloads (Deployments, StatefulSets,
+	// DaemonSets) whose netguard.io/profiles annotation lists the profile,
+	// in every namespace, whether or not the namespace may use it.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	UsedBy int32 `json:"usedBy"`
+
+	// ObservedGeneration is the metadata.generation of the profile when
+	// netguard last wrote the status.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 }
 
 // NetworkProfileSpec holds the rules a profile grants.

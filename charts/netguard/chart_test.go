@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	configv1alpha1 "github.com/netguard/netguard/api/config/v1alpha1"
+	"github.com/netguard/netguard/webhook"
 )
 
 // clusterScoped are the kinds the chart renders without a namespace.
@@ -37,6 +38,7 @@ var serveClusterRules = []rbacv1.PolicyRule{
 	{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
 	{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets", "daemonsets"}, Verbs: []string{"get", "list", "watch", "patch"}},
 	{APIGroups: []string{"netguard.io"}, Resources: []string{"networkprofiles"}, Verbs: []string{"get", "list", "watch"}},
+	{APIGroups: []string{"netguard.io"}, Resources: []string{"networkprofiles/status"}, Verbs: []string{"update", "patch"}},
 	{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}},
 	{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
@@ -194,6 +196,9 @@ func checkDeployment(t *testing.T, r *release) {
 	cfg := readConfiguration(t, cm)
 	if cfg.APIVersion != "netguard.io/v1alpha1" || cfg.Kind != "NetguardConfiguration" {
 		t.Errorf("config apiVersion %q kind %q", cfg.APIVersion, cfg.Kind)
+	}
+	if got := cfg.Admission.MaxConcurrentEvaluations; got != 32 {
+		t.Errorf("config admission.maxConcurrentEvaluations %d, want the default 32", got)
 	}
 	if d.Spec.Template.Annotations["checksum/config"] == "" {
 		t.Error("no checksum/config annotation: a config change would not roll the pods")
@@ -652,4 +657,17 @@ func toYAML(v any) string {
 		return err.Error()
 	}
 	return string(b)
+}
+
+// config.admission.maxConcurrentEvaluations reaches the file serve reads
+// (admission.maxConcurrentEvaluations); its default is serve's.
+func TestAdmissionConcurrencyValue(t *testing.T) {
+	r := mustRender(t, valueSet{name: "concurrency", values: "config: {admission: {maxConcurrentEvaluations: 8}}"})
+	if got := readConfiguration(t, get[corev1.ConfigMap](t, r, "ConfigMap", "netguard-config")).Admission.MaxConcurrentEvaluations; got != 8 {
+		t.Errorf("admission.maxConcurrentEvaluations %d, want 8", got)
+	}
+	def := readConfiguration(t, get[corev1.ConfigMap](t, mustRender(t, valueSetNamed(t, "defaults")), "ConfigMap", "netguard-config"))
+	if got := def.Admission.MaxConcurrentEvaluations; got != webhook.DefaultMaxConcurrentEvaluations {
+		t.Errorf("default admission.maxConcurrentEvaluations %d, want serve's default %d", got, webhook.DefaultMaxConcurrentEvaluations)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -61,6 +62,8 @@ func serveNeeds(ns string) []access {
 		out = append(out, access{"list", "", "pods", where, ""})
 	}
 	out = append(out, each([]string{"get", "list", "watch"}, "netguard.io", []string{"networkprofiles"}, "", "")...)
+	// status.usedBy.
+	out = append(out, each([]string{"update", "patch"}, "netguard.io", []string{"networkprofiles/status"}, "", "dns")...)
 	out = append(out, access{"create", "authentication.k8s.io", "selfsubjectreviews", "", ""})
 	return out
 }
@@ -106,6 +109,7 @@ func beyondNeeds(ns, secret string) []access {
 		{"create", "netguard.io", "networkprofiles", "", ""},
 		{"update", "netguard.io", "networkprofiles", "", "dns"},
 		{"delete", "netguard.io", "networkprofiles", "", "dns"},
+		{"patch", "netguard.io", "networkprofiles", "", "dns"},
 		// Namespace labels choose the levels: reading them only.
 		{"patch", "", "namespaces", "", "team-a"},
 		{"update", "", "namespaces", "", "team-a"},
@@ -186,10 +190,23 @@ func TestRBACAgainstAPIServer(t *testing.T) {
 			createRBAC(t, c.Config, r)
 			user := fmt.Sprintf("system:serviceaccount:%s:%s", ns, tc.release)
 			groups := []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}
-			for _, a := range tc.want(ns) {
-				if ok, why := review(t, admin, user, groups, a); !ok {
-					t.Errorf("%s: denied, but serve needs it (%s)", a, why)
+			// The authorizer reads RBAC from informers: a review right
+			// after the create may not see the new bindings yet. Wait
+			// until everything serve needs is allowed, or 30 seconds.
+			var denied []string
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+				denied = nil
+				for _, a := range tc.want(ns) {
+					if ok, why := review(t, admin, user, groups, a); !ok {
+						denied = append(denied, fmt.Sprintf("%s: denied, but serve needs it (%s)", a, why))
+					}
 				}
+				if len(denied) == 0 || time.Now().After(deadline) {
+					break
+				}
+			}
+			for _, d := range denied {
+				t.Error(d)
 			}
 			for _, a := range tc.deny(ns) {
 				if ok, why := review(t, admin, user, groups, a); ok {

@@ -76,6 +76,11 @@ func TestBadValuesFailWithReadableErrors(t *testing.T) {
 			want:   []string{"podDisruptionBudget.minAvailable 2 must be below replicaCount 2"},
 		},
 		{
+			name:   "no concurrent evaluations",
+			values: "config: {admission: {maxConcurrentEvaluations: 0}}",
+			want:   []string{"/config/admission/maxConcurrentEvaluations", "minimum"},
+		},
+		{
 			name:   "existing service account without a name",
 			values: "serviceAccount: {create: false}",
 			want:   []string{"serviceAccount.name is required when serviceAccount.create is false"},

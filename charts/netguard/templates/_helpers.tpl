@@ -121,7 +121,9 @@ annotations:
 {{- $c := .Values.config -}}
 apiVersion: netguard.io/v1alpha1
 kind: NetguardConfiguration
-{{ dict "defaults" $c.defaults "exemptions" $c.exemptions "platformIdentities" $c.platformIdentities "audit" $c.audit | toYaml }}
+{{- $file := dict "defaults" $c.defaults "exemptions" $c.exemptions "platformIdentities" $c.platformIdentities "audit" $c.audit }}
+{{- with $c.admission }}{{ $_ := set $file "admission" . }}{{ end }}
+{{ $file | toYaml }}
 {{- end }}
 
 {{/*
