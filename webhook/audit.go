@@ -312,8 +312,7 @@ func (a *auditor) auditNamespace(ctx context.Context, ns *metav1.PartialObjectMe
 		}
 	}
 	for _, kind := range workloadKinds {
-		list := &metav1.PartialObjectMetadataList{}
-		list.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind + "List"})
+		list := workloadMetadataList(kind)
 		if err := a.reader.List(ctx, list, client.InNamespace(ns.Name)); err != nil {
 			return 0, fmt.Errorf("list %ss: %w", kind, err)
 		}

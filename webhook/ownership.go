@@ -7,8 +7,6 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -21,20 +19,6 @@ import (
 // workload that claims a component another live workload of its namespace
 // owns, and the controller generates only for the owner. Both read the
 // namespace's workloads and generated policies from the informer cache.
-
-// workloadMetadataList lists cached workloads of kind as metadata.
-func workloadMetadataList(kind string) *metav1.PartialObjectMetadataList {
-	l := &metav1.PartialObjectMetadataList{}
-	l.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind + "List"})
-	return l
-}
-
-// workloadMetadata is a workload of kind as the cache holds it.
-func workloadMetadata(kind string) *metav1.PartialObjectMetadata {
-	o := &metav1.PartialObjectMetadata{}
-	o.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind})
-	return o
-}
 
 // otherClaimants returns the live workloads of w's namespace, other than w,
 // that claim component. The cost is one pass over the namespace's cached

@@ -7,8 +7,6 @@ import (
 	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/util/workqueue"
@@ -72,8 +70,7 @@ func (r *profileUsageReconciler) Reconcile(ctx context.Context, req reconcile.Re
 func countProfileUsers(ctx context.Context, c client.Reader, profile string) (int32, error) {
 	var n int32
 	for _, kind := range workloadKinds {
-		list := &metav1.PartialObjectMetadataList{}
-		list.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind + "List"})
+		list := workloadMetadataList(kind)
 		if err := c.List(ctx, list, client.MatchingFields{indexProfiles: profile}); err != nil {
 			return 0, fmt.Errorf("list %ss using NetworkProfile %s: %w", kind, profile, err)
 		}
@@ -143,8 +140,7 @@ func setupProfileUsage(mgr manager.Manager) error {
 		// Its own status writes do not change the generation.
 		For(&netguardv1alpha1.NetworkProfile{}, builder.WithPredicates(predicate.GenerationChangedPredicate{}))
 	for _, kind := range workloadKinds {
-		meta := &metav1.PartialObjectMetadata{}
-		meta.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind})
+		meta := workloadMetadata(kind)
 		b = b.Watches(meta, workloadProfiles(), builder.OnlyMetadata)
 	}
 	if err := b.Complete(&profileUsageReconciler{client: mgr.GetClient()}); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -236,6 +237,21 @@ func policyMetadataList() *metav1.PartialObjectMetadataList {
 	l := &metav1.PartialObjectMetadataList{}
 	l.SetGroupVersionKind(networkPolicyGVK.GroupVersion().WithKind("NetworkPolicyList"))
 	return l
+}
+
+// workloadMetadataList is a list of workloads of kind as metadata: what the
+// cache holds and what the audit pages through.
+func workloadMetadataList(kind string) *metav1.PartialObjectMetadataList {
+	l := &metav1.PartialObjectMetadataList{}
+	l.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind + "List"})
+	return l
+}
+
+// workloadMetadata is a workload of kind as the cache holds it.
+func workloadMetadata(kind string) *metav1.PartialObjectMetadata {
+	o := &metav1.PartialObjectMetadata{}
+	o.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind})
+	return o
 }
 
 // admissionInformers are what admission reads: namespaces (as metadata only:

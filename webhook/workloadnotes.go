@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -74,8 +72,7 @@ func undeclaredIn(ctx context.Context, r client.Reader, w rules.Workload, ann ru
 	declared := map[string]bool{ann.Component: true}
 	unannotated := map[string]string{}
 	for _, kind := range workloadKinds {
-		list := &metav1.PartialObjectMetadataList{}
-		list.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind + "List"})
+		list := workloadMetadataList(kind)
 		if err := r.List(ctx, list, client.InNamespace(w.Namespace)); err != nil {
 			logf.FromContext(ctx).V(1).Info("cannot list workloads for dependency warnings", "kind", kind, "error", err.Error())
 			return nil
