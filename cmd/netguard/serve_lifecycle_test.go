@@ -154,7 +154,7 @@ users:
 // it waits, and stops cleanly on a signal.
 func TestServeWithoutAPIServer(t *testing.T) {
 	dir, _, pool := webhooktest.ServingDir(t)
-	ports := []int{webhooktest.FreePort(t), webhooktest.FreePort(t)}
+	ports := webhooktest.FreePorts(t, 2)
 	health := "http://127.0.0.1:" + strconv.Itoa(ports[1])
 	logs := &webhooktest.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())

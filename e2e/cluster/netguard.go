@@ -68,6 +68,23 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// FreePorts asks the kernel for n distinct unused loopback ports. Each
+// listener stays open until all n are picked: ports asked for one at a time
+// can come back equal (a webhook and a metrics server on one port, and
+// netguard exits with "address already in use").
+func FreePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
 // EnsureServingCerts writes a CA and a serving certificate for 127.0.0.1 into
 // dir, once, and returns the CA bundle.
 func EnsureServingCerts(dir string) ([]byte, error) {
@@ -119,11 +136,9 @@ func (c *Cluster) StartNetguard(ctx context.Context, o NetguardOptions) (*Netgua
 		}
 		n.CABundle = bundle
 	}
-	ports := make([]int, 3)
-	for i := range ports {
-		if ports[i], err = FreePort(); err != nil {
-			return nil, err
-		}
+	ports, err := FreePorts(3)
+	if err != nil {
+		return nil, err
 	}
 	n.WebhookURL = "https://127.0.0.1:" + strconv.Itoa(ports[0])
 	n.MetricsURL = "http://127.0.0.1:" + strconv.Itoa(ports[1]) + "/metrics"

@@ -106,6 +106,23 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// FreePorts is n distinct TCP ports on 127.0.0.1 that were free a moment
+// ago: each listener stays open until all are picked, so two never come back
+// equal.
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
 // SyncBuffer is a log sink that goroutines may share.
 type SyncBuffer struct {
 	mu sync.Mutex
