@@ -60,12 +60,11 @@ type Netguard struct {
 
 // FreePort asks the kernel for an unused loopback port.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := FreePorts(1)
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
 }
 
 // FreePorts asks the kernel for n distinct unused loopback ports. Each

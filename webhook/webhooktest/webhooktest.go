@@ -98,12 +98,7 @@ func ServingDir(t testing.TB) (dir string, caPEM []byte, pool *x509.CertPool) {
 // FreePort is a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return FreePorts(t, 1)[0]
 }
 
 // FreePorts is n distinct TCP ports on 127.0.0.1 that were free a moment
