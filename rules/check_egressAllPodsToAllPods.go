@@ -1,5 +1,7 @@
 package rules
 
+import networkingv1 "k8s.io/api/networking/v1"
+
 /*
 egressAllPodsToAllPods: a policy may not let every pod of the namespace reach
 every pod of the namespace.
@@ -29,8 +31,28 @@ func checkEgressAllPodsToAllPods() Check {
 	}
 }
 
-func egressAllPodsToAllPods_1_0(a *Analysis) []Violation { return allPodsViolations(a, &a.Egress) }
+func egressAllPodsToAllPods_1_0(a *Analysis) []Violation {
+	if !a.Subject.MatchesAll() {
+		return nil
+	}
+	return peerViolations(&a.Egress, func(p PeerAnalysis) (Violation, bool) {
+		if p.Class != PeerOwnNamespace || !p.Pods.MatchesAll() {
+			return Violation{}, false
+		}
+		return Violation{Field: p.Field, Message: allPodsMessage(a, networkingv1.PolicyTypeEgress)}, true
+	})
+}
 
+// egressAllPodsToAllPods_1_1 counts a selector without In and Exists as {}: it
+// matches every pod without some labels (see the doc block above).
 func egressAllPodsToAllPods_1_1(a *Analysis) []Violation {
-	return allPodsViolations_1_1(a, &a.Egress)
+	if !matchesUnlabeled(a.Subject) {
+		return nil
+	}
+	return peerViolations(&a.Egress, func(p PeerAnalysis) (Violation, bool) {
+		if p.Class != PeerOwnNamespace || !matchesUnlabeled(p.Pods) {
+			return Violation{}, false
+		}
+		return Violation{Field: p.Field, Message: allPodsUnlabeledMessage(a, networkingv1.PolicyTypeEgress, p)}, true
+	})
 }

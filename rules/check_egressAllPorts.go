@@ -30,9 +30,9 @@ func checkEgressAllPorts() Check {
 }
 
 func egressAllPorts_1_0(a *Analysis) []Violation {
-	return allPortsViolations(a, &a.Egress, mergeCovering)
+	return portBreadthViolations(a, &a.Egress, mergeCovering, ProtocolPorts.All, allPortsMessage)
 }
 
 func egressAllPorts_1_1(a *Analysis) []Violation {
-	return allPortsViolations(a, &a.Egress, mergeOverlapping)
+	return portBreadthViolations(a, &a.Egress, mergeOverlapping, ProtocolPorts.All, allPortsMessage)
 }

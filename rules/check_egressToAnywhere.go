@@ -1,5 +1,7 @@
 package rules
 
+import networkingv1 "k8s.io/api/networking/v1"
+
 /*
 egressToAnywhere: an egress rule must name its destinations.
 
@@ -23,4 +25,11 @@ func checkEgressToAnywhere() Check {
 	}
 }
 
-func egressToAnywhere_1_0(a *Analysis) []Violation { return anywhereViolations(&a.Egress) }
+func egressToAnywhere_1_0(a *Analysis) []Violation {
+	return peerViolations(&a.Egress, func(p PeerAnalysis) (Violation, bool) {
+		if p.Class != PeerAnywhere {
+			return Violation{}, false
+		}
+		return Violation{Field: p.Field, Message: anywhereMessage(networkingv1.PolicyTypeEgress)}, true
+	})
+}

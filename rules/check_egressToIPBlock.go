@@ -22,4 +22,16 @@ func checkEgressToIPBlock() Check {
 	}
 }
 
-func egressToIPBlock_1_0(a *Analysis) []Violation { return ipBlockViolations(&a.Egress) }
+func egressToIPBlock_1_0(a *Analysis) []Violation {
+	d := &a.Egress
+	if !d.Effective {
+		return nil
+	}
+	union := d.Addresses()
+	return peerViolations(d, func(p PeerAnalysis) (Violation, bool) {
+		if p.Class != PeerIPBlock {
+			return Violation{}, false
+		}
+		return Violation{Field: p.Field + ".ipBlock", Message: ipBlockMessage(d, union, p)}, true
+	})
+}

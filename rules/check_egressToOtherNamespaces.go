@@ -1,5 +1,7 @@
 package rules
 
+import networkingv1 "k8s.io/api/networking/v1"
+
 /*
 egressToOtherNamespaces: an egress rule may reach pods of its own namespace
 only.
@@ -24,5 +26,10 @@ func checkEgressToOtherNamespaces() Check {
 }
 
 func egressToOtherNamespaces_1_0(a *Analysis) []Violation {
-	return otherNamespacesViolations(a, &a.Egress)
+	return peerViolations(&a.Egress, func(p PeerAnalysis) (Violation, bool) {
+		if p.Class != PeerAllNamespaces && p.Class != PeerOtherNamespaces {
+			return Violation{}, false
+		}
+		return Violation{Field: p.Field + ".namespaceSelector", Message: otherNamespacesMessage(a, networkingv1.PolicyTypeEgress, p)}, true
+	})
 }

@@ -31,9 +31,11 @@ func checkEgressWidePortRange() Check {
 }
 
 func egressWidePortRange_1_0(a *Analysis) []Violation {
-	return widePortRangeViolations(a, &a.Egress, mergeCovering)
+	wide := func(p ProtocolPorts) bool { return !p.All() && p.Count() > restrictedMaxPorts }
+	return portBreadthViolations(a, &a.Egress, mergeCovering, wide, widePortRangeMessage)
 }
 
 func egressWidePortRange_1_1(a *Analysis) []Violation {
-	return widePortRangeViolations(a, &a.Egress, mergeOverlapping)
+	wide := func(p ProtocolPorts) bool { return !p.All() && p.Count() > restrictedMaxPorts }
+	return portBreadthViolations(a, &a.Egress, mergeOverlapping, wide, widePortRangeMessage)
 }

@@ -1,5 +1,7 @@
 package rules
 
+import networkingv1 "k8s.io/api/networking/v1"
+
 /*
 ingressAllPodsFromAllPods: a policy may not open every pod of the namespace
 to every pod of the namespace.
@@ -32,8 +34,28 @@ func checkIngressAllPodsFromAllPods() Check {
 	}
 }
 
-func ingressAllPodsFromAllPods_1_0(a *Analysis) []Violation { return allPodsViolations(a, &a.Ingress) }
+func ingressAllPodsFromAllPods_1_0(a *Analysis) []Violation {
+	if !a.Subject.MatchesAll() {
+		return nil
+	}
+	return peerViolations(&a.Ingress, func(p PeerAnalysis) (Violation, bool) {
+		if p.Class != PeerOwnNamespace || !p.Pods.MatchesAll() {
+			return Violation{}, false
+		}
+		return Violation{Field: p.Field, Message: allPodsMessage(a, networkingv1.PolicyTypeIngress)}, true
+	})
+}
 
+// ingressAllPodsFromAllPods_1_1 counts a selector without In and Exists as {}: it
+// matches every pod without some labels (see the doc block above).
 func ingressAllPodsFromAllPods_1_1(a *Analysis) []Violation {
-	return allPodsViolations_1_1(a, &a.Ingress)
+	if !matchesUnlabeled(a.Subject) {
+		return nil
+	}
+	return peerViolations(&a.Ingress, func(p PeerAnalysis) (Violation, bool) {
+		if p.Class != PeerOwnNamespace || !matchesUnlabeled(p.Pods) {
+			return Violation{}, false
+		}
+		return Violation{Field: p.Field, Message: allPodsUnlabeledMessage(a, networkingv1.PolicyTypeIngress, p)}, true
+	})
 }

@@ -35,9 +35,9 @@ func checkIngressAllPorts() Check {
 }
 
 func ingressAllPorts_1_0(a *Analysis) []Violation {
-	return allPortsViolations(a, &a.Ingress, mergeCovering)
+	return portBreadthViolations(a, &a.Ingress, mergeCovering, ProtocolPorts.All, allPortsMessage)
 }
 
 func ingressAllPorts_1_1(a *Analysis) []Violation {
-	return allPortsViolations(a, &a.Ingress, mergeOverlapping)
+	return portBreadthViolations(a, &a.Ingress, mergeOverlapping, ProtocolPorts.All, allPortsMessage)
 }

@@ -1,5 +1,7 @@
 package rules
 
+import networkingv1 "k8s.io/api/networking/v1"
+
 /*
 ingressFromAnywhere: an ingress rule must name its sources.
 
@@ -23,4 +25,11 @@ func checkIngressFromAnywhere() Check {
 	}
 }
 
-func ingressFromAnywhere_1_0(a *Analysis) []Violation { return anywhereViolations(&a.Ingress) }
+func ingressFromAnywhere_1_0(a *Analysis) []Violation {
+	return peerViolations(&a.Ingress, func(p PeerAnalysis) (Violation, bool) {
+		if p.Class != PeerAnywhere {
+			return Violation{}, false
+		}
+		return Violation{Field: p.Field, Message: anywhereMessage(networkingv1.PolicyTypeIngress)}, true
+	})
+}

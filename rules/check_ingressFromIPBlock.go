@@ -24,4 +24,16 @@ func checkIngressFromIPBlock() Check {
 	}
 }
 
-func ingressFromIPBlock_1_0(a *Analysis) []Violation { return ipBlockViolations(&a.Ingress) }
+func ingressFromIPBlock_1_0(a *Analysis) []Violation {
+	d := &a.Ingress
+	if !d.Effective {
+		return nil
+	}
+	union := d.Addresses()
+	return peerViolations(d, func(p PeerAnalysis) (Violation, bool) {
+		if p.Class != PeerIPBlock {
+			return Violation{}, false
+		}
+		return Violation{Field: p.Field + ".ipBlock", Message: ipBlockMessage(d, union, p)}, true
+	})
+}

@@ -1,5 +1,7 @@
 package rules
 
+import networkingv1 "k8s.io/api/networking/v1"
+
 /*
 ingressFromOtherNamespaces: an ingress rule may admit pods of its own
 namespace only.
@@ -27,5 +29,10 @@ func checkIngressFromOtherNamespaces() Check {
 }
 
 func ingressFromOtherNamespaces_1_0(a *Analysis) []Violation {
-	return otherNamespacesViolations(a, &a.Ingress)
+	return peerViolations(&a.Ingress, func(p PeerAnalysis) (Violation, bool) {
+		if p.Class != PeerAllNamespaces && p.Class != PeerOtherNamespaces {
+			return Violation{}, false
+		}
+		return Violation{Field: p.Field + ".namespaceSelector", Message: otherNamespacesMessage(a, networkingv1.PolicyTypeIngress, p)}, true
+	})
 }

@@ -34,9 +34,11 @@ func checkIngressWidePortRange() Check {
 }
 
 func ingressWidePortRange_1_0(a *Analysis) []Violation {
-	return widePortRangeViolations(a, &a.Ingress, mergeCovering)
+	wide := func(p ProtocolPorts) bool { return !p.All() && p.Count() > restrictedMaxPorts }
+	return portBreadthViolations(a, &a.Ingress, mergeCovering, wide, widePortRangeMessage)
 }
 
 func ingressWidePortRange_1_1(a *Analysis) []Violation {
-	return widePortRangeViolations(a, &a.Ingress, mergeOverlapping)
+	wide := func(p ProtocolPorts) bool { return !p.All() && p.Count() > restrictedMaxPorts }
+	return portBreadthViolations(a, &a.Ingress, mergeOverlapping, wide, widePortRangeMessage)
 }

@@ -33,7 +33,7 @@ func checkMalformedPolicy() Check {
 func malformedPolicy_1_0(a *Analysis) []Violation {
 	var out []Violation
 	for _, e := range a.Problems {
-		out = append(out, Violation{Field: e.Field, Message: lowerFirst(e.ErrorBody()) + "; the API server rejects this, fix it"})
+		out = append(out, Violation{Field: e.Field, Message: malformedMessage(e)})
 	}
 	return out
 }

@@ -24,5 +24,5 @@ func checkRawNetworkPolicy() Check {
 }
 
 func rawNetworkPolicy_1_0(*Analysis) []Violation {
-	return []Violation{{Message: "only platform identities and netguard's generated policies may write NetworkPolicies in this namespace; declare connections with netguard annotations and NetworkProfiles instead"}}
+	return []Violation{{Message: rawNetworkPolicyMessage}}
 }

@@ -379,3 +379,89 @@ func (s NormalizedSelector) matchesNamespaceByName(own string) bool {
 func validNamespaceName(ns string) bool {
 	return ns != "" && isDNS1123Label(ns)
 }
+
+// matchesUnlabeled reports whether s matches a pod without labels: it has no
+// In and no Exists requirement.
+func matchesUnlabeled(s NormalizedSelector) bool {
+	for _, r := range s.Requirements {
+		if r.Operator != metav1.LabelSelectorOpDoesNotExist && r.Operator != metav1.LabelSelectorOpNotIn {
+			return false
+		}
+	}
+	return true
+}
+
+// selectorsMayOverlap reports whether some object may match both s and t:
+// false only when a key both constrain has no value (or absence) that meets
+// all their requirements on it. Requirements are sorted by key, so the
+// selectors are walked once.
+func selectorsMayOverlap(s, t NormalizedSelector) bool {
+	rs, rt := s.Requirements, t.Requirements
+	var buf [8]SelectorRequirement
+	i, j := 0, 0
+	for i < len(rs) && j < len(rt) {
+		switch k := rs[i].Key; {
+		case k < rt[j].Key:
+			i++
+		case k > rt[j].Key:
+			j++
+		default:
+			reqs := buf[:0]
+			for ; i < len(rs) && rs[i].Key == k; i++ {
+				reqs = append(reqs, rs[i])
+			}
+			for ; j < len(rt) && rt[j].Key == k; j++ {
+				reqs = append(reqs, rt[j])
+			}
+			if !satisfiable(reqs) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// satisfiable reports whether one label (present with some value, or
+// absent) meets every requirement of reqs, all on that label. Values are
+// sorted; the work is linear in the shortest In list times the lists.
+func satisfiable(reqs []SelectorRequirement) bool {
+	var shortest []string
+	exists, absent, ins := false, false, 0
+	for _, r := range reqs {
+		switch r.Operator {
+		case metav1.LabelSelectorOpIn:
+			exists = true
+			ins++
+			if shortest == nil || len(r.Values) < len(shortest) {
+				shortest = r.Values
+			}
+		case metav1.LabelSelectorOpExists:
+			exists = true
+		case metav1.LabelSelectorOpDoesNotExist:
+			absent = true
+		}
+	}
+	if absent {
+		return !exists
+	}
+	if ins == 0 {
+		return true // NotIn and Exists leave infinitely many values
+	}
+candidates:
+	for _, v := range shortest {
+		for _, r := range reqs {
+			switch r.Operator {
+			case metav1.LabelSelectorOpIn:
+				if !containsSorted(r.Values, v) {
+					continue candidates
+				}
+			case metav1.LabelSelectorOpNotIn:
+				if containsSorted(r.Values, v) {
+					continue candidates
+				}
+			}
+		}
+		return true
+	}
+	return false
+}
