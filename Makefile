@@ -12,7 +12,7 @@ GOFILES    = $(shell git ls-files --cached --others --exclude-standard '*.go')
 
 export KUBEBUILDER_ASSETS := $(ASSETS)
 
-.PHONY: all build run test test-unit test-e2e envtest-assets dataplane-assets vet fmt-check clean help bench bench-quick image plugin
+.PHONY: all build run test test-unit test-e2e envtest-assets dataplane-assets vet fmt-check clean help bench bench-quick image plugin lint vuln generate verify-generated tools
 
 all: build
 
@@ -83,6 +83,35 @@ vet: ## go vet
 
 fmt-check: ## fail when gofmt would change a file
 	@out=$$(gofmt -l $(GOFILES)); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Tools are pinned by the tool directives of a separate module, hack/tools,
+# so that their dependencies never take part in netguard's own version
+# selection (see CONTRIBUTING.md, "Tools"). Each is built once into bin/tools.
+TOOLS := $(BIN)/tools
+TOOLS_MOD := hack/tools/go.mod hack/tools/go.sum
+
+$(TOOLS)/golangci-lint: $(TOOLS_MOD)
+	$(GO) -C hack/tools build -o $(TOOLS)/ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+$(TOOLS)/govulncheck: $(TOOLS_MOD)
+	$(GO) -C hack/tools build -o $(TOOLS)/ golang.org/x/vuln/cmd/govulncheck
+$(TOOLS)/controller-gen: $(TOOLS_MOD)
+	$(GO) -C hack/tools build -o $(TOOLS)/ sigs.k8s.io/controller-tools/cmd/controller-gen
+
+tools: $(TOOLS)/golangci-lint $(TOOLS)/govulncheck $(TOOLS)/controller-gen ## build the pinned tools into bin/tools
+
+# Not part of `make test`: building golangci-lint takes minutes on a cold
+# cache. .ci/run runs it after the tests.
+lint: $(TOOLS)/golangci-lint vuln ## golangci-lint (.golangci.yml), then govulncheck when its database is reachable
+	$(TOOLS)/golangci-lint run ./...
+
+vuln: $(TOOLS)/govulncheck ## govulncheck; skipped with a message when GOVULNDB (default https://vuln.go.dev) cannot be reached
+	GOVULNCHECK=$(TOOLS)/govulncheck hack/vulncheck.sh
+
+generate: $(TOOLS)/controller-gen ## regenerate deepcopy functions and CRDs from api/ (hack/gen-api.sh)
+	CONTROLLER_GEN=$(TOOLS)/controller-gen hack/gen-api.sh
+
+verify-generated: $(TOOLS)/controller-gen ## fail when the generated files differ from what make generate writes; leaves the tree untouched
+	CONTROLLER_GEN=$(TOOLS)/controller-gen hack/gen-api.sh --verify
 
 clean: ## remove bin/ except the cached control plane and dataplane
 	find $(BIN) -mindepth 1 -maxdepth 1 ! -name k8s ! -name dataplane -exec rm -rf {} +

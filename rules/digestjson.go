@@ -40,7 +40,7 @@ func digestJSON(b []byte, policies []*networkingv1.NetworkPolicy) ([]byte, bool)
 }
 
 func appendSpecJSON(b []byte, s *networkingv1.NetworkPolicySpec) ([]byte, bool) {
-	ok := true
+	var ok bool
 	b = append(b, `{"podSelector":`...)
 	b = appendSelectorJSON(b, &s.PodSelector)
 	if len(s.Ingress) > 0 {

@@ -364,7 +364,7 @@ func fnv64(key, value string) uint64 {
 	for i := 0; i < len(key); i++ {
 		h = (h ^ uint64(key[i])) * 1099511628211
 	}
-	h = (h ^ 0) * 1099511628211
+	h *= 1099511628211 // the zero byte: h ^ 0 is h
 	for i := 0; i < len(value); i++ {
 		h = (h ^ uint64(value[i])) * 1099511628211
 	}

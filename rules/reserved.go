@@ -55,7 +55,7 @@ func ForeignFieldManagers(np *networkingv1.NetworkPolicy) []string {
 // stranger's fields is not.
 func holdsSpecOrLabels(f *metav1.FieldsV1) bool {
 	var top map[string]json.RawMessage
-	if err := json.Unmarshal(f.Raw, &top); err != nil {
+	if err := json.Unmarshal(f.GetRawBytes(), &top); err != nil {
 		return true
 	}
 	if _, ok := top["f:spec"]; ok {

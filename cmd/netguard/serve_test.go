@@ -44,7 +44,7 @@ func TestServeStartupErrorsAreOneLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	typoConfig := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(typoConfig, []byte("apiVersion: netguard.io/v1alpha1\nkind: NetguardConfiguration\ndefualts: {}\n"), 0o600); err != nil {
+	if err := os.WriteFile(typoConfig, []byte("apiVersion: netguard.io/v1alpha1\nkind: NetguardConfiguration\ndefualts: {}\n"), 0o600); err != nil { //nolint:misspell // the typo is what the test feeds in
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -61,7 +61,7 @@ func TestServeStartupErrorsAreOneLine(t *testing.T) {
 		{"missing cert", []string{"serve", "--cert-dir", "/nonexistent/certs"}, []string{"serving certificate:", "/nonexistent/certs/tls.crt", "no such file"}},
 		{"unreadable cert", []string{"serve", "--cert-dir", garbage}, []string{"serving certificate", "tls.crt", "tls.key"}},
 		{"bad config level", []string{"serve", "--cert-dir", good, "--config", badConfig}, []string{"--config", "defaults.enforce", `unknown level "strict"`}},
-		{"config typo", []string{"serve", "--cert-dir", good, "--config", typoConfig}, []string{"--config", `unknown field "defualts"`}},
+		{"config typo", []string{"serve", "--cert-dir", good, "--config", typoConfig}, []string{"--config", `unknown field "defualts"`}}, //nolint:misspell // the typo is what the test feeds in
 		{"missing config", []string{"serve", "--cert-dir", good, "--config", "/nonexistent.yaml"}, []string{"--config", "/nonexistent.yaml"}},
 	}
 	for _, tc := range cases {

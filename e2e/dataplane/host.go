@@ -172,7 +172,7 @@ func (dp *Dataplane) newHost(name string) (*Host, error) {
 	}
 	for _, s := range steps {
 		if err := ipc(s...); err != nil {
-			h.teardown()
+			_ = h.teardown() // the setup error is the one to report
 			return nil, err
 		}
 	}
@@ -184,7 +184,7 @@ func (dp *Dataplane) newHost(name string) (*Host, error) {
 		"/proc/sys/net/ipv6/conf/" + h.Veth + "/disable_ipv6": "1",
 	} {
 		if err := os.WriteFile(file, []byte(val), 0o644); err != nil {
-			h.teardown()
+			_ = h.teardown() // the setup error is the one to report
 			return nil, fmt.Errorf("dataplane: %s: %w", file, err)
 		}
 	}

@@ -144,7 +144,7 @@ func podCmd(ctx context.Context, args []string) error {
 // listenCmd is started by podCmd and runs until Ctrl-C of `make run` ends it.
 func listenCmd(ctx context.Context, args []string) error {
 	if len(args) < 2 {
-		return errors.New("listen NETNS IP PORT/PROTO...")
+		return errors.New("listen needs NETNS, IP and at least one PORT/PROTO")
 	}
 	ip, err := netip.ParseAddr(args[1])
 	if err != nil {
