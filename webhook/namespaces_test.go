@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -81,36 +82,38 @@ func TestNamespaceLabelsComeFromTheCache(t *testing.T) {
 // cache yet: the cache is polled first, and the API server asked once only
 // when the namespace never shows up.
 func TestNamespaceLabelsCacheMiss(t *testing.T) {
-	cache := &countingReader{labels: map[string]map[string]string{}}
-	live := &countingReader{labels: map[string]map[string]string{"new": {"netguard.io/enforce": "baseline"}}}
-	c := &cachedNamespaces{cache: cache, live: live, synced: synced(true), poll: 2 * time.Second}
+	synctest.Test(t, func(t *testing.T) {
+		cache := &countingReader{labels: map[string]map[string]string{}}
+		live := &countingReader{labels: map[string]map[string]string{"new": {"netguard.io/enforce": "baseline"}}}
+		c := &cachedNamespaces{cache: cache, live: live, synced: synced(true), poll: 2 * time.Second}
 
-	go func() {
-		time.Sleep(100 * time.Millisecond)
-		cache.set("new", map[string]string{"netguard.io/enforce": "restricted"})
-	}()
-	got, err := c.NamespaceLabels(context.Background(), "new")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got["netguard.io/enforce"] != "restricted" || live.count() != 0 {
-		t.Errorf("labels %v with %d live GETs; want the cache's labels once the informer caught up, no live GET", got, live.count())
-	}
+		go func() {
+			time.Sleep(100 * time.Millisecond)
+			cache.set("new", map[string]string{"netguard.io/enforce": "restricted"})
+		}()
+		got, err := c.NamespaceLabels(context.Background(), "new")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got["netguard.io/enforce"] != "restricted" || live.count() != 0 {
+			t.Errorf("labels %v with %d live GETs; want the cache's labels once the informer caught up, no live GET", got, live.count())
+		}
 
-	c.poll = 100 * time.Millisecond
-	cache = &countingReader{labels: map[string]map[string]string{}}
-	c.cache = cache
-	got, err = c.NamespaceLabels(context.Background(), "new")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got["netguard.io/enforce"] != "baseline" || live.count() != 1 {
-		t.Errorf("labels %v with %d live GETs; want the API server's labels from one GET", got, live.count())
-	}
+		c.poll = 100 * time.Millisecond
+		cache = &countingReader{labels: map[string]map[string]string{}}
+		c.cache = cache
+		got, err = c.NamespaceLabels(context.Background(), "new")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got["netguard.io/enforce"] != "baseline" || live.count() != 1 {
+			t.Errorf("labels %v with %d live GETs; want the API server's labels from one GET", got, live.count())
+		}
 
-	if _, err := c.NamespaceLabels(context.Background(), "missing"); !apierrors.IsNotFound(errors.Unwrap(err)) {
-		t.Errorf("a namespace that exists nowhere: %v, want a not-found error", err)
-	}
+		if _, err := c.NamespaceLabels(context.Background(), "missing"); !apierrors.IsNotFound(errors.Unwrap(err)) {
+			t.Errorf("a namespace that exists nowhere: %v, want a not-found error", err)
+		}
+	})
 }
 
 // Until the cache has synced, nothing is read and the caller gets

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
@@ -346,22 +347,33 @@ func TestDrainingClosesConnections(t *testing.T) {
 
 // A generated policy's events reach the workload's reconciler only after the
 // settle delay, so a reconcile never runs on the workload as it was before
-// the update whose admission wrote the policy.
+// the update whose admission wrote the policy. The queue runs on the
+// bubble's clock: "not before the delay" and "at the delay" are exact.
 func TestPolicyEventsAreSettled(t *testing.T) {
-	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
-	defer q.ShutDown()
-	h := settled(policyOwner("Deployment"), 300*time.Millisecond)
-	np := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "netguard.web.to.api", Namespace: "team", Annotations: map[string]string{rules.AnnotationWorkload: "Deployment/web"}}}
-	h.Create(context.Background(), event.CreateEvent{Object: np}, q)
-	if q.Len() != 0 {
-		t.Fatal("enqueued at once")
-	}
-	time.Sleep(600 * time.Millisecond)
-	if q.Len() != 1 {
-		t.Fatalf("queue length %d after the delay, want 1", q.Len())
-	}
-	req, _ := q.Get()
-	if req.Namespace != "team" || req.Name != "web" {
-		t.Errorf("request %v, want team/web", req)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		const delay = 300 * time.Millisecond
+		q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+		defer q.ShutDown()
+		h := settled(policyOwner("Deployment"), delay)
+		np := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "netguard.web.to.api", Namespace: "team", Annotations: map[string]string{rules.AnnotationWorkload: "Deployment/web"}}}
+		h.Create(context.Background(), event.CreateEvent{Object: np}, q)
+		synctest.Wait()
+		if q.Len() != 0 {
+			t.Fatal("enqueued at once")
+		}
+		time.Sleep(delay - time.Millisecond)
+		synctest.Wait()
+		if q.Len() != 0 {
+			t.Fatal("enqueued before the settle delay")
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if q.Len() != 1 {
+			t.Fatalf("queue length %d at the delay, want 1", q.Len())
+		}
+		req, _ := q.Get()
+		if req.Namespace != "team" || req.Name != "web" {
+			t.Errorf("request %v, want team/web", req)
+		}
+	})
 }
