@@ -28,10 +28,14 @@ import (
 )
 
 // The benchmarks here measure one AdmissionReview end to end inside the
-// process: controller-runtime's admission.Webhook decodes the HTTP body,
-// netguard's handler decides, and the response is encoded into an httptest
-// recorder. Only TLS, HTTP/2 framing and the network are left out; the load
-// generator (hack/loadgen) measures those against a running server.
+// process, through the handler chain serve registers: serveReview (http.go)
+// reads and decodes the body once, controller-runtime's admission.Webhook
+// Handle runs netguard's handler (panic recovery, logger, patch encoding),
+// and the response is encoded into an httptest recorder. BenchmarkServeFloor
+// alone goes through admission.Webhook.ServeHTTP, controller-runtime's own
+// decoding, with a handler that allows everything. Only TLS, HTTP/2 framing
+// and the network are left out; the load generator (hack/loadgen) measures
+// those against a running server.
 
 // profileReader is the informer cache as the injector sees it: a Get returns a
 // deep copy, as controller-runtime's cache does.

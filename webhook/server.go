@@ -27,8 +27,10 @@ import (
 	"github.com/netguard/netguard/rules"
 )
 
-// Paths the webhook configurations point at. They are part of the install
-// interface (chart, make run, docs/webhooks.md).
+// Paths the webhook configurations point at (PathValidateNamespace is in
+// namespacelabels.go). They are part of the install interface: the chart's
+// templates/webhooks.yaml, the configurations `make run` and the e2e
+// cluster register (configurations.go), and docs/install.md, "Webhooks".
 const (
 	PathValidateNetworkPolicy = "/validate-networkpolicy"
 	PathMutateWorkload        = "/mutate-workload"
