@@ -5,7 +5,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/netguard/netguard/rules"
 )
@@ -13,10 +12,9 @@ import (
 // CacheOptions are the informer cache settings `netguard serve` gives its
 // manager. Every cached object is trimmed by trimForCache.
 func CacheOptions() cache.Options {
-	return cache.Options{
-		DefaultTransform: trimForCache,
-		ByObject:         map[client.Object]cache.ByObject{workloadMetadata("Pod"): {Transform: trimPodForCache}},
-	}
+	// One transform for all: a ByObject entry would need the API server's
+	// REST mapping to build the cache, and netguard starts without one.
+	return cache.Options{DefaultTransform: trimForCache}
 }
 
 // trimPodForCache keeps of a Pod only what netguard reads, since a cluster
@@ -26,11 +24,8 @@ func CacheOptions() cache.Options {
 // of an annotated Pod, also its netguard.io/ annotations, its component
 // label, its controller ownerReference (TemplateOwner) and its creation and
 // deletion timestamps. docs/injection.md gives the cost.
-func trimPodForCache(obj any) (any, error) {
-	p, ok := obj.(*metav1.PartialObjectMetadata)
-	if !ok {
-		return trimForCache(obj)
-	}
+// The metadata informer sets the kind on every object before the transform.
+func trimPodForCache(p *metav1.PartialObjectMetadata) *metav1.PartialObjectMetadata {
 	m := p.ObjectMeta
 	out := &metav1.PartialObjectMetadata{TypeMeta: p.TypeMeta, ObjectMeta: metav1.ObjectMeta{
 		Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
@@ -46,7 +41,7 @@ func trimPodForCache(obj any) (any, error) {
 			out.OwnerReferences = []metav1.OwnerReference{*ref}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // trimForCache drops what netguard never reads from an object before the
@@ -72,7 +67,10 @@ func trimForCache(obj any) (any, error) {
 	if m.GetManagedFields() != nil {
 		m.SetManagedFields(nil)
 	}
-	if _, partial := obj.(*metav1.PartialObjectMetadata); partial {
+	if p, partial := obj.(*metav1.PartialObjectMetadata); partial {
+		if p.Kind == "Pod" && p.APIVersion == "v1" {
+			return trimPodForCache(p), nil
+		}
 		if a := m.GetAnnotations(); a != nil {
 			m.SetAnnotations(netguardAnnotations(a))
 		}
