@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -84,7 +85,7 @@ func (m *workloadMutator) checkLabel(ctx context.Context, req admission.Request,
 		logf.FromContext(ctx).Info("cannot read the namespace's workloads to check a component label; admitting", "error", err.Error())
 		return admission.Allowed(""), decision{"allow", "inject", "none"}
 	}
-	if owner == nil {
+	if owner == nil || ownedBy(o, *owner) {
 		return admission.Allowed(""), decision{"allow", "inject", "none"}
 	}
 	ferr := rules.ForeignComponentLabel(o.kind, req.Namespace, c, *owner)
@@ -106,4 +107,14 @@ func objectName(req admission.Request, o decodedWorkload) string {
 		return req.Name
 	}
 	return o.GetGenerateName()
+}
+
+// ownedBy reports whether o's controller ownerReference names owner, by
+// kind, name and UID: a Job made with kubectl create job --from=cronjob/X
+// carries X's template and label, and is X's. A UID can be read by whoever
+// may read the owner, so this lets someone who may create objects in the
+// namespace give one the owner's label on purpose (docs/security.md).
+func ownedBy(o decodedWorkload, owner rules.Workload) bool {
+	ref := metav1.GetControllerOfNoCopy(o)
+	return ref != nil && owner.UID != "" && ref.UID == owner.UID && ref.Kind == owner.Kind && ref.Name == owner.Name && ref.APIVersion == owner.APIVersion()
 }
