@@ -274,3 +274,66 @@ func TestInjectionJobsCronJobsPods(t *testing.T) {
 		eventually(t, 60*time.Second, "Pod's policies gone", wantNames(ctx, cs, ns, "Pod/db"))
 	})
 }
+
+// The controller covers the new kinds: it backfills a bare Pod and a
+// CronJob written while netguard was away (label and policies), and keeps
+// their policies true.
+func TestBackfillJobsCronJobsPods(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cs, err := testCluster.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := "kinds-backfill"
+	if err := testCluster.EnsureNamespace(ctx, ns, nil); err != nil {
+		t.Fatal(err)
+	}
+	deps := map[string]string{rules.AnnotationDependsOn: "db:5432"}
+	// Written before netguard runs: no webhook is registered.
+	if _, err := cs.CoreV1().Pods(ns).Create(ctx, barePod(ns, "agent", nil, deps), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.BatchV1().CronJobs(ns).Create(ctx, cronJob(ns, "report", deps), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	startNetguard(t, "--platform-groups=platform-admins")
+
+	eventually(t, 60*time.Second, "the bare Pod backfilled", func() error {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, "agent", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if p.Labels[rules.LabelComponent] != "agent" || p.Annotations[rules.AnnotationGenerated] == "" {
+			return fmt.Errorf("pod labels %v, annotations %v", p.Labels, p.Annotations)
+		}
+		if err := wantNames(ctx, cs, ns, "Pod/agent", "netguard.agent.depends-on", "netguard.agent.to.db")(); err != nil {
+			return err
+		}
+		return ownedByKind(ctx, cs, ns, []string{"netguard.agent.depends-on"}, "v1", "Pod", p.UID)()
+	})
+	eventually(t, 60*time.Second, "the CronJob backfilled", func() error {
+		c, err := cs.BatchV1().CronJobs(ns).Get(ctx, "report", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if c.Spec.JobTemplate.Spec.Template.Labels[rules.LabelComponent] != "report" {
+			return fmt.Errorf("job template labels %v", c.Spec.JobTemplate.Spec.Template.Labels)
+		}
+		return wantNames(ctx, cs, ns, "CronJob/report", "netguard.report.depends-on", "netguard.report.to.db")()
+	})
+	// Keep-true: a deleted policy comes back.
+	out, err := testCluster.Kubectl(ctx, nil, "create", "clusterrolebinding", "platform-admins-edit", "--clusterrole=cluster-admin", "--group=platform-admins")
+	if err != nil && !strings.Contains(out, "AlreadyExists") {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if out, err := testCluster.Kubectl(ctx, nil, "--as=platform-bot", "--as-group=platform-admins", "-n", ns, "delete", "networkpolicy", "netguard.agent.to.db"); err != nil {
+		t.Fatalf("platform delete: %v: %s", err, out)
+	}
+	eventually(t, 60*time.Second, "the Pod's deleted policy restored", wantNames(ctx, cs, ns, "Pod/agent", "netguard.agent.depends-on", "netguard.agent.to.db"))
+	// Removing the annotations from the Pod removes its policies.
+	if _, err := cs.CoreV1().Pods(ns).Patch(ctx, "agent", types.MergePatchType, []byte(`{"metadata":{"annotations":{"netguard.io/depends-on":null}}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "the un-annotated Pod's policies removed", wantNames(ctx, cs, ns, "Pod/agent"))
+}
