@@ -305,6 +305,9 @@ func (s *Server) SetupControllers(mgr manager.Manager, o ControllerOptions) erro
 		meta := &metav1.PartialObjectMetadata{}
 		meta.SetGroupVersionKind(gvk)
 		if err := mgr.GetFieldIndexer().IndexField(ctx, meta, indexProfiles, func(o client.Object) []string {
+			if _, owned := rules.TemplateOwner(kind, o.GetOwnerReferences()); owned {
+				return nil // made from a template: not a user of its own
+			}
 			v, ok := o.GetAnnotations()[rules.AnnotationProfiles]
 			if !ok {
 				return nil
