@@ -30,6 +30,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,9 +42,9 @@ import (
 )
 
 // Workload is what the generator needs to know about a Deployment,
-// StatefulSet or DaemonSet.
+// StatefulSet, DaemonSet, Job, CronJob or Pod (WorkloadKinds).
 type Workload struct {
-	Kind        string // "Deployment", "StatefulSet" or "DaemonSet"
+	Kind        string // "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob" or "Pod"
 	Namespace   string
 	Name        string
 	UID         types.UID // when set, generated policies get an ownerReference
@@ -62,31 +63,46 @@ type Workload struct {
 // Ref names the workload for people: "Deployment/web".
 func (w Workload) Ref() string { return w.Kind + "/" + w.Name }
 
-// WorkloadFromObject reads a typed apps/v1 Deployment, StatefulSet or
-// DaemonSet. It returns false for any other object.
-func WorkloadFromObject(obj runtime.Object) (Workload, bool) {
-	var (
-		kind string
-		meta *metav1.ObjectMeta
-	)
-	switch o := obj.(type) {
-	case *appsv1.Deployment:
-		if o != nil {
-			kind, meta = "Deployment", &o.ObjectMeta
-		}
-	case *appsv1.StatefulSet:
-		if o != nil {
-			kind, meta = "StatefulSet", &o.ObjectMeta
-		}
-	case *appsv1.DaemonSet:
-		if o != nil {
-			kind, meta = "DaemonSet", &o.ObjectMeta
-		}
+// APIVersion is the apiVersion of w's kind: "apps/v1", "batch/v1" or "v1"
+// ("apps/v1" for a kind netguard does not know).
+func (w Workload) APIVersion() string {
+	if k, ok := LookupWorkloadKind(w.Kind); ok {
+		return k.APIVersion()
 	}
-	if meta == nil {
+	return "apps/v1"
+}
+
+// WorkloadFromObject reads a typed apps/v1 Deployment, StatefulSet or
+// DaemonSet, batch/v1 Job or CronJob, or v1 Pod. It returns false for any
+// other object, and for a Pod or Job that a controller made from a template
+// netguard handles (TemplateOwner): that template was handled.
+func WorkloadFromObject(obj runtime.Object) (Workload, bool) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
 		return Workload{}, false
 	}
-	return Workload{Kind: kind, Namespace: meta.Namespace, Name: meta.Name, UID: meta.UID, Annotations: meta.Annotations, Created: meta.CreationTimestamp.Time}, true
+	if _, _, ok := PodTemplate(obj); !ok {
+		return Workload{}, false
+	}
+	kind := ""
+	switch obj.(type) {
+	case *appsv1.Deployment:
+		kind = "Deployment"
+	case *appsv1.StatefulSet:
+		kind = "StatefulSet"
+	case *appsv1.DaemonSet:
+		kind = "DaemonSet"
+	case *batchv1.Job:
+		kind = "Job"
+	case *batchv1.CronJob:
+		kind = "CronJob"
+	case *corev1.Pod:
+		kind = "Pod"
+	}
+	if _, owned := TemplateOwner(kind, m.GetOwnerReferences()); owned {
+		return Workload{}, false
+	}
+	return Workload{Kind: kind, Namespace: m.GetNamespace(), Name: m.GetName(), UID: m.GetUID(), Annotations: m.GetAnnotations(), Created: m.GetCreationTimestamp().Time}, true
 }
 
 // Generated is the generator's result for one workload.
@@ -262,7 +278,7 @@ func newPolicy(w Workload, owner, name, selected string) *networkingv1.NetworkPo
 	if w.UID != "" {
 		no := false
 		p.OwnerReferences = []metav1.OwnerReference{{
-			APIVersion:         "apps/v1",
+			APIVersion:         w.APIVersion(),
 			Kind:               w.Kind,
 			Name:               w.Name,
 			UID:                w.UID,

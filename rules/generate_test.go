@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -255,6 +256,9 @@ func TestWorkloadFromObject(t *testing.T) {
 		{&appsv1.Deployment{ObjectMeta: meta}, "Deployment"},
 		{&appsv1.StatefulSet{ObjectMeta: meta}, "StatefulSet"},
 		{&appsv1.DaemonSet{ObjectMeta: meta}, "DaemonSet"},
+		{&batchv1.Job{ObjectMeta: meta}, "Job"},
+		{&batchv1.CronJob{ObjectMeta: meta}, "CronJob"},
+		{&corev1.Pod{ObjectMeta: meta}, "Pod"},
 	} {
 		w, ok := WorkloadFromObject(c.obj)
 		want := Workload{Kind: c.kind, Namespace: "ns", Name: "x", UID: "u", Annotations: map[string]string{"a": "b"}}
@@ -262,7 +266,21 @@ func TestWorkloadFromObject(t *testing.T) {
 			t.Errorf("%s: got %+v %v", c.kind, w, ok)
 		}
 	}
-	for _, obj := range []runtime.Object{&corev1.Pod{ObjectMeta: meta}, &appsv1.ReplicaSet{ObjectMeta: meta}, (*appsv1.Deployment)(nil)} {
+	yes := true
+	owned := func(apiVersion, kind string) metav1.ObjectMeta {
+		m := *meta.DeepCopy()
+		m.OwnerReferences = []metav1.OwnerReference{{APIVersion: apiVersion, Kind: kind, Name: "o", UID: "o", Controller: &yes}}
+		return m
+	}
+	for _, obj := range []runtime.Object{
+		&appsv1.ReplicaSet{ObjectMeta: meta}, (*appsv1.Deployment)(nil), (*corev1.Pod)(nil),
+		// Made from a template netguard handles: skipped.
+		&corev1.Pod{ObjectMeta: owned("apps/v1", "ReplicaSet")},
+		&corev1.Pod{ObjectMeta: owned("apps/v1", "StatefulSet")},
+		&corev1.Pod{ObjectMeta: owned("apps/v1", "DaemonSet")},
+		&corev1.Pod{ObjectMeta: owned("batch/v1", "Job")},
+		&batchv1.Job{ObjectMeta: owned("batch/v1", "CronJob")},
+	} {
 		if _, ok := WorkloadFromObject(obj); ok {
 			t.Errorf("%T: want false", obj)
 		}

@@ -143,3 +143,13 @@ func isOwnName(w Workload) bool {
 	c, ok := ClaimedComponent(w)
 	return ok && c == w.Name
 }
+
+// ForeignComponentLabel is the error for an object of kind k, which is not
+// the owner of component, whose pods would carry the label
+// netguard.io/component: component although netguard did not put it there
+// (a hand-written label on a Pod, or on the pod template of a workload
+// without netguard annotations). The label would give those pods every path
+// granted to owner's component.
+func ForeignComponentLabel(k WorkloadKind, namespace, component string, owner Workload) *field.Error {
+	return field.Forbidden(k.PodLabelsPath().Key(LabelComponent), fmt.Sprintf("component %q is declared by %s in namespace %q, and only netguard sets this label, on the pods of a component's owner; remove the label, or declare a component of this %s's own with the %s annotation", component, owner.Ref(), namespace, k.Kind, AnnotationComponent))
+}

@@ -389,7 +389,7 @@ func (a *auditor) warn(res rules.NamespaceAudit) {
 			continue
 		}
 		a.lastEvent[key] = a.now()
-		apiVersion := "apps/v1"
+		apiVersion := rules.Workload{Kind: r.Kind}.APIVersion()
 		note := "netguard audit: " + joinViolations(r.Violations)
 		if r.Kind == "NetworkPolicy" {
 			apiVersion = networkingv1.SchemeGroupVersion.String()

@@ -91,7 +91,7 @@ func badInputs(t *testing.T) []badInput {
 	b, uid = withUID("Deployment on the NetworkPolicy path", deployReview(t, webhooktest.Deployment("team", "web", nil)))
 	add(badInput{name: "Deployment on the NetworkPolicy path", path: PathValidateNetworkPolicy, body: b, wantHTTP: 200, wantCode: 400, wantMsg: "this webhook handles networking.k8s.io NetworkPolicy, not apps/v1, Kind=Deployment", uid: uid})
 	b, uid = withUID("NetworkPolicy on the workload path", npRequest("team", npJSON(t, "team")))
-	add(badInput{name: "NetworkPolicy on the mutating path", path: PathMutateWorkload, body: b, wantHTTP: 200, wantCode: 400, wantMsg: "this webhook handles apps/v1 Deployments, StatefulSets and DaemonSets, not networking.k8s.io/v1, Kind=NetworkPolicy", uid: uid})
+	add(badInput{name: "NetworkPolicy on the mutating path", path: PathMutateWorkload, body: b, wantHTTP: 200, wantCode: 400, wantMsg: "this webhook handles apps/v1 Deployments, StatefulSets, DaemonSets and ReplicaSets, batch/v1 Jobs and CronJobs, and v1 Pods, not networking.k8s.io/v1, Kind=NetworkPolicy", uid: uid})
 	b, uid = withUID("NetworkPolicy on the applier path", npRequest("team", npJSON(t, "team")))
 	add(badInput{name: "NetworkPolicy on the applier path", path: PathValidateWorkload, body: b, wantHTTP: 200, wantCode: 400, wantMsg: "not networking.k8s.io/v1, Kind=NetworkPolicy", uid: uid})
 	b, uid = withUID("Pod object", npRequest("team", []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"}}`)))

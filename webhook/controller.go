@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -74,6 +75,11 @@ func (r *workloadReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 		return reconcile.Result{}, err
 	}
 	if !o.DeletionTimestamp.IsZero() {
+		return reconcile.Result{}, nil
+	}
+	if _, owned := rules.TemplateOwner(r.kind, o.OwnerReferences); owned {
+		// Made from a template netguard handled; annotations copied from
+		// the template mean nothing here.
 		return reconcile.Result{}, nil
 	}
 	w := toRulesWorkload(r.kind, o)
@@ -203,19 +209,48 @@ func short(digest string) string {
 // patchWorkload sets (or, with gen nil, removes) the generated record and the
 // pod template's component label, as the mutating webhook would have.
 func (r *workloadReconciler) patchWorkload(ctx context.Context, o *metav1.PartialObjectMetadata, gen *rules.Generated, record string) error {
-	var patch string
+	var patch map[string]any
 	if gen == nil {
-		patch = fmt.Sprintf(`{"metadata":{"annotations":{%q:null}}}`, rules.AnnotationGenerated)
+		patch = map[string]any{"metadata": map[string]any{"annotations": map[string]any{rules.AnnotationGenerated: nil}}}
 	} else {
-		patch = fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}},"spec":{"template":{"metadata":{"labels":{%q:%q}}}}}`,
-			rules.AnnotationGenerated, record, rules.LabelComponent, gen.Component)
+		patch = mergePatches(
+			map[string]any{"metadata": map[string]any{"annotations": map[string]any{rules.AnnotationGenerated: record}}},
+			podLabelsMergePatch(r.workloadKind(), map[string]any{rules.LabelComponent: gen.Component}))
 	}
 	target := &metav1.PartialObjectMetadata{}
 	target.SetGroupVersionKind(r.gvk)
 	target.SetNamespace(o.Namespace)
 	target.SetName(o.Name)
-	err := r.client.Patch(ctx, target, client.RawPatch(types.MergePatchType, []byte(patch)), client.FieldOwner(FieldManager))
+	err := r.client.Patch(ctx, target, client.RawPatch(types.MergePatchType, encodePatch(patch)), client.FieldOwner(FieldManager))
 	return client.IgnoreNotFound(err)
+}
+
+func (r *workloadReconciler) workloadKind() rules.WorkloadKind {
+	k, _ := rules.LookupWorkloadKind(r.kind)
+	return k
+}
+
+// mergePatches merges JSON merge patches b into a (maps merge, b wins).
+func mergePatches(a, b map[string]any) map[string]any {
+	for k, v := range b {
+		am, aok := a[k].(map[string]any)
+		bm, bok := v.(map[string]any)
+		if aok && bok {
+			a[k] = mergePatches(am, bm)
+			continue
+		}
+		a[k] = v
+	}
+	return a
+}
+
+// encodePatch encodes a patch built from maps of strings, which always encodes.
+func encodePatch(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("netguard: encode patch: %v", err))
+	}
+	return b
 }
 
 // namespaceReconciler gives every guarded namespace its baseline: the
@@ -266,10 +301,13 @@ func (s *Server) SetupControllers(mgr manager.Manager, o ControllerOptions) erro
 	ctx := context.Background()
 	recorder := mgr.GetEventRecorder("netguard")
 	for _, kind := range workloadKinds {
-		gvk := schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind}
+		gvk := workloadGVK(kind)
 		meta := &metav1.PartialObjectMetadata{}
 		meta.SetGroupVersionKind(gvk)
 		if err := mgr.GetFieldIndexer().IndexField(ctx, meta, indexProfiles, func(o client.Object) []string {
+			if _, owned := rules.TemplateOwner(kind, o.GetOwnerReferences()); owned {
+				return nil // made from a template: not a user of its own
+			}
 			v, ok := o.GetAnnotations()[rules.AnnotationProfiles]
 			if !ok {
 				return nil
@@ -411,12 +449,14 @@ func (r *workloadReconciler) yieldComponent(ctx context.Context, o *metav1.Parti
 	if _, ok := w.Annotations[rules.AnnotationGenerated]; !ok {
 		return nil
 	}
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:null}},"spec":{"template":{"metadata":{"labels":{%q:null}}}}}`, rules.AnnotationGenerated, rules.LabelComponent)
+	patch := mergePatches(
+		map[string]any{"metadata": map[string]any{"annotations": map[string]any{rules.AnnotationGenerated: nil}}},
+		podLabelsMergePatch(r.workloadKind(), map[string]any{rules.LabelComponent: nil}))
 	target := &metav1.PartialObjectMetadata{}
 	target.SetGroupVersionKind(r.gvk)
 	target.SetNamespace(o.Namespace)
 	target.SetName(o.Name)
-	err := r.client.Patch(ctx, target, client.RawPatch(types.MergePatchType, []byte(patch)), client.FieldOwner(FieldManager))
+	err := r.client.Patch(ctx, target, client.RawPatch(types.MergePatchType, encodePatch(patch)), client.FieldOwner(FieldManager))
 	if apierrors.IsInvalid(err) {
 		// The workload's own selector needs the label: leave the label,
 		// drop the record, and say so.

@@ -50,7 +50,7 @@ func (s *Server) judgeGenerated(ctx context.Context, w rules.Workload, gen rules
 func (v generatedVerdict) denial(req admission.Request, name string) admission.Response {
 	gr := schema.GroupResource{Group: req.Resource.Group, Resource: req.Resource.Resource}
 	if gr.Resource == "" {
-		gr = schema.GroupResource{Group: "apps", Resource: resourceOf(req)}
+		gr = schema.GroupResource{Group: req.Kind.Group, Resource: resourceOf(req)}
 	}
 	st := apierrors.NewForbidden(gr, name, errors.New("violates netguard "+quote(v.enforce)+": "+joinViolations(v.denied))).ErrStatus
 	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &st,

@@ -7,11 +7,11 @@ import (
 	"slices"
 	"sync"
 
-	appsv1 "k8s.io/api/apps/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -188,22 +188,32 @@ func (in *injector) deleteGenerated(ctx context.Context, w rules.Workload, keep 
 	return deleted, errors.Join(errs...)
 }
 
-// workloadKinds are the kinds netguard injects into.
-var workloadKinds = []string{"Deployment", "StatefulSet", "DaemonSet"}
-
-// newWorkload returns an empty typed object of kind, or nil.
-func newWorkload(kind string) client.Object {
-	switch kind {
-	case "Deployment":
-		return &appsv1.Deployment{}
-	case "StatefulSet":
-		return &appsv1.StatefulSet{}
-	case "DaemonSet":
-		return &appsv1.DaemonSet{}
+// workloadKinds are the kinds netguard injects into, by kind name
+// (rules.WorkloadKinds).
+var workloadKinds = func() []string {
+	var out []string
+	for _, k := range rules.WorkloadKinds() {
+		out = append(out, k.Kind)
 	}
-	return nil
+	return out
+}()
+
+// workloadGVK is the GroupVersionKind of a kind of workloadKinds.
+func workloadGVK(kind string) schema.GroupVersionKind {
+	k, ok := rules.LookupWorkloadKind(kind)
+	if !ok {
+		panic("netguard: not a workload kind: " + kind)
+	}
+	return k.GroupVersionKind()
 }
 
+// toRulesWorkload reads a workload of kind. A Pod or Job that a workload
+// controller made from a template netguard handles (rules.TemplateOwner)
+// is read without annotations: netguard skips it, so it claims nothing.
 func toRulesWorkload(kind string, o client.Object) rules.Workload {
-	return rules.Workload{Kind: kind, Namespace: o.GetNamespace(), Name: o.GetName(), UID: o.GetUID(), Annotations: o.GetAnnotations(), Created: o.GetCreationTimestamp().Time}
+	annotations := o.GetAnnotations()
+	if _, owned := rules.TemplateOwner(kind, o.GetOwnerReferences()); owned {
+		annotations = nil
+	}
+	return rules.Workload{Kind: kind, Namespace: o.GetNamespace(), Name: o.GetName(), UID: o.GetUID(), Annotations: annotations, Created: o.GetCreationTimestamp().Time}
 }

@@ -93,7 +93,7 @@ func (in *injector) ownershipError(ctx context.Context, w rules.Workload, compon
 // component of its own name, and another one names it in its
 // netguard.io/component annotation. It asks the API server for a workload
 // of each kind named component that claims it. Only workloads whose
-// component is not their own name pay for it (three reads); a claimant
+// component is not their own name pay for it (one read per kind); a claimant
 // whose own name differs from its component and that is younger than the
 // cache's lag is seen a moment later, by the controller.
 func (in *injector) liveNamesake(ctx context.Context, w rules.Workload, component string) (*rules.Workload, error) {

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -31,6 +33,9 @@ func TestProfileUsageCountsUsers(t *testing.T) {
 		WithIndex(&appsv1.Deployment{}, indexProfiles, func(o client.Object) []string { return listedProfiles(o) }).
 		WithIndex(&appsv1.StatefulSet{}, indexProfiles, func(o client.Object) []string { return listedProfiles(o) }).
 		WithIndex(&appsv1.DaemonSet{}, indexProfiles, func(o client.Object) []string { return listedProfiles(o) }).
+		WithIndex(&batchv1.Job{}, indexProfiles, func(o client.Object) []string { return listedProfiles(o) }).
+		WithIndex(&batchv1.CronJob{}, indexProfiles, func(o client.Object) []string { return listedProfiles(o) }).
+		WithIndex(&corev1.Pod{}, indexProfiles, func(o client.Object) []string { return listedProfiles(o) }).
 		WithObjects(
 			&netguardv1alpha1.NetworkProfile{ObjectMeta: metav1.ObjectMeta{Name: "dns", Generation: 3}},
 			&netguardv1alpha1.NetworkProfile{ObjectMeta: metav1.ObjectMeta{Name: "unused", Generation: 1}},

@@ -145,7 +145,7 @@ func reportResults(res rules.NamespaceAudit) []reportResult {
 	}
 	var out []reportResult
 	add := func(r rules.AuditResult, level rules.LevelVersion, result string, vs []rules.Violation) {
-		apiVersion := "apps/v1"
+		apiVersion := rules.Workload{Kind: r.Kind}.APIVersion()
 		switch r.Kind {
 		case "NetworkPolicy":
 			apiVersion = "networking.k8s.io/v1"

@@ -47,7 +47,7 @@ func (in *injector) replaceIfForeign(ctx context.Context, applied *unstructured.
 		// (docs/injection.md); one that netguard set earlier stays, any
 		// other goes.
 		for _, ref := range live.OwnerReferences {
-			if ref.APIVersion == "apps/v1" && want.Annotations[rules.AnnotationWorkload] == ref.Kind+"/"+ref.Name {
+			if ref.APIVersion == (rules.Workload{Kind: ref.Kind}).APIVersion() && want.Annotations[rules.AnnotationWorkload] == ref.Kind+"/"+ref.Name {
 				obj.OwnerReferences = append(obj.OwnerReferences, ref)
 			}
 		}

@@ -11,7 +11,6 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -245,14 +244,14 @@ func policyMetadataList() *metav1.PartialObjectMetadataList {
 // cache holds and what the audit pages through.
 func workloadMetadataList(kind string) *metav1.PartialObjectMetadataList {
 	l := &metav1.PartialObjectMetadataList{}
-	l.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind + "List"})
+	l.SetGroupVersionKind(workloadGVK(kind).GroupVersion().WithKind(kind + "List"))
 	return l
 }
 
 // workloadMetadata is a workload of kind as the cache holds it.
 func workloadMetadata(kind string) *metav1.PartialObjectMetadata {
 	o := &metav1.PartialObjectMetadata{}
-	o.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind})
+	o.SetGroupVersionKind(workloadGVK(kind))
 	return o
 }
 

@@ -106,10 +106,10 @@ func undeclaredIn(ctx context.Context, r client.Reader, w rules.Workload, ann ru
 // not be blocked by a profile the workload's owner does not own. Nothing is
 // generated, so the workload's existing policies stay exactly as they are;
 // they neither widen nor vanish. The pod template keeps its component label.
-func keptOnMissingProfile(w rules.Workload, obj workloadDoc, component string, errs field.ErrorList) admission.Response {
+func keptOnMissingProfile(w rules.Workload, obj workloadDoc, kind rules.WorkloadKind, component string, errs field.ErrorList) admission.Response {
 	resp := admission.Allowed("")
 	if component != "" {
-		ops, err := componentLabelPatch(obj, component)
+		ops, err := componentLabelPatch(obj, kind, component)
 		if err == nil {
 			resp.Patches = ops
 		}

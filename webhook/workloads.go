@@ -29,12 +29,15 @@ import (
 // policies. Only a workload whose annotations are wrong is denied, and only
 // where the namespace's enforce level is not privileged.
 
-// workloadDoc is what netguard reads of a Deployment, StatefulSet or
-// DaemonSet in a request: its metadata and its pod template's labels. The
-// pointers tell a missing field from an empty one, for the patch. Decoding
-// only this, once, instead of the whole typed workload and then the patch's
-// fields again, is most of what the workload webhooks spend on decoding
-// (BENCHMARKS.md, section 5); the API server has validated the rest.
+// workloadDoc is what netguard reads of a workload (rules.WorkloadKinds, and
+// ReplicaSets for their label) in a request: its metadata and the labels of
+// the pod metadata it makes, at the kind's rules.WorkloadKind.PodMetadata
+// (a pod template, a CronJob's job template's pod template, or a Pod's own
+// metadata). The pointers tell a missing field from an empty one, for the
+// patch. Decoding only this, once, instead of the whole typed workload and
+// then the patch's fields again, is most of what the workload webhooks
+// spend on decoding (BENCHMARKS.md, section 5); the API server has
+// validated the rest.
 type workloadDoc struct {
 	APIVersion string             `json:"apiVersion,omitempty"`
 	Kind       string             `json:"kind,omitempty"`
@@ -43,7 +46,12 @@ type workloadDoc struct {
 }
 
 type workloadSpec struct {
-	Template *podTemplateDoc `json:"template"`
+	Template    *podTemplateDoc `json:"template,omitempty"`
+	JobTemplate *jobTemplateDoc `json:"jobTemplate,omitempty"`
+}
+
+type jobTemplateDoc struct {
+	Spec *workloadSpec `json:"spec,omitempty"`
 }
 
 type podTemplateDoc struct {
@@ -54,6 +62,67 @@ type podTemplateMetadata struct {
 	Labels map[string]string `json:"labels"`
 }
 
+func (s *workloadSpec) deepCopy() *workloadSpec {
+	if s == nil {
+		return nil
+	}
+	out := &workloadSpec{}
+	if t := s.Template; t != nil {
+		out.Template = &podTemplateDoc{}
+		if m := t.Metadata; m != nil {
+			out.Template.Metadata = &podTemplateMetadata{Labels: maps.Clone(m.Labels)}
+		}
+	}
+	if j := s.JobTemplate; j != nil {
+		out.JobTemplate = &jobTemplateDoc{Spec: j.Spec.deepCopy()}
+	}
+	return out
+}
+
+// podLabels returns the labels of the pods the object makes (k's
+// PodMetadata), and how many elements of that path, with "labels" as the
+// last, the object has: all of them when the labels exist, fewer when
+// netguard's patch must add a parent.
+func (d *workloadDoc) podLabels(k rules.WorkloadKind) (map[string]string, int) {
+	if k.IsPod() {
+		switch {
+		case d.Metadata == nil:
+			return nil, 0
+		case d.Metadata.Labels == nil:
+			return nil, 1
+		}
+		return d.Metadata.Labels, 2
+	}
+	n := 0
+	spec := d.Spec
+	if spec == nil {
+		return nil, n
+	}
+	n++
+	if len(k.PodMetadata) == 5 { // spec.jobTemplate.spec.template.metadata
+		if spec.JobTemplate == nil {
+			return nil, n
+		}
+		n++
+		if spec = spec.JobTemplate.Spec; spec == nil {
+			return nil, n
+		}
+		n++
+	}
+	if spec.Template == nil {
+		return nil, n
+	}
+	n++
+	if spec.Template.Metadata == nil {
+		return nil, n
+	}
+	n++
+	if spec.Template.Metadata.Labels == nil {
+		return nil, n
+	}
+	return spec.Template.Metadata.Labels, n + 1
+}
+
 // workloadObject carries a workload decoded together with its review
 // (decodeWorkloadReview) to the handler, in the request's RawExtension.
 type workloadObject struct{ doc workloadDoc }
@@ -61,35 +130,27 @@ type workloadObject struct{ doc workloadDoc }
 func (w *workloadObject) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
 
 func (w *workloadObject) DeepCopyObject() runtime.Object {
-	out := &workloadObject{doc: workloadDoc{APIVersion: w.doc.APIVersion, Kind: w.doc.Kind, Metadata: w.doc.Metadata.DeepCopy()}}
-	if spec := w.doc.Spec; spec != nil {
-		out.doc.Spec = &workloadSpec{}
-		if t := spec.Template; t != nil {
-			out.doc.Spec.Template = &podTemplateDoc{}
-			if m := t.Metadata; m != nil {
-				out.doc.Spec.Template.Metadata = &podTemplateMetadata{Labels: maps.Clone(m.Labels)}
-			}
-		}
-	}
-	return out
+	return &workloadObject{doc: workloadDoc{APIVersion: w.doc.APIVersion, Kind: w.doc.Kind, Metadata: w.doc.Metadata.DeepCopy(), Spec: w.doc.Spec.deepCopy()}}
 }
 
 // decodedWorkload is a workload decoded from a request.
 type decodedWorkload struct {
 	*metav1.PartialObjectMetadata
-	doc workloadDoc
+	doc  workloadDoc
+	kind rules.WorkloadKind
 }
 
 // decodeWorkload decodes the request's object (or oldObject) as its kind.
 func decodeWorkload(req admission.Request, old bool) (decodedWorkload, error) {
-	if req.Kind.Group != "apps" || newWorkload(req.Kind.Kind) == nil {
-		return decodedWorkload{}, fmt.Errorf("this webhook handles apps/v1 Deployments, StatefulSets and DaemonSets, not %s", req.Kind.String())
+	k, ok := rules.LookupLabelledKind(req.Kind.Group, req.Kind.Kind)
+	if !ok {
+		return decodedWorkload{}, fmt.Errorf("this webhook handles apps/v1 Deployments, StatefulSets, DaemonSets and ReplicaSets, batch/v1 Jobs and CronJobs, and v1 Pods, not %s", req.Kind.String())
 	}
 	ext, name := req.Object, "object"
 	if old {
 		ext, name = req.OldObject, "oldObject"
 	}
-	var d decodedWorkload
+	d := decodedWorkload{kind: k}
 	if w, ok := ext.Object.(*workloadObject); ok && w != nil {
 		d.doc = w.doc
 	} else {
@@ -101,8 +162,8 @@ func decodeWorkload(req admission.Request, old bool) (decodedWorkload, error) {
 			return decodedWorkload{}, fmt.Errorf("request.%s is not a %s: %v", name, req.Kind.Kind, err)
 		}
 	}
-	if gvk := schema.FromAPIVersionAndKind(d.doc.APIVersion, d.doc.Kind); !gvk.Empty() && (gvk.Group != "apps" || gvk.Kind != req.Kind.Kind) {
-		return decodedWorkload{}, fmt.Errorf("request.%s is %s, want apps %s", name, gvk.String(), req.Kind.Kind)
+	if gvk := schema.FromAPIVersionAndKind(d.doc.APIVersion, d.doc.Kind); !gvk.Empty() && (gvk.Group != k.Group || gvk.Kind != req.Kind.Kind) {
+		return decodedWorkload{}, fmt.Errorf("request.%s is %s, want %s", name, gvk.String(), strings.TrimSpace(k.Group+" "+k.Kind))
 	}
 	d.PartialObjectMetadata = &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: d.doc.APIVersion, Kind: d.doc.Kind}}
 	if d.doc.Metadata != nil {
@@ -115,6 +176,17 @@ func decodeWorkload(req admission.Request, old bool) (decodedWorkload, error) {
 		return decodedWorkload{}, fmt.Errorf("request.%s.metadata.namespace %q is not request.namespace %q", name, d.GetNamespace(), req.Namespace)
 	}
 	return d, nil
+}
+
+// injects reports whether netguard injects into the object: it is of a
+// kind netguard injects into (not a ReplicaSet), and not a Pod or Job that
+// its controller made from a template netguard handles (rules.TemplateOwner).
+func (d decodedWorkload) injects() bool {
+	if d.kind.LabelOnly {
+		return false
+	}
+	_, owned := rules.TemplateOwner(d.kind.Kind, d.GetOwnerReferences())
+	return !owned
 }
 
 func hasNetguardState(annotations map[string]string) bool {
@@ -141,8 +213,8 @@ func (m *workloadMutator) Handle(ctx context.Context, req admission.Request) adm
 // small fixed sets: a request that names anything else, which only a client
 // calling netguard directly can send, is counted as "unknown".
 func resourceOf(req admission.Request) string {
-	if req.Kind.Group == "apps" && newWorkload(req.Kind.Kind) != nil {
-		return strings.ToLower(req.Kind.Kind) + "s"
+	if k, ok := rules.LookupLabelledKind(req.Kind.Group, req.Kind.Kind); ok {
+		return k.Resource
 	}
 	return "unknown"
 }
@@ -165,23 +237,29 @@ func (m *workloadMutator) handle(ctx context.Context, req admission.Request) (ad
 	if beingDeleted(o) {
 		return admission.Allowed(""), decision{"allow", "inject", "none"}
 	}
+	if !o.injects() {
+		// A ReplicaSet, or a Pod or Job its controller made from a
+		// template netguard handled: only its component label is checked.
+		return m.checkLabel(ctx, req, o)
+	}
 	written := netguardAnnotationsWritten(req, o)
 	var notes []string // warnings about what the user wrote
 	if written {
 		notes = rules.UnknownWorkloadAnnotations(o.GetAnnotations(), field.NewPath("metadata"))
 	}
 	if !hasNetguardState(o.GetAnnotations()) {
-		return admission.Allowed("").WithWarnings(prefixed(notes)...), decision{"allow", "exempt", "none"}
+		resp, d := m.checkLabel(ctx, req, o)
+		return resp.WithWarnings(prefixed(notes)...), d
 	}
 	if !rules.IsAnnotated(o.GetAnnotations()) {
 		// The annotations were removed: drop the record; the validating
 		// webhook and the controller delete the policies.
-		return patched(o.doc, nil, nil), decision{"allow", "inject", "none"}
+		return patched(o.doc, o.kind, nil, nil), decision{"allow", "inject", "none"}
 	}
 	if !m.s.synced.Load() {
 		return admission.Allowed("").WithWarnings(notSyncedWarning), decision{"allow", "inject", "none"}
 	}
-	w := toRulesWorkload(req.Kind.Kind, o)
+	w := toRulesWorkload(o.kind.Kind, o)
 	gen, ferrs, err := m.s.injector.generate(ctx, w)
 	if err != nil {
 		log.Info("cannot generate policies; admitting and leaving it to the controller", "error", err.Error())
@@ -200,7 +278,7 @@ func (m *workloadMutator) handle(ctx context.Context, req admission.Request) (ad
 	if len(ferrs) > 0 {
 		if _, only := rules.MissingProfiles(ferrs); only && !written {
 			log.Info("admitted an update that leaves the annotations alone although a NetworkProfile they list is missing", "fields", errorFields(ferrs))
-			return keptOnMissingProfile(w, o.doc, gen.Component, ferrs).WithWarnings(prefixed(notes)...), decision{"allow", "inject", "none"}
+			return keptOnMissingProfile(w, o.doc, o.kind, gen.Component, ferrs).WithWarnings(prefixed(notes)...), decision{"allow", "inject", "none"}
 		}
 		level := m.s.enforceLevel(ctx, req.Namespace)
 		if level != rules.LevelPrivileged {
@@ -218,7 +296,7 @@ func (m *workloadMutator) handle(ctx context.Context, req admission.Request) (ad
 	if !written {
 		// Nothing the user wrote changes what netguard generates: no new
 		// judgement, no warnings about an unrelated patch.
-		return patched(o.doc, &gen, nil), decision{"allow", "inject", "none"}
+		return patched(o.doc, o.kind, &gen, nil), decision{"allow", "inject", "none"}
 	}
 	verdict, err := m.s.judgeGenerated(ctx, w, gen)
 	if err != nil {
@@ -230,7 +308,7 @@ func (m *workloadMutator) handle(ctx context.Context, req admission.Request) (ad
 	}
 	notes = append(notes, gen.Warnings...)
 	notes = append(notes, m.dependencyWarnings(ctx, w)...)
-	resp := patched(o.doc, &gen, notes)
+	resp := patched(o.doc, o.kind, &gen, notes)
 	resp.Warnings = append(resp.Warnings, verdict.warnings...)
 	if len(verdict.auditAnnotations) > 0 {
 		resp.AuditAnnotations = verdict.auditAnnotations
@@ -245,8 +323,8 @@ const notSyncedWarning = "netguard is starting and its caches are not synced: Ne
 // those two fields, so that nothing else changes: re-encoding the object from
 // netguard's API types would drop fields the API server knows and netguard
 // does not.
-func patched(obj workloadDoc, gen *rules.Generated, warnings []string) admission.Response {
-	ops, err := netguardPatch(obj, gen)
+func patched(obj workloadDoc, kind rules.WorkloadKind, gen *rules.Generated, warnings []string) admission.Response {
+	ops, err := netguardPatch(obj, kind, gen)
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
@@ -260,7 +338,7 @@ func patched(obj workloadDoc, gen *rules.Generated, warnings []string) admission
 
 // netguardPatch is the JSON patch for patched; empty when the object already
 // carries both, so that a reinvocation changes nothing.
-func netguardPatch(obj workloadDoc, gen *rules.Generated) ([]jsonpatch.JsonPatchOperation, error) {
+func netguardPatch(obj workloadDoc, kind rules.WorkloadKind, gen *rules.Generated) ([]jsonpatch.JsonPatchOperation, error) {
 	generated := "/metadata/annotations/" + jsonPointerEscape(rules.AnnotationGenerated)
 	if gen == nil {
 		if obj.Metadata == nil {
@@ -281,28 +359,47 @@ func netguardPatch(obj workloadDoc, gen *rules.Generated) ([]jsonpatch.JsonPatch
 	case obj.Metadata.Annotations[rules.AnnotationGenerated] != record:
 		ops = append(ops, jsonpatch.NewOperation("add", generated, record))
 	}
-	label, err := componentLabelPatch(obj, gen.Component)
+	label, err := componentLabelPatch(obj, kind, gen.Component)
 	if err != nil {
 		return nil, err
 	}
 	return append(ops, label...), nil
 }
 
-// componentLabelPatch sets the pod template's component label, or is empty
-// when it is already set.
-func componentLabelPatch(obj workloadDoc, component string) ([]jsonpatch.JsonPatchOperation, error) {
-	label := map[string]string{rules.LabelComponent: component}
+// componentLabelPatch sets the component label of the pods the object makes
+// (k's PodMetadata), or is empty when it is already set.
+func componentLabelPatch(obj workloadDoc, k rules.WorkloadKind, component string) ([]jsonpatch.JsonPatchOperation, error) {
+	labels, have := obj.podLabels(k)
+	elems := append(append([]string{}, k.PodMetadata...), "labels")
 	switch {
-	case obj.Spec == nil || obj.Spec.Template == nil:
-		return nil, errors.New("request.object has no spec.template to label")
-	case obj.Spec.Template.Metadata == nil:
-		return []jsonpatch.JsonPatchOperation{jsonpatch.NewOperation("add", "/spec/template/metadata", map[string]any{"labels": label})}, nil
-	case obj.Spec.Template.Metadata.Labels == nil:
-		return []jsonpatch.JsonPatchOperation{jsonpatch.NewOperation("add", "/spec/template/metadata/labels", label)}, nil
-	case obj.Spec.Template.Metadata.Labels[rules.LabelComponent] != component:
-		return []jsonpatch.JsonPatchOperation{jsonpatch.NewOperation("add", "/spec/template/metadata/labels/"+jsonPointerEscape(rules.LabelComponent), component)}, nil
+	case have == len(elems):
+		if labels[rules.LabelComponent] == component {
+			return nil, nil
+		}
+		return []jsonpatch.JsonPatchOperation{jsonpatch.NewOperation("add", k.PodLabelsPointer()+"/"+jsonPointerEscape(rules.LabelComponent), component)}, nil
+	case k.IsPod() && have == 0:
+		return nil, errors.New("request.object has no metadata to label")
+	case !k.IsPod() && have < len(elems)-2:
+		// The pod template itself is missing: the API server would
+		// refuse such an object anyway.
+		return nil, fmt.Errorf("request.object has no %s to label", strings.Join(k.PodMetadata[:len(k.PodMetadata)-1], "."))
 	}
-	return nil, nil
+	var value any = map[string]string{rules.LabelComponent: component}
+	for i := len(elems) - 1; i > have; i-- {
+		value = map[string]any{elems[i]: value}
+	}
+	return []jsonpatch.JsonPatchOperation{jsonpatch.NewOperation("add", "/"+strings.Join(elems[:have+1], "/"), value)}, nil
+}
+
+// podLabelsMergePatch nests value (a labels map, with null to remove a
+// label) at k's pod labels, for a merge patch.
+func podLabelsMergePatch(k rules.WorkloadKind, value map[string]any) map[string]any {
+	elems := append(append([]string{}, k.PodMetadata...), "labels")
+	var out any = value
+	for i := len(elems) - 1; i >= 0; i-- {
+		out = map[string]any{elems[i]: out}
+	}
+	return out.(map[string]any)
 }
 
 // jsonPointerEscape escapes a map key for a JSON pointer (RFC 6901).
@@ -342,11 +439,11 @@ func (a *workloadApplier) Handle(ctx context.Context, req admission.Request) adm
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
-	if a.s.cfg.namespaceExempt(req.Namespace) || beingDeleted(o) {
+	if a.s.cfg.namespaceExempt(req.Namespace) || beingDeleted(o) || !o.injects() {
 		return admission.Allowed("")
 	}
 	dryRun := req.DryRun != nil && *req.DryRun
-	w := toRulesWorkload(req.Kind.Kind, o)
+	w := toRulesWorkload(o.kind.Kind, o)
 	if !rules.IsAnnotated(o.GetAnnotations()) {
 		// Before the caches are synced the controller removes the policies
 		// once they are.
@@ -432,7 +529,7 @@ func (s *Server) policyEvents(req admission.Request, o decodedWorkload, generate
 	// The webhook has the request, not a stored object: a reference is
 	// all an event needs.
 	ref := &corev1.ObjectReference{
-		APIVersion: "apps/v1", Kind: req.Kind.Kind,
+		APIVersion: o.kind.APIVersion(), Kind: o.kind.Kind,
 		Namespace: o.GetNamespace(), Name: o.GetName(), UID: o.GetUID(),
 	}
 	if ref.Name == "" {

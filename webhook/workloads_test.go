@@ -89,12 +89,16 @@ func workloadRequest(t *testing.T, op admissionv1.Operation, obj, old runtime.Ob
 		return runtime.RawExtension{Raw: b}
 	}
 	m := obj.(metav1.Object)
-	kind := obj.GetObjectKind().GroupVersionKind().Kind
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	kind, group := gvk.Kind, gvk.Group
+	if gvk.Version == "" {
+		group = "apps"
+	}
 	uidCounter++
 	return admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
 		UID:       types.UID("w-" + strings.Repeat("x", uidCounter%3)),
-		Kind:      metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind},
-		Resource:  metav1.GroupVersionResource{Group: "apps", Version: "v1", Resource: strings.ToLower(kind) + "s"},
+		Kind:      metav1.GroupVersionKind{Group: group, Version: "v1", Kind: kind},
+		Resource:  metav1.GroupVersionResource{Group: group, Version: "v1", Resource: strings.ToLower(kind) + "s"},
 		Name:      m.GetName(),
 		Namespace: m.GetNamespace(),
 		Operation: op,

@@ -37,9 +37,10 @@ var serveClusterRules = []rbacv1.PolicyRule{
 	{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
 	{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
 	{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets", "daemonsets"}, Verbs: []string{"get", "list", "watch", "patch"}},
+	{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}, Verbs: []string{"get", "list", "watch", "patch"}},
 	{APIGroups: []string{"netguard.io"}, Resources: []string{"networkprofiles"}, Verbs: []string{"get", "list", "watch"}},
 	{APIGroups: []string{"netguard.io"}, Resources: []string{"networkprofiles/status"}, Verbs: []string{"update", "patch"}},
-	{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}},
+	{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch", "patch"}},
 	{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"selfsubjectreviews"}, Verbs: []string{"create"}},
@@ -246,13 +247,13 @@ func checkValidatingWebhook(t *testing.T, r *release) {
 	t.Helper()
 	v := get[admissionregistrationv1.ValidatingWebhookConfiguration](t, r, "ValidatingWebhookConfiguration", "netguard-validating")
 	m := get[admissionregistrationv1.MutatingWebhookConfiguration](t, r, "MutatingWebhookConfiguration", "netguard-mutating")
-	if len(v.Webhooks) != 3 || len(m.Webhooks) != 1 {
-		t.Fatalf("%d validating and %d mutating webhooks, want 3 and 1", len(v.Webhooks), len(m.Webhooks))
+	if len(v.Webhooks) != 4 || len(m.Webhooks) != 4 {
+		t.Fatalf("%d validating and %d mutating webhooks, want 4 and 4", len(v.Webhooks), len(m.Webhooks))
 	}
 	clients := map[string]admissionregistrationv1.WebhookClientConfig{
 		"/validate-networkpolicy": v.Webhooks[0].ClientConfig,
 		"/validate-workload":      v.Webhooks[1].ClientConfig,
-		"/validate-namespace":     v.Webhooks[2].ClientConfig,
+		"/validate-namespace":     v.Webhooks[3].ClientConfig,
 		"/mutate-workload":        m.Webhooks[0].ClientConfig,
 	}
 	for path, cc := range clients {
@@ -265,12 +266,12 @@ func checkValidatingWebhook(t *testing.T, r *release) {
 			t.Errorf("%s: timeoutSeconds %d", w.Name, *w.TimeoutSeconds)
 		}
 	}
-	if *v.Webhooks[1].FailurePolicy != admissionregistrationv1.Ignore || *m.Webhooks[0].FailurePolicy != admissionregistrationv1.Ignore {
+	if *v.Webhooks[1].FailurePolicy != admissionregistrationv1.Ignore || *v.Webhooks[2].FailurePolicy != admissionregistrationv1.Ignore || *m.Webhooks[0].FailurePolicy != admissionregistrationv1.Ignore {
 		t.Error("injection must fail open in every value set")
 	}
 	// A netguard outage must never stop namespaces being created or
 	// labelled, and deleting one must never reach netguard.
-	ns := v.Webhooks[2]
+	ns := v.Webhooks[3]
 	if *ns.FailurePolicy != admissionregistrationv1.Ignore || ns.NamespaceSelector != nil && len(ns.NamespaceSelector.MatchExpressions) > 0 ||
 		len(ns.Rules) != 1 || slices.Contains(ns.Rules[0].Operations, admissionregistrationv1.Delete) {
 		t.Errorf("namespace label webhook: failurePolicy %s, namespaceSelector %v, rules %+v; want Ignore, none, CREATE and UPDATE only", *ns.FailurePolicy, ns.NamespaceSelector, ns.Rules)
@@ -561,8 +562,8 @@ func TestInjectionWebhooks(t *testing.T) {
 	r := mustRender(t, valueSetNamed(t, "defaults"))
 	m := get[admissionregistrationv1.MutatingWebhookConfiguration](t, r, "MutatingWebhookConfiguration", "netguard-mutating")
 	v := get[admissionregistrationv1.ValidatingWebhookConfiguration](t, r, "ValidatingWebhookConfiguration", "netguard-validating")
-	if len(m.Webhooks) != 1 || len(v.Webhooks) != 3 {
-		t.Fatalf("%d mutating and %d validating webhooks, want 1 and 3", len(m.Webhooks), len(v.Webhooks))
+	if len(m.Webhooks) != 4 || len(v.Webhooks) != 4 {
+		t.Fatalf("%d mutating and %d validating webhooks, want 4 and 4", len(m.Webhooks), len(v.Webhooks))
 	}
 	mw, vw, guard := m.Webhooks[0], v.Webhooks[1], v.Webhooks[0]
 	if mw.Name != "workloads.netguard.io" || *mw.ClientConfig.Service.Path != "/mutate-workload" ||
@@ -592,24 +593,48 @@ func TestInjectionWebhooks(t *testing.T) {
 			t.Errorf("%s: timeout %d, matchPolicy %s, versions %v, namespaceSelector %v", w.name, w.timeout, w.match, w.versions, w.selector)
 		}
 	}
-	want := []admissionregistrationv1.RuleWithOperations{{
-		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
-		Rule: admissionregistrationv1.Rule{
-			APIGroups: []string{"apps"}, APIVersions: []string{"v1"},
-			Resources: []string{"deployments", "statefulsets", "daemonsets"},
-			Scope:     new(admissionregistrationv1.NamespacedScope),
-		},
-	}}
-	for _, rules := range [][]admissionregistrationv1.RuleWithOperations{mw.Rules, vw.Rules} {
-		if !reflect.DeepEqual(rules, want) {
-			t.Errorf("rules %s", toYAML(rules))
+	rule := func(group string, resources ...string) admissionregistrationv1.RuleWithOperations {
+		return admissionregistrationv1.RuleWithOperations{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+			Rule: admissionregistrationv1.Rule{
+				APIGroups: []string{group}, APIVersions: []string{"v1"},
+				Resources: resources,
+				Scope:     new(admissionregistrationv1.NamespacedScope),
+			},
 		}
 	}
-	// Any netguard.io/ key, so that a misspelt one is seen and warned about
-	// (TestWebhooksReachOnlyWhatTheyShould proves it through an API server).
-	if len(mw.MatchConditions) != 1 || !strings.Contains(mw.MatchConditions[0].Expression, "k.startsWith('netguard.io/')") ||
-		!reflect.DeepEqual(mw.MatchConditions, vw.MatchConditions) {
-		t.Errorf("matchConditions %+v do not send every workload with a netguard.io/ annotation", mw.MatchConditions)
+	want := map[string][]admissionregistrationv1.RuleWithOperations{
+		"mutate workloads.netguard.io":   {rule("apps", "deployments", "statefulsets", "daemonsets"), rule("batch", "jobs")},
+		"mutate cronjobs.netguard.io":    {rule("batch", "cronjobs")},
+		"mutate replicasets.netguard.io": {rule("apps", "replicasets")},
+		"mutate pods.netguard.io":        {rule("", "pods")},
+		"validate workloads.netguard.io": {rule("apps", "deployments", "statefulsets", "daemonsets"), rule("batch", "jobs", "cronjobs")},
+		"validate pods.netguard.io":      {rule("", "pods")},
+	}
+	got := map[string][]admissionregistrationv1.RuleWithOperations{}
+	for _, w := range m.Webhooks {
+		got["mutate "+w.Name] = w.Rules
+		// Every annotated workload (any netguard.io/ key, so that a
+		// misspelt one is seen and warned about) but a ReplicaSet, which
+		// netguard only checks for the component label; every write of the
+		// label. TestWebhooksReachOnlyWhatTheyShould and the e2e tests
+		// prove them through an API server.
+		if len(w.MatchConditions) != 1 || (w.Name != "replicasets.netguard.io" && !strings.Contains(w.MatchConditions[0].Expression, "k.startsWith('netguard.io/')")) ||
+			!strings.Contains(w.MatchConditions[0].Expression, "'netguard.io/component' in object.") {
+			t.Errorf("mutating %s: matchConditions %+v", w.Name, w.MatchConditions)
+		}
+		if *w.FailurePolicy != admissionregistrationv1.Ignore || *w.ReinvocationPolicy != admissionregistrationv1.IfNeededReinvocationPolicy || *w.ClientConfig.Service.Path != "/mutate-workload" {
+			t.Errorf("mutating %s: failurePolicy %s, reinvocation %s, path %s", w.Name, *w.FailurePolicy, *w.ReinvocationPolicy, *w.ClientConfig.Service.Path)
+		}
+	}
+	for _, w := range v.Webhooks[1:3] {
+		got["validate "+w.Name] = w.Rules
+		if len(w.MatchConditions) != 1 || !strings.Contains(w.MatchConditions[0].Expression, "k.startsWith('netguard.io/')") {
+			t.Errorf("validating %s: matchConditions %+v", w.Name, w.MatchConditions)
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("rules %s\nwant %s", toYAML(got), toYAML(want))
 	}
 	// injection.enabled=false keeps the guardrails and the namespace-label check only.
 	r2, err := renderChart(t, "netguard", "netguard-system", "webhooks: {injection: {enabled: false}}\n")

@@ -56,10 +56,12 @@ func serveNeeds(ns string) []access {
 	for _, where := range []string{"", "team-a"} {
 		out = append(out, each([]string{"get", "list", "watch", "create", "update", "patch", "delete"}, "networking.k8s.io", []string{"networkpolicies"}, where, "")...)
 		out = append(out, each([]string{"get", "list", "watch", "patch"}, "apps", []string{"deployments", "statefulsets", "daemonsets"}, where, "")...)
+		out = append(out, each([]string{"get", "list", "watch", "patch"}, "batch", []string{"jobs", "cronjobs"}, where, "")...)
 		out = append(out, each([]string{"create", "patch"}, "", []string{"events"}, where, "")...)
 		out = append(out, each([]string{"create", "patch"}, "events.k8s.io", []string{"events"}, where, "")...)
-		// Whether pods a --cascade=orphan deletion left still run.
-		out = append(out, access{"list", "", "pods", where, ""})
+		// Bare Pods are workloads; list also finds whether pods a
+		// --cascade=orphan deletion left still run.
+		out = append(out, each([]string{"get", "list", "watch", "patch"}, "", []string{"pods"}, where, "")...)
 	}
 	out = append(out, each([]string{"get", "list", "watch"}, "netguard.io", []string{"networkprofiles"}, "", "")...)
 	// status.usedBy.
@@ -98,11 +100,14 @@ func beyondNeeds(ns, secret string) []access {
 		{"create", "apps", "deployments", "team-a", ""},
 		{"update", "apps", "deployments", "team-a", "web"},
 		{"patch", "apps", "deployments/scale", "team-a", "web"},
-		// Pods: list only (orphaned policies), never read one or watch.
+		// Pods: read and label, never create, delete, or read logs.
 		{"create", "", "pods", "team-a", ""},
-		{"get", "", "pods", "team-a", "web-1"},
-		{"watch", "", "pods", "", ""},
+		{"delete", "", "pods", "team-a", "web-1"},
+		{"update", "", "pods", "team-a", "web-1"},
 		{"get", "", "pods/log", "team-a", "web-1"},
+		{"create", "", "pods/exec", "team-a", "web-1"},
+		{"delete", "batch", "jobs", "team-a", "web"},
+		{"create", "batch", "cronjobs", "team-a", ""},
 		{"create", "", "serviceaccounts/token", ns, "netguard"},
 		{"deletecollection", "networking.k8s.io", "networkpolicies", "team-a", ""},
 		// Profiles belong to the platform team.

@@ -254,7 +254,7 @@ func runAudit(ctx context.Context, streams ioStreams, o *auditOptions, wc webhoo
 
 var (
 	namespaceGVK  = schema.GroupVersionKind{Version: "v1", Kind: "Namespace"}
-	workloadKinds = []string{"DaemonSet", "Deployment", "StatefulSet"}
+	workloadKinds = []string{"CronJob", "DaemonSet", "Deployment", "Job", "Pod", "StatefulSet"}
 )
 
 // readCluster reads the namespaces in scope and, in pages, their
@@ -296,9 +296,13 @@ func readCluster(ctx context.Context, c client.Reader, o *auditOptions, p *progr
 	}
 	for _, kind := range workloadKinds {
 		list := &metav1.PartialObjectMetadataList{}
-		list.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind + "List"})
+		k, _ := rules.LookupWorkloadKind(kind)
+		list.SetGroupVersionKind(k.GroupVersionKind().GroupVersion().WithKind(kind + "List"))
 		err := eachPage(ctx, c, list, scope, o.ChunkSize, p.counter(kind+"s"), func(obj runtime.Object) error {
 			m := obj.(*metav1.PartialObjectMetadata)
+			if _, owned := rules.TemplateOwner(kind, m.OwnerReferences); owned {
+				return nil // made from a template netguard handles
+			}
 			if rules.IsAnnotated(m.Annotations) {
 				s.workloads[m.Namespace] = append(s.workloads[m.Namespace], rules.Workload{Kind: kind, Namespace: m.Namespace, Name: m.Name, UID: m.UID, Annotations: m.Annotations, Created: m.CreationTimestamp.Time})
 			}

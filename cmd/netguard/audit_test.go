@@ -352,8 +352,11 @@ func TestAuditReadsInPages(t *testing.T) {
 	}
 	want := []string{
 		"NetworkPolicyList limit=2 continue=", "NetworkPolicyList limit=2 continue=2", "NetworkPolicyList limit=2 continue=4",
+		"CronJobList limit=2 continue=",
 		"DaemonSetList limit=2 continue=",
 		"DeploymentList limit=2 continue=", "DeploymentList limit=2 continue=2",
+		"JobList limit=2 continue=",
+		"PodList limit=2 continue=",
 		"StatefulSetList limit=2 continue=",
 		"NetworkProfileList limit=2 continue=",
 	}

@@ -38,7 +38,7 @@ type profileSet struct {
 // workloadSet is what generate, reach and check need to know about the
 // workloads and profiles among the manifests.
 type workloadSet struct {
-	workloads []workloadInput // every apps/v1 workload, in input order
+	workloads []workloadInput // every workload (rules.WorkloadFromObject), in input order
 	profiles  profileSet
 	// duplicates are NetworkProfiles defined more than once: bad input.
 	duplicates []error

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
@@ -73,9 +72,10 @@ func init() {
 generate for annotated workloads (--generated), and tells whether a
 connection is allowed and which policies decided it.
 
-A NAME is a Pod in the input or a Deployment, StatefulSet or DaemonSet, which
-stands for its pods: the pod template's labels (with netguard.io/component
-added, as the webhook does) and container ports. Namespace labels come from
+A NAME is a Pod in the input or a Deployment, StatefulSet, DaemonSet, Job or
+CronJob, which stands for its pods: the pod template's labels (with
+netguard.io/component added, as the webhook does; for an annotated bare Pod,
+its own labels) and container ports. Namespace labels come from
 Namespace objects in the input; every namespace has kubernetes.io/metadata.name.
 An IP address stands for a peer outside the pod network, matched by ipBlock.
 
@@ -171,6 +171,9 @@ func loadReachInput(streams ioStreams, paths []string, generated bool, opts rule
 			input[p.Namespace+"/"+p.Name] = true
 			in.policies = append(in.policies, p)
 		case *corev1.Pod:
+			if _, ok := rules.WorkloadFromObject(o); ok {
+				continue // a bare Pod: a workload, below
+			}
 			ns := o.Namespace
 			if ns == "" {
 				ns = namespaceWhenUnset
@@ -182,9 +185,13 @@ func loadReachInput(streams ioStreams, paths []string, generated bool, opts rule
 		}
 	}
 	for _, w := range set.workloads {
-		tmpl := podTemplate(w.Object)
-		if tmpl == nil {
+		tmpl, spec, ok := rules.PodTemplate(w.Object)
+		if !ok {
 			continue
+		}
+		var ip string
+		if pod, ok := w.Object.(*corev1.Pod); ok {
+			ip = pod.Status.PodIP
 		}
 		labels := map[string]string{}
 		for k, v := range tmpl.Labels {
@@ -197,7 +204,7 @@ func loadReachInput(streams ioStreams, paths []string, generated bool, opts rule
 		}
 		in.endpoints = append(in.endpoints, reachEndpoint{kind: w.Kind, Endpoint: rules.Endpoint{
 			Namespace: w.Namespace, Name: w.Name, Labels: labels, NamespaceLabels: nsLabels[w.Namespace],
-			Ports: podPorts(&tmpl.Spec),
+			IP: ip, Ports: podPorts(spec),
 		}})
 	}
 	sort.SliceStable(in.endpoints, func(i, j int) bool {
@@ -221,18 +228,6 @@ func loadReachInput(streams ioStreams, paths []string, generated bool, opts rule
 		}
 	}
 	return in, nil
-}
-
-func podTemplate(obj any) *corev1.PodTemplateSpec {
-	switch o := obj.(type) {
-	case *appsv1.Deployment:
-		return &o.Spec.Template
-	case *appsv1.StatefulSet:
-		return &o.Spec.Template
-	case *appsv1.DaemonSet:
-		return &o.Spec.Template
-	}
-	return nil
 }
 
 // podPorts lists the ports of the containers and of sidecar (restartable
@@ -285,6 +280,7 @@ func (in reachInput) find(ref, flag string) (rules.Endpoint, error) {
 		for _, e := range found {
 			kinds = append(kinds, fmt.Sprintf("%s/%s/%s", ns, strings.ToLower(e.kind), name))
 		}
+		sort.Strings(kinds)
 		return rules.Endpoint{}, usageError("%s %q is ambiguous: write one of %s", flag, ref, strings.Join(kinds, ", "))
 	}
 }

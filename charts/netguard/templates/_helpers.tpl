@@ -127,10 +127,11 @@ kind: NetguardConfiguration
 {{- end }}
 
 {{/*
-Which workload writes reach the injection webhooks: Deployments, StatefulSets
-and DaemonSets that carry a netguard.io annotation, or carried one before the
-write (so removing the annotations is seen). Every other workload write skips
-the call. Same expression as webhook.WorkloadMatchExpression in Go.
+Which workload writes reach the validating injection webhook: Deployments,
+StatefulSets, DaemonSets, Jobs and CronJobs that carry a netguard.io
+annotation, or carried one before the write (so removing the annotations is
+seen). Every other workload write skips the call. Same expression as
+webhook.WorkloadMatchExpression in Go.
 */}}
 {{- define "netguard.workloadMatch" -}}
 matchConditions:
@@ -141,6 +142,102 @@ rules:
     apiGroups: ["apps"]
     apiVersions: ["v1"]
     resources: ["deployments", "statefulsets", "daemonsets"]
+    scope: Namespaced
+  - operations: ["CREATE", "UPDATE"]
+    apiGroups: ["batch"]
+    apiVersions: ["v1"]
+    resources: ["jobs", "cronjobs"]
+    scope: Namespaced
+{{- end }}
+
+{{/*
+The mutating webhook for kinds whose pod template is spec.template: annotated,
+or the write sets the template's netguard.io/component label (checked: only
+netguard may set it for a component's owner), except a Job a CronJob made.
+Same expression as webhook.TemplateMatchExpression in Go.
+*/}}
+{{- define "netguard.templateMatch" -}}
+matchConditions:
+  - name: netguard-annotated-or-labelled
+    expression: {{ `(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('netguard.io/'))) || (oldObject != null && has(oldObject.metadata.annotations) && oldObject.metadata.annotations.exists(k, k.startsWith('netguard.io/'))) || ((has(object.spec) && has(object.spec.template) && has(object.spec.template.metadata) && has(object.spec.template.metadata.labels) && 'netguard.io/component' in object.spec.template.metadata.labels && (oldObject == null || !(has(oldObject.spec) && has(oldObject.spec.template) && has(oldObject.spec.template.metadata) && has(oldObject.spec.template.metadata.labels)) || !('netguard.io/component' in oldObject.spec.template.metadata.labels) || oldObject.spec.template.metadata.labels['netguard.io/component'] != object.spec.template.metadata.labels['netguard.io/component'])) && !(request.userInfo.username in ['system:kube-controller-manager', 'system:serviceaccount:kube-system:cronjob-controller', 'system:serviceaccount:kube-system:daemon-set-controller', 'system:serviceaccount:kube-system:deployment-controller', 'system:serviceaccount:kube-system:job-controller', 'system:serviceaccount:kube-system:replicaset-controller', 'system:serviceaccount:kube-system:statefulset-controller'] && has(object.metadata.ownerReferences) && object.metadata.ownerReferences.exists(r, has(r.controller) && r.controller && r.apiVersion.startsWith('batch/') && r.kind == 'CronJob')))` | quote }}
+rules:
+  - operations: ["CREATE", "UPDATE"]
+    apiGroups: ["apps"]
+    apiVersions: ["v1"]
+    resources: ["deployments", "statefulsets", "daemonsets"]
+    scope: Namespaced
+  - operations: ["CREATE", "UPDATE"]
+    apiGroups: ["batch"]
+    apiVersions: ["v1"]
+    resources: ["jobs"]
+    scope: Namespaced
+{{- end }}
+
+{{/*
+The mutating webhook for CronJobs (pod labels in the job template). Same
+expression as webhook.CronJobMatchExpression in Go.
+*/}}
+{{- define "netguard.cronJobMatch" -}}
+matchConditions:
+  - name: netguard-annotated-or-labelled
+    expression: {{ `(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('netguard.io/'))) || (oldObject != null && has(oldObject.metadata.annotations) && oldObject.metadata.annotations.exists(k, k.startsWith('netguard.io/'))) || (has(object.spec) && has(object.spec.jobTemplate) && has(object.spec.jobTemplate.spec) && has(object.spec.jobTemplate.spec.template) && has(object.spec.jobTemplate.spec.template.metadata) && has(object.spec.jobTemplate.spec.template.metadata.labels) && 'netguard.io/component' in object.spec.jobTemplate.spec.template.metadata.labels && (oldObject == null || !(has(oldObject.spec) && has(oldObject.spec.jobTemplate) && has(oldObject.spec.jobTemplate.spec) && has(oldObject.spec.jobTemplate.spec.template) && has(oldObject.spec.jobTemplate.spec.template.metadata) && has(oldObject.spec.jobTemplate.spec.template.metadata.labels)) || !('netguard.io/component' in oldObject.spec.jobTemplate.spec.template.metadata.labels) || oldObject.spec.jobTemplate.spec.template.metadata.labels['netguard.io/component'] != object.spec.jobTemplate.spec.template.metadata.labels['netguard.io/component']))` | quote }}
+rules:
+  - operations: ["CREATE", "UPDATE"]
+    apiGroups: ["batch"]
+    apiVersions: ["v1"]
+    resources: ["cronjobs"]
+    scope: Namespaced
+{{- end }}
+
+{{/*
+The mutating webhook for ReplicaSets: only a template label written by anyone
+but the Deployment controller is checked. Same expression as
+webhook.ReplicaSetMatchExpression in Go.
+*/}}
+{{- define "netguard.replicaSetMatch" -}}
+matchConditions:
+  - name: netguard-labelled
+    expression: {{ `(has(object.spec) && has(object.spec.template) && has(object.spec.template.metadata) && has(object.spec.template.metadata.labels) && 'netguard.io/component' in object.spec.template.metadata.labels && (oldObject == null || !(has(oldObject.spec) && has(oldObject.spec.template) && has(oldObject.spec.template.metadata) && has(oldObject.spec.template.metadata.labels)) || !('netguard.io/component' in oldObject.spec.template.metadata.labels) || oldObject.spec.template.metadata.labels['netguard.io/component'] != object.spec.template.metadata.labels['netguard.io/component'])) && !(request.userInfo.username in ['system:kube-controller-manager', 'system:serviceaccount:kube-system:cronjob-controller', 'system:serviceaccount:kube-system:daemon-set-controller', 'system:serviceaccount:kube-system:deployment-controller', 'system:serviceaccount:kube-system:job-controller', 'system:serviceaccount:kube-system:replicaset-controller', 'system:serviceaccount:kube-system:statefulset-controller'] && has(object.metadata.ownerReferences) && object.metadata.ownerReferences.exists(r, has(r.controller) && r.controller && r.apiVersion.startsWith('apps/') && r.kind == 'Deployment'))` | quote }}
+rules:
+  - operations: ["CREATE", "UPDATE"]
+    apiGroups: ["apps"]
+    apiVersions: ["v1"]
+    resources: ["replicasets"]
+    scope: Namespaced
+{{- end }}
+
+{{/*
+The mutating webhook for Pods: an annotated Pod that no workload controller
+made, or a Pod whose netguard.io/component label is written by anyone but the
+controller that made it from a template. Every other pod write, above all the
+pods of ordinary Deployments, skips the call. Same expression as
+webhook.PodMatchExpression in Go.
+*/}}
+{{- define "netguard.podMatch" -}}
+matchConditions:
+  - name: netguard-annotated-or-labelled
+    expression: {{ `(((has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('netguard.io/'))) || (oldObject != null && (has(oldObject.metadata.annotations) && oldObject.metadata.annotations.exists(k, k.startsWith('netguard.io/'))))) && !(has(object.metadata.ownerReferences) && object.metadata.ownerReferences.exists(r, has(r.controller) && r.controller && ((r.apiVersion.startsWith('apps/') && r.kind in ['ReplicaSet', 'StatefulSet', 'DaemonSet']) || (r.apiVersion.startsWith('batch/') && r.kind == 'Job'))))) || ((has(object.metadata) && has(object.metadata.labels) && 'netguard.io/component' in object.metadata.labels && (oldObject == null || !(has(oldObject.metadata) && has(oldObject.metadata.labels)) || !('netguard.io/component' in oldObject.metadata.labels) || oldObject.metadata.labels['netguard.io/component'] != object.metadata.labels['netguard.io/component'])) && !(request.userInfo.username in ['system:kube-controller-manager', 'system:serviceaccount:kube-system:cronjob-controller', 'system:serviceaccount:kube-system:daemon-set-controller', 'system:serviceaccount:kube-system:deployment-controller', 'system:serviceaccount:kube-system:job-controller', 'system:serviceaccount:kube-system:replicaset-controller', 'system:serviceaccount:kube-system:statefulset-controller'] && (has(object.metadata.ownerReferences) && object.metadata.ownerReferences.exists(r, has(r.controller) && r.controller && ((r.apiVersion.startsWith('apps/') && r.kind in ['ReplicaSet', 'StatefulSet', 'DaemonSet']) || (r.apiVersion.startsWith('batch/') && r.kind == 'Job'))))))` | quote }}
+rules:
+  - operations: ["CREATE", "UPDATE"]
+    apiGroups: [""]
+    apiVersions: ["v1"]
+    resources: ["pods"]
+    scope: Namespaced
+{{- end }}
+
+{{/*
+The validating webhook for Pods: annotated Pods that no workload controller
+made. Same expression as webhook.PodAnnotatedMatchExpression in Go.
+*/}}
+{{- define "netguard.podAnnotatedMatch" -}}
+matchConditions:
+  - name: netguard-annotated-bare-pod
+    expression: {{ `((has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('netguard.io/'))) || (oldObject != null && (has(oldObject.metadata.annotations) && oldObject.metadata.annotations.exists(k, k.startsWith('netguard.io/'))))) && !(has(object.metadata.ownerReferences) && object.metadata.ownerReferences.exists(r, has(r.controller) && r.controller && ((r.apiVersion.startsWith('apps/') && r.kind in ['ReplicaSet', 'StatefulSet', 'DaemonSet']) || (r.apiVersion.startsWith('batch/') && r.kind == 'Job'))))` | quote }}
+rules:
+  - operations: ["CREATE", "UPDATE"]
+    apiGroups: [""]
+    apiVersions: ["v1"]
+    resources: ["pods"]
     scope: Namespaced
 {{- end }}
 
