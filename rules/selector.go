@@ -379,3 +379,37 @@ func (s NormalizedSelector) matchesNamespaceByName(own string) bool {
 func validNamespaceName(ns string) bool {
 	return ns != "" && isDNS1123Label(ns)
 }
+
+// Disjoint reports whether no object can match both s and o: some key has a
+// requirement in each that contradict (In with disjoint values, In against
+// NotIn of all its values, In or Exists against DoesNotExist). A false
+// answer means they may overlap: it is used to refuse components whose pods
+// might be the same, where missing a contradiction only refuses more.
+func (s NormalizedSelector) Disjoint(o NormalizedSelector) bool {
+	for _, p := range s.Requirements {
+		for _, q := range o.Requirements {
+			if p.Key == q.Key && requirementsContradict(p, q) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// requirementsContradict reports whether no value (or absence) of their key
+// meets both p and q.
+func requirementsContradict(p, q SelectorRequirement) bool {
+	if p.Operator > q.Operator {
+		p, q = q, p
+	}
+	switch {
+	case p.Operator == metav1.LabelSelectorOpIn && q.Operator == metav1.LabelSelectorOpIn:
+		return disjointSorted(p.Values, q.Values)
+	case p.Operator == metav1.LabelSelectorOpIn && q.Operator == metav1.LabelSelectorOpNotIn:
+		return subsetSorted(p.Values, q.Values)
+	case p.Operator == metav1.LabelSelectorOpDoesNotExist && q.Operator == metav1.LabelSelectorOpIn,
+		p.Operator == metav1.LabelSelectorOpDoesNotExist && q.Operator == metav1.LabelSelectorOpExists:
+		return true
+	}
+	return false
+}
