@@ -31,7 +31,7 @@ import (
 	"github.com/netguard/netguard/rules"
 )
 
-// NewScheme knows the built-in kinds and NetworkProfile.
+// NewScheme knows the built-in kinds, NetworkProfile and LocalNetworkConfig.
 func NewScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(s); err != nil {
@@ -297,6 +297,13 @@ func (s *Server) SetupControllers(mgr manager.Manager, o ControllerOptions) erro
 		}
 	}
 	if err := setupProfileUsage(mgr); err != nil {
+		return err
+	}
+	grace := o.OrphanGrace
+	if grace <= 0 {
+		grace = DefaultOrphanGrace
+	}
+	if err := s.setupLocalController(mgr, grace); err != nil {
 		return err
 	}
 	nr := &namespaceReconciler{s: s, client: mgr.GetClient(), baseline: o.Baseline}
