@@ -235,6 +235,44 @@ func TestLocalNetworkConfig(t *testing.T) {
 		}
 	})
 
+	t.Run("an annotated workload depending on a LocalNetworkConfig component selects its podSelector", func(t *testing.T) {
+		web := webhooktest.Deployment(ns, "web", map[string]string{rules.AnnotationDependsOn: "backend:8080"})
+		if _, err := cs.AppsV1().Deployments(ns).Create(ctx, web, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		p, err := cs.NetworkingV1().NetworkPolicies(ns).Get(ctx, "netguard.web.to.backend", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Spec.PodSelector.MatchLabels["app.kubernetes.io/name"] != "backend" {
+			t.Fatalf("netguard.web.to.backend selects %v, want the backend component's podSelector", p.Spec.PodSelector)
+		}
+		if !reachAsAdmin(t, ctx, ns, "web", "backend", "8080") || reachAsAdmin(t, ctx, ns, "web", "backend", "9090") {
+			t.Error("web should reach backend on 8080 only")
+		}
+		// The provider's selector changes: the consumer's policy follows.
+		cur := &netguardv1alpha1.LocalNetworkConfig{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(lnc), cur); err != nil {
+			t.Fatal(err)
+		}
+		be := cur.Spec.Components["backend"]
+		be.PodSelector.MatchLabels = map[string]string{"app.kubernetes.io/name": "backend", "app.kubernetes.io/part-of": "shop"}
+		cur.Spec.Components["backend"] = be
+		if err := c.Update(ctx, cur); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "consumer follows the provider's selector", func() error {
+			p, err := cs.NetworkingV1().NetworkPolicies(ns).Get(ctx, "netguard.web.to.backend", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if p.Spec.PodSelector.MatchLabels["app.kubernetes.io/part-of"] != "shop" {
+				return fmt.Errorf("netguard.web.to.backend selects %v", p.Spec.PodSelector)
+			}
+			return nil
+		})
+	})
+
 	t.Run("delete removes the policies", func(t *testing.T) {
 		if err := c.Delete(ctx, lnc, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
 			t.Fatal(err)

@@ -340,10 +340,17 @@ func auditWorkloads(in AuditInput, byName map[string]*networkingv1.NetworkPolicy
 		return annotated[i].Name < annotated[j].Name
 	})
 	results := make([]AuditResult, len(annotated))
+	var index ComponentIndex
+	if len(in.LocalConfigs) > 0 {
+		index = CollectComponents(annotated, in.LocalConfigs).Index
+	}
 	for i, w := range annotated {
 		results[i] = AuditResult{Kind: w.Kind, Name: w.Name, UID: w.UID}
 		if w.NamespaceLabels == nil {
 			annotated[i].NamespaceLabels = in.Labels
+		}
+		if w.Components == nil {
+			annotated[i].Components = index
 		}
 	}
 	// A component claimed twice makes both workloads' policies share names,

@@ -328,6 +328,38 @@ func overlapError(component string, sel NormalizedSelector, other, otherOwner st
 // their pods that generated policies use. Build it with CollectComponents.
 type ComponentIndex map[string]*metav1.LabelSelector
 
+// selector is the selector of component's pods: its entry, or the
+// netguard.io/component label.
+func (idx ComponentIndex) selector(component string) *metav1.LabelSelector {
+	if s, ok := idx[component]; ok && s != nil {
+		return s.DeepCopy()
+	}
+	return componentSelector(component)
+}
+
+// ForDependencies returns the entries of idx that differ from the
+// netguard.io/component label (components LocalNetworkConfigs own) among
+// deps' components, or nil when there are none: what Workload.Components
+// needs for those dependencies.
+func (idx ComponentIndex) ForDependencies(deps []Dependency) ComponentIndex {
+	var out ComponentIndex
+	for _, d := range deps {
+		s, ok := idx[d.Component]
+		if !ok || s == nil || isComponentLabel(s, d.Component) {
+			continue
+		}
+		if out == nil {
+			out = ComponentIndex{}
+		}
+		out[d.Component] = s
+	}
+	return out
+}
+
+func isComponentLabel(s *metav1.LabelSelector, component string) bool {
+	return len(s.MatchExpressions) == 0 && len(s.MatchLabels) == 1 && s.MatchLabels[LabelComponent] == component
+}
+
 // NamespaceComponents are the component claims of one namespace, resolved.
 type NamespaceComponents struct {
 	// Index holds the selector of every owned component.

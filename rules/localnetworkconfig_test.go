@@ -268,3 +268,34 @@ func TestLocalGeneratedViolations(t *testing.T) {
 		t.Errorf("privileged: %v", vs)
 	}
 }
+
+func TestAnnotatedWorkloadResolvesLocalComponents(t *testing.T) {
+	web := Workload{Kind: "Deployment", Namespace: "shop", Name: "web", Annotations: map[string]string{AnnotationDependsOn: "backend:8080, api:80"}}
+	api := Workload{Kind: "Deployment", Namespace: "shop", Name: "api", Annotations: map[string]string{AnnotationComponent: "api"}}
+	nc := CollectComponents([]Workload{web, api}, []LocalConfig{shopLNC()})
+	deps, _, _ := ParseDependsOn(web.Annotations[AnnotationDependsOn], nil)
+	web.Components = nc.Index.ForDependencies(deps)
+	if len(web.Components) != 1 || web.Components["backend"] == nil {
+		t.Fatalf("index for web %v, want backend only (api is annotated)", web.Components)
+	}
+	g, errs := Generate(web, nil)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	ev, err := NewEvaluator(append(g.Policies, NamespaceBaseline("shop", BaselineOptions{})...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	webPod := lncPod("shop", "web-1", map[string]string{LabelComponent: "web"})
+	backend := lncPod("shop", "backend-0", map[string]string{"app.kubernetes.io/name": "backend"}, 8080)
+	apiPod := lncPod("shop", "api-0", map[string]string{LabelComponent: "api"}, 80)
+	if v := ev.Reach(webPod, backend, Port{Number: 8080}); !v.Allowed {
+		t.Errorf("web -> backend: %s", v.Reason())
+	}
+	if v := ev.Reach(webPod, apiPod, Port{Number: 80}); !v.Allowed {
+		t.Errorf("web -> api: %s", v.Reason())
+	}
+	if v := ev.Reach(webPod, backend, Port{Number: 80}); v.Allowed {
+		t.Errorf("web -> backend:80 allowed")
+	}
+}

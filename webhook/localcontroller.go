@@ -346,3 +346,64 @@ func (s *Server) setupLocalController(mgr manager.Manager, grace time.Duration) 
 	}
 	return b.Complete(r)
 }
+
+// indexDependsOn indexes workloads by the components their
+// netguard.io/depends-on names.
+const indexDependsOn = "netguard.io/depends-on"
+
+func dependsOnComponents(o client.Object) []string {
+	v, ok := o.GetAnnotations()[rules.AnnotationDependsOn]
+	if !ok {
+		return nil
+	}
+	deps, _, _ := rules.ParseDependsOn(v, field.NewPath("metadata"))
+	out := make([]string, 0, len(deps))
+	for _, d := range deps {
+		out = append(out, d.Component)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// localConsumers maps a LocalNetworkConfig (before and after an update) to
+// the workloads of gvk that depend on a component it declares: the
+// selector their policies use for it changed.
+func localConsumers(c client.Reader, gvk schema.GroupVersionKind) handler.EventHandler {
+	add := func(ctx context.Context, objs []client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		var comps []string
+		ns := ""
+		for _, o := range objs {
+			if o != nil {
+				ns = o.GetNamespace()
+				comps = append(comps, localDeclared(o)...)
+			}
+		}
+		slices.Sort(comps)
+		seen := map[string]bool{}
+		for _, comp := range slices.Compact(comps) {
+			list := &metav1.PartialObjectMetadataList{}
+			list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+			if err := c.List(ctx, list, client.InNamespace(ns), client.MatchingFields{indexDependsOn: comp}); err != nil {
+				logf.FromContext(ctx).Error(err, "list workloads depending on a component", "component", comp)
+				continue
+			}
+			for _, w := range list.Items {
+				if !seen[w.Name] {
+					seen[w.Name] = true
+					q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: w.Name}})
+				}
+			}
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, []client.Object{e.Object}, q)
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, []client.Object{e.ObjectOld, e.ObjectNew}, q)
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, []client.Object{e.Object}, q)
+		},
+	}
+}

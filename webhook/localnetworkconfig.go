@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -135,6 +136,43 @@ func (in *injector) generateLocal(ctx context.Context, l rules.LocalConfig, newc
 	res.gen = gen
 	res.errs = append(res.errs, gerrs...)
 	return res, nil
+}
+
+// localIndex resolves the selectors of the components w depends on that
+// LocalNetworkConfigs of its namespace declare, or nil when there are none:
+// then every target is selected by the netguard.io/component label. It costs
+// one list of the namespace's cached LocalNetworkConfigs (usually none), and
+// a pass over its workloads only when one declares a component w depends on.
+func (in *injector) localIndex(ctx context.Context, w rules.Workload) (rules.ComponentIndex, error) {
+	v, ok := w.Annotations[rules.AnnotationDependsOn]
+	if !ok {
+		return nil, nil
+	}
+	deps, _, errs := rules.ParseDependsOn(v, field.NewPath("metadata"))
+	if len(errs) > 0 || len(deps) == 0 {
+		return nil, nil
+	}
+	locals, err := in.localConfigs(ctx, w.Namespace, "")
+	if err != nil {
+		return nil, err
+	}
+	declared := false
+	for _, l := range locals {
+		names := l.ComponentNames()
+		for _, d := range deps {
+			if slices.Contains(names, d.Component) {
+				declared = true
+			}
+		}
+	}
+	if !declared {
+		return nil, nil
+	}
+	ws, err := in.annotatedClaimants(ctx, w.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	return rules.CollectComponents(ws, locals).Index.ForDependencies(deps), nil
 }
 
 // localProfiles reads the NetworkProfiles l names (cache, then the API

@@ -91,7 +91,50 @@ func collectWorkloads(ms []manifest) workloadSet {
 		w.NamespaceLabels = nsLabels[w.Namespace]
 		set.workloads = append(set.workloads, workloadInput{manifest: m, Workload: w})
 	}
+	// A dependency on a component a LocalNetworkConfig declares selects its
+	// podSelector, as in a cluster.
+	if len(set.locals) > 0 {
+		index := map[string]rules.ComponentIndex{}
+		for i := range set.workloads {
+			w := &set.workloads[i]
+			idx, ok := index[w.Namespace]
+			if !ok {
+				idx = rules.CollectComponents(set.plainIn(w.Namespace), set.localsIn(w.Namespace)).Index
+				index[w.Namespace] = idx
+			}
+			w.Components = idx
+		}
+	}
 	return set
+}
+
+func (s workloadSet) plainIn(ns string) []rules.Workload {
+	var out []rules.Workload
+	for _, w := range s.workloads {
+		if w.Namespace == ns {
+			out = append(out, w.Workload)
+		}
+	}
+	return out
+}
+
+func (s workloadSet) localsIn(ns string) []rules.LocalConfig {
+	var out []rules.LocalConfig
+	for _, l := range s.locals {
+		if l.Namespace == ns {
+			out = append(out, l.LocalConfig)
+		}
+	}
+	return out
+}
+
+// allLocals are the input's LocalNetworkConfigs.
+func (s workloadSet) allLocals() []rules.LocalConfig {
+	out := make([]rules.LocalConfig, len(s.locals))
+	for i, l := range s.locals {
+		out[i] = l.LocalConfig
+	}
+	return out
 }
 
 // workloadFinding is an error or warning about one workload's annotations.
@@ -144,7 +187,7 @@ func (s workloadSet) generateAll(ctx context.Context, opts rules.BaselineOptions
 	for i, w := range s.workloads {
 		plain[i] = w.Workload
 	}
-	for _, f := range rules.CheckWorkloadSet(plain) {
+	for _, f := range rules.CheckWorkloadSet(plain, s.allLocals()...) {
 		w := s.workloads[f.Index]
 		if f.Error != nil {
 			findings = append(findings, workloadFinding{Where: w.where(), Message: f.Error.Error()})
@@ -245,7 +288,7 @@ func workloadResults(ms []manifest) ([]checkResult, []workloadFinding, []error) 
 	}
 	// Every workload, annotated or not: a dependency on one without
 	// annotations is named in its warning. Findings are about annotated ones.
-	for _, f := range rules.CheckWorkloadSet(plain) {
+	for _, f := range rules.CheckWorkloadSet(plain, set.allLocals()...) {
 		if f.Error == nil {
 			warnings = append(warnings, workloadFinding{Where: set.workloads[f.Index].where(), Warning: true, Message: f.Warning})
 			continue
