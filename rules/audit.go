@@ -72,14 +72,22 @@ const (
 	// (netguard-default-deny, netguard-allow-dns, netguard.*) but lacks
 	// netguard's label: someone else created it.
 	AuditReservedPolicyName = "reservedPolicyName"
+	// AuditOverlappingComponent: a LocalNetworkConfig component's
+	// podSelector may select pods of another LocalNetworkConfig component.
+	AuditOverlappingComponent = "overlappingComponent"
+	// AuditInvalidLocalNetworkConfig: a LocalNetworkConfig does not
+	// validate (or its generated policies violate the namespace's level),
+	// so netguard generates nothing new for it.
+	AuditInvalidLocalNetworkConfig = "invalidLocalNetworkConfig"
 )
 
 // AuditRules returns the audit rule IDs, sorted.
 func AuditRules() []string {
 	ids := []string{
 		AuditDuplicateComponent, AuditInvalidAnnotations, AuditInvalidNamespaceLabel,
+		AuditInvalidLocalNetworkConfig,
 		AuditMissingDefaultDeny, AuditMissingGeneratedPolicy, AuditMissingGeneratedRecord,
-		AuditOrphanedGeneratedPolicy, AuditProfileOutOfScope, AuditReservedPolicyName,
+		AuditOrphanedGeneratedPolicy, AuditOverlappingComponent, AuditProfileOutOfScope, AuditReservedPolicyName,
 		AuditStaleGeneratedPolicy, AuditStaleGeneratedRecord,
 		AuditUnknownProfile, AuditWeakDefaultDeny,
 	}
@@ -98,6 +106,8 @@ type AuditInput struct {
 	// Workloads are the namespace's Deployments, StatefulSets and DaemonSets;
 	// only annotated ones are audited.
 	Workloads []Workload
+	// LocalConfigs are the namespace's LocalNetworkConfigs.
+	LocalConfigs []LocalConfig
 	// Profiles are every NetworkProfile of the cluster, by name.
 	Profiles map[string]Profile
 	// Baseline is how netguard generates the namespace baseline.
@@ -230,6 +240,7 @@ func AuditNamespace(in AuditInput) NamespaceAudit {
 
 	workloads, wsResults, accounted := auditWorkloads(in, byName, policy.Enforce)
 	out.AnnotatedWorkloads = len(workloads)
+	wsResults = append(wsResults, auditLocalConfigs(in, workloads, byName, policy.Enforce, accounted)...)
 
 	// The namespace baseline, as netguard serve keeps it: in every guarded
 	// namespace (enforce level above privileged), so that an audit-only
@@ -329,10 +340,17 @@ func auditWorkloads(in AuditInput, byName map[string]*networkingv1.NetworkPolicy
 		return annotated[i].Name < annotated[j].Name
 	})
 	results := make([]AuditResult, len(annotated))
+	var index ComponentIndex
+	if len(in.LocalConfigs) > 0 {
+		index = CollectComponents(annotated, in.LocalConfigs).Index
+	}
 	for i, w := range annotated {
 		results[i] = AuditResult{Kind: w.Kind, Name: w.Name, UID: w.UID}
 		if w.NamespaceLabels == nil {
 			annotated[i].NamespaceLabels = in.Labels
+		}
+		if w.Components == nil {
+			annotated[i].Components = index
 		}
 	}
 	// A component claimed twice makes both workloads' policies share names,
@@ -449,4 +467,76 @@ func reservedNameViolation(np *networkingv1.NetworkPolicy) (Violation, bool) {
 	}
 	return Violation{Rule: AuditReservedPolicyName,
 		Message: fmt.Sprintf("the name %q is reserved for netguard, but this policy is not labelled %s=%s: someone else created it; netguard serve replaces it whole when it generates this name, or delete it", np.Name, LabelManagedBy, ManagedByValue)}, true
+}
+
+// auditLocalConfigs checks the namespace's LocalNetworkConfigs as the
+// controller would generate them, and marks the policies they generate (or
+// may still hold) as accounted for. Their results come after the workloads',
+// by name.
+func auditLocalConfigs(in AuditInput, annotated []Workload, byName map[string]*networkingv1.NetworkPolicy, enforce LevelVersion, accounted map[string]bool) []AuditResult {
+	ls := append([]LocalConfig(nil), in.LocalConfigs...)
+	sort.Slice(ls, func(i, j int) bool { return ls[i].Name < ls[j].Name })
+	nc := CollectComponents(annotated, ls)
+	out := make([]AuditResult, 0, len(ls))
+	for _, l := range ls {
+		if l.NamespaceLabels == nil {
+			l.NamespaceLabels = in.Labels
+		}
+		r := AuditResult{Kind: KindLocalNetworkConfig, Name: l.Name, UID: l.UID}
+		unsure := false
+		lost := map[string]bool{}
+		if _, errs := ValidateLocalConfig(l); len(errs) == 0 {
+			for _, e := range LocalClaimErrors(l, nc) {
+				rule := AuditOverlappingComponent
+				if e.Type == field.ErrorTypeDuplicate {
+					rule = AuditDuplicateComponent
+					if c, ok := e.BadValue.(string); ok {
+						lost[c] = true
+					}
+				} else {
+					unsure = true
+				}
+				r.Violations = append(r.Violations, Violation{Rule: rule, Field: e.Field, Message: e.ErrorBody()})
+			}
+		}
+		g, errs := GenerateLocal(l.Without(lost), in.Profiles, nc.Index)
+		for _, e := range errs {
+			unsure = true
+			rule := AuditInvalidLocalNetworkConfig
+			switch {
+			case IsMissingProfile(e):
+				rule = AuditUnknownProfile
+			case e.Type == field.ErrorTypeForbidden && strings.Contains(e.Detail, "is not offered"):
+				rule = AuditProfileOutOfScope
+			}
+			r.Violations = append(r.Violations, Violation{Rule: rule, Field: e.Field, Message: e.ErrorBody() + "; netguard generates nothing new for it until it is fixed"})
+		}
+		if vs := LocalGeneratedViolations(g, enforce.Level, enforce.Version); len(vs) > 0 {
+			unsure = true
+			r.Violations = append(r.Violations, vs...)
+		}
+		if unsure {
+			// What it generated before is its own finding, not an orphan.
+			for name, np := range byName {
+				if np.Annotations[AnnotationWorkload] == l.Ref() {
+					accounted[name] = true
+				}
+			}
+			out = append(out, r)
+			continue
+		}
+		for _, p := range g.Policies {
+			accounted[p.Name] = true
+			switch live := byName[p.Name]; {
+			case live == nil:
+				r.Violations = append(r.Violations, Violation{Rule: AuditMissingGeneratedPolicy,
+					Message: fmt.Sprintf("NetworkPolicy %q is missing, so traffic the LocalNetworkConfig declares is denied; netguard serve creates it", p.Name)})
+			case !sameSpec(live.Spec, p.Spec):
+				r.Violations = append(r.Violations, Violation{Rule: AuditStaleGeneratedPolicy,
+					Message: fmt.Sprintf("NetworkPolicy %q differs from what the LocalNetworkConfig and NetworkProfiles generate now; netguard serve restores it", p.Name)})
+			}
+		}
+		out = append(out, r)
+	}
+	return out
 }

@@ -58,6 +58,11 @@ type Workload struct {
 	// kubernetes.io/metadata.name label, which every namespace carries, is
 	// assumed.
 	NamespaceLabels map[string]string
+	// Components resolves the pod selectors of the components it depends
+	// on (CollectComponents): a component a LocalNetworkConfig declares is
+	// selected by its podSelector. Nil, or a component not in it, is
+	// selected by the netguard.io/component label.
+	Components ComponentIndex
 }
 
 // Ref names the workload for people: "Deployment/web".
@@ -161,10 +166,11 @@ func Generate(w Workload, profiles map[string]Profile) (Generated, field.ErrorLi
 		own.Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}
 		for _, g := range groupByComponent(ann.DependsOn) {
 			own.Spec.Egress = append(own.Spec.Egress, networkingv1.NetworkPolicyEgressRule{
-				To:    []networkingv1.NetworkPolicyPeer{{PodSelector: componentSelector(g.component)}},
+				To:    []networkingv1.NetworkPolicyPeer{{PodSelector: w.Components.selector(g.component)}},
 				Ports: g.ports,
 			})
 			in := newPolicy(w, c, "netguard."+c+".to."+g.component, g.component)
+			in.Spec.PodSelector = *w.Components.selector(g.component)
 			in.Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
 			in.Spec.Ingress = []networkingv1.NetworkPolicyIngressRule{{
 				From:  []networkingv1.NetworkPolicyPeer{{PodSelector: componentSelector(c)}},
@@ -388,7 +394,11 @@ type SetFinding struct {
 //
 // Workloads whose annotations do not parse are skipped, except that they
 // still claim their component: Generate reports their errors.
-func CheckWorkloadSet(ws []Workload) []SetFinding {
+//
+// locals are the input's LocalNetworkConfigs: the components they declare
+// count as declared, and a workload claiming one that a LocalNetworkConfig
+// owns is an error too.
+func CheckWorkloadSet(ws []Workload, locals ...LocalConfig) []SetFinding {
 	type claim struct {
 		index     int
 		component string
@@ -404,6 +414,39 @@ func CheckWorkloadSet(ws []Workload) []SetFinding {
 		w, owner := ws[i], ws[conflicts[i]]
 		c, _ := ClaimedComponent(w)
 		out = append(out, SetFinding{Index: i, Error: DuplicateComponent(w, c, owner)})
+	}
+	if len(locals) > 0 {
+		byNS := map[string][]LocalConfig{}
+		for _, l := range locals {
+			byNS[l.Namespace] = append(byNS[l.Namespace], l)
+		}
+		for ns, ls := range byNS {
+			var here []Workload
+			for _, w := range ws {
+				if w.Namespace == ns {
+					here = append(here, w)
+				}
+			}
+			nc := CollectComponents(here, ls)
+			for c, owner := range nc.Owners {
+				if owner.Kind != KindLocalNetworkConfig {
+					continue
+				}
+				if declared[ns] == nil {
+					declared[ns] = map[string]int{}
+				}
+				declared[ns][c] = -1
+				for i, w := range ws {
+					if _, dup := conflicts[i]; dup || w.Namespace != ns {
+						continue
+					}
+					if wc, ok := ClaimedComponent(w); ok && wc == c {
+						conflicts[i] = -1
+						out = append(out, SetFinding{Index: i, Error: DuplicateComponent(w, c, owner)})
+					}
+				}
+			}
+		}
 	}
 	metaPath := field.NewPath("metadata")
 	unannotated := map[string]map[string]string{} // namespace -> workload name -> ref

@@ -44,7 +44,7 @@ func GeneratedViolations(w Workload, gen Generated, level Level, version Version
 	}
 	var out []Violation
 	for _, d := range ann.DependsOn {
-		one := Workload{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, Annotations: map[string]string{
+		one := Workload{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, Components: w.Components, Annotations: map[string]string{
 			AnnotationComponent: ann.Component, AnnotationDependsOn: d.String(),
 		}}
 		g, errs := Generate(one, nil)

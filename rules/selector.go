@@ -465,3 +465,10 @@ candidates:
 	}
 	return false
 }
+
+// Disjoint reports whether no object can match both s and o. A false answer
+// means they may overlap: it is used to refuse components whose pods might
+// be the same, where a missed contradiction only refuses more.
+func (s NormalizedSelector) Disjoint(o NormalizedSelector) bool {
+	return !selectorsMayOverlap(s, o)
+}

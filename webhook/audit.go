@@ -320,6 +320,13 @@ func (a *auditor) auditNamespace(ctx context.Context, ns *metav1.PartialObjectMe
 			in.Workloads = append(in.Workloads, toRulesWorkload(kind, &list.Items[i]))
 		}
 	}
+	locals := &netguardv1alpha1.LocalNetworkConfigList{}
+	if err := a.reader.List(ctx, locals, client.InNamespace(ns.Name)); err != nil {
+		return 0, fmt.Errorf("list LocalNetworkConfigs: %w", err)
+	}
+	for i := range locals.Items {
+		in.LocalConfigs = append(in.LocalConfigs, locals.Items[i].ToRulesLocalConfig(nil))
+	}
 	res := rules.AuditNamespace(in)
 	a.report(res)
 	a.warn(res)

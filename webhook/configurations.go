@@ -94,7 +94,36 @@ func ValidatingConfiguration(o ConfigurationOptions) *admissionregistrationv1.Va
 			NamespaceSelector:       namespaceSelector(o.ExcludedNamespaces),
 			MatchConditions:         []admissionregistrationv1.MatchCondition{{Name: "netguard-annotated-bare-pod", Expression: PodAnnotatedMatchExpression}},
 			Rules:                   podRules(),
-		}, namespaceLabelWebhook(o)},
+		}, namespaceLabelWebhook(o), localNetworkConfigWebhook(o)},
+	}
+}
+
+// localNetworkConfigWebhook judges LocalNetworkConfigs and writes their
+// policies (not on dry runs). It fails open like the workload webhooks: the
+// controller judges every LocalNetworkConfig again before writing.
+func localNetworkConfigWebhook(o ConfigurationOptions) admissionregistrationv1.ValidatingWebhook {
+	ignore := admissionregistrationv1.Ignore
+	noneOnDryRun := admissionregistrationv1.SideEffectClassNoneOnDryRun
+	equivalent := admissionregistrationv1.Equivalent
+	timeout := o.timeout()
+	return admissionregistrationv1.ValidatingWebhook{
+		Name:                    "localnetworkconfigs.netguard.io",
+		ClientConfig:            o.ClientConfig(PathValidateLocalNetworkConfig),
+		AdmissionReviewVersions: []string{"v1"},
+		SideEffects:             &noneOnDryRun,
+		FailurePolicy:           &ignore,
+		MatchPolicy:             &equivalent,
+		TimeoutSeconds:          &timeout,
+		NamespaceSelector:       namespaceSelector(o.ExcludedNamespaces),
+		Rules: []admissionregistrationv1.RuleWithOperations{{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+			Rule: admissionregistrationv1.Rule{
+				APIGroups:   []string{"netguard.io"},
+				APIVersions: []string{"v1alpha1"},
+				Resources:   []string{"localnetworkconfigs"},
+				Scope:       ptrScope(admissionregistrationv1.NamespacedScope),
+			},
+		}},
 	}
 }
 

@@ -32,7 +32,7 @@ import (
 	"github.com/netguard/netguard/rules"
 )
 
-// NewScheme knows the built-in kinds and NetworkProfile.
+// NewScheme knows the built-in kinds, NetworkProfile and LocalNetworkConfig.
 func NewScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(s); err != nil {
@@ -317,6 +317,9 @@ func (s *Server) SetupControllers(mgr manager.Manager, o ControllerOptions) erro
 		}); err != nil {
 			return fmt.Errorf("index %s by profile: %w", kind, err)
 		}
+		if err := mgr.GetFieldIndexer().IndexField(ctx, meta, indexDependsOn, dependsOnComponents); err != nil {
+			return fmt.Errorf("index %s by dependency: %w", kind, err)
+		}
 		grace := o.OrphanGrace
 		if grace <= 0 {
 			grace = DefaultOrphanGrace
@@ -329,12 +332,22 @@ func (s *Server) SetupControllers(mgr manager.Manager, o ControllerOptions) erro
 			// A change of a profile's rules changes its generation; the
 			// status writes of profile-usage do not, and are not followed.
 			Watches(&netguardv1alpha1.NetworkProfile{}, handler.EnqueueRequestsFromMapFunc(profileUsers(mgr.GetClient(), gvk)), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+			// A LocalNetworkConfig's components are selected by their
+			// podSelector: its dependents follow it.
+			Watches(&netguardv1alpha1.LocalNetworkConfig{}, localConsumers(mgr.GetClient(), gvk), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 			Complete(r)
 		if err != nil {
 			return fmt.Errorf("%s controller: %w", kind, err)
 		}
 	}
 	if err := setupProfileUsage(mgr); err != nil {
+		return err
+	}
+	grace := o.OrphanGrace
+	if grace <= 0 {
+		grace = DefaultOrphanGrace
+	}
+	if err := s.setupLocalController(mgr, grace); err != nil {
 		return err
 	}
 	nr := &namespaceReconciler{s: s, client: mgr.GetClient(), baseline: o.Baseline}

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sort"
 	"strconv"
 	"strings"
@@ -93,6 +94,17 @@ func generationKey(w rules.Workload) string {
 		b.WriteByte('=')
 		add(k)
 		add(w.NamespaceLabels[k])
+	}
+	// So do the selectors of components LocalNetworkConfigs declare.
+	comps := make([]string, 0, len(w.Components))
+	for c := range w.Components {
+		comps = append(comps, c)
+	}
+	sort.Strings(comps)
+	for _, c := range comps {
+		b.WriteByte('@')
+		add(c)
+		add(metav1.FormatLabelSelector(w.Components[c]))
 	}
 	return b.String()
 }

@@ -26,20 +26,28 @@ type generatedVerdict struct {
 // judgeGenerated evaluates gen, Generate's result for w, at the modes of w's
 // namespace. Profile rules are not judged: their scope is.
 func (s *Server) judgeGenerated(ctx context.Context, w rules.Workload, gen rules.Generated) (generatedVerdict, error) {
-	labels, err := s.namespaces.NamespaceLabels(ctx, w.Namespace)
+	return s.judge(ctx, w.Namespace, func(l rules.Level, v rules.Version) []rules.Violation {
+		return rules.GeneratedViolations(w, gen, l, v)
+	})
+}
+
+// judge evaluates generated policies at the modes of namespace; violations
+// judges them at one level and version.
+func (s *Server) judge(ctx context.Context, namespace string, violations func(rules.Level, rules.Version) []rules.Violation) (generatedVerdict, error) {
+	labels, err := s.namespaces.NamespaceLabels(ctx, namespace)
 	if err != nil {
 		return generatedVerdict{}, err
 	}
 	policy, _ := rules.PolicyForNamespace(s.cfg.Defaults, labels)
 	v := generatedVerdict{enforce: policy.Enforce}
-	if v.denied = rules.GeneratedViolations(w, gen, policy.Enforce.Level, policy.Enforce.Version); len(v.denied) > 0 {
+	if v.denied = violations(policy.Enforce.Level, policy.Enforce.Version); len(v.denied) > 0 {
 		countViolations(v.denied, "enforce")
 		return v, nil
 	}
-	for _, vi := range rules.GeneratedViolations(w, gen, policy.Warn.Level, policy.Warn.Version) {
+	for _, vi := range violations(policy.Warn.Level, policy.Warn.Version) {
 		v.warnings = append(v.warnings, "netguard: would violate netguard "+quote(policy.Warn)+": "+vi.String())
 	}
-	if vs := rules.GeneratedViolations(w, gen, policy.Audit.Level, policy.Audit.Version); len(vs) > 0 {
+	if vs := violations(policy.Audit.Level, policy.Audit.Version); len(vs) > 0 {
 		v.auditAnnotations = map[string]string{AuditAnnotationViolations: "would violate netguard " + quote(policy.Audit) + ": " + joinViolations(vs)}
 	}
 	return v, nil

@@ -53,6 +53,13 @@ func (in *injector) generate(ctx context.Context, w rules.Workload) (rules.Gener
 		}
 		w.NamespaceLabels = labels
 	}
+	if w.Components == nil && rules.IsAnnotated(w.Annotations) {
+		idx, err := in.localIndex(ctx, w)
+		if err != nil {
+			return rules.Generated{}, nil, err
+		}
+		w.Components = idx
+	}
 	var key string
 	if in.generated != nil && rules.IsAnnotated(w.Annotations) {
 		key = generationKey(w)

@@ -773,7 +773,7 @@ func TestMetrics(t *testing.T) {
 		// resources and mode "inject"; the namespace-label webhook with
 		// resource "namespaces" and mode "labels" (docs/metrics.md).
 		"netguard_admission_decisions_total": {
-			"resource":  {"networkpolicies": true, "deployments": true, "statefulsets": true, "daemonsets": true, "jobs": true, "cronjobs": true, "replicasets": true, "pods": true, "unknown": true, "namespaces": true},
+			"resource":  {"networkpolicies": true, "deployments": true, "statefulsets": true, "daemonsets": true, "jobs": true, "cronjobs": true, "replicasets": true, "pods": true, "unknown": true, "namespaces": true, "localnetworkconfigs": true},
 			"operation": {"CREATE": true, "UPDATE": true, "DELETE": true, "CONNECT": true, "unknown": true},
 			"decision":  {"allow": true, "deny": true, "error": true},
 			"mode":      {"enforce": true, "exempt": true, "managed": true, "platform": true, "inject": true, "labels": true},

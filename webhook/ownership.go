@@ -21,8 +21,10 @@ import (
 // namespace's workloads and generated policies from the informer cache.
 
 // otherClaimants returns the live workloads of w's namespace, other than w,
-// that claim component. The cost is one pass over the namespace's cached
-// workload metadata, reading one annotation of each.
+// that claim component, and the LocalNetworkConfigs that declare it (as
+// claimants of kind LocalNetworkConfig). The cost is one pass over the
+// namespace's cached workload metadata, reading one annotation of each, and
+// one over its cached LocalNetworkConfigs.
 func (in *injector) otherClaimants(ctx context.Context, w rules.Workload, component string) ([]rules.Workload, error) {
 	var out []rules.Workload
 	for _, kind := range workloadKinds {
@@ -39,6 +41,19 @@ func (in *injector) otherClaimants(ctx context.Context, w rules.Workload, compon
 			if c, ok := rules.ClaimedComponent(other); ok && c == component {
 				out = append(out, other)
 			}
+		}
+	}
+	// LocalNetworkConfigs claim components too.
+	locals, err := in.localConfigs(ctx, w.Namespace, "")
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range locals {
+		if w.Kind == rules.KindLocalNetworkConfig && l.Name == w.Name {
+			continue
+		}
+		if slices.Contains(l.ComponentNames(), component) {
+			out = append(out, l.Claimant(component))
 		}
 	}
 	return out, nil
@@ -172,6 +187,10 @@ func (in *injector) restoreOwners(ctx context.Context, w rules.Workload) ([]stri
 			continue
 		}
 		owner := others[rules.ComponentOwner(others)]
+		if owner.Kind == rules.KindLocalNetworkConfig {
+			// Its controller restores its policies.
+			continue
+		}
 		gen, ferrs, err := in.generate(ctx, owner)
 		if err != nil {
 			return kept, err

@@ -143,10 +143,11 @@ func admissionWriter(mgr manager.Manager) (client.Client, error) {
 // logger).
 func (s *Server) handlers(opts ...func(*admission.Webhook)) map[string]http.Handler {
 	hooks := map[string]*admission.Webhook{
-		PathValidateNetworkPolicy: {Handler: &networkPolicyValidator{cfg: s.cfg, isSelf: s.isSelf, namespaces: s.namespaces}},
-		PathMutateWorkload:        {Handler: &workloadMutator{s: s}},
-		PathValidateWorkload:      {Handler: &workloadApplier{s: s}},
-		PathValidateNamespace:     {Handler: &namespaceLabelValidator{}},
+		PathValidateNetworkPolicy:      {Handler: &networkPolicyValidator{cfg: s.cfg, isSelf: s.isSelf, namespaces: s.namespaces}},
+		PathMutateWorkload:             {Handler: &workloadMutator{s: s}},
+		PathValidateWorkload:           {Handler: &workloadApplier{s: s}},
+		PathValidateNamespace:          {Handler: &namespaceLabelValidator{}},
+		PathValidateLocalNetworkConfig: {Handler: &localValidator{s: s}},
 	}
 	out := make(map[string]http.Handler, len(hooks))
 	for path, wh := range hooks {
@@ -157,7 +158,7 @@ func (s *Server) handlers(opts ...func(*admission.Webhook)) map[string]http.Hand
 		switch path {
 		case PathValidateNetworkPolicy:
 			decode = decodeNetworkPolicyReview
-		case PathValidateNamespace:
+		case PathValidateNamespace, PathValidateLocalNetworkConfig:
 			decode = decodeReview
 		}
 		h := serveReview(MaxRequestBytes, wh, decode)
@@ -258,11 +259,11 @@ func workloadMetadata(kind string) *metav1.PartialObjectMetadata {
 // admissionInformers are what admission reads: namespaces (as metadata only:
 // labels are all netguard needs, and metadata keeps the cache small in
 // clusters with many namespaces), NetworkPolicies (metadata only, see
-// policyMetadata), NetworkProfiles, and Deployments, StatefulSets and
+// policyMetadata), NetworkProfiles, LocalNetworkConfigs, and Deployments, StatefulSets and
 // DaemonSets as metadata (trimmed to netguard's annotations), to find the
 // owner of a component (ownership.go).
 func admissionInformers() []client.Object {
-	out := []client.Object{namespaceMetadata(), policyMetadata(), &netguardv1alpha1.NetworkProfile{}}
+	out := []client.Object{namespaceMetadata(), policyMetadata(), &netguardv1alpha1.NetworkProfile{}, &netguardv1alpha1.LocalNetworkConfig{}}
 	for _, kind := range workloadKinds {
 		out = append(out, workloadMetadata(kind))
 	}

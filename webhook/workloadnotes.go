@@ -12,6 +12,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
 	"github.com/netguard/netguard/rules"
 )
 
@@ -92,6 +93,14 @@ func undeclaredIn(ctx context.Context, r client.Reader, w rules.Workload, ann ru
 				declared[strings.TrimSpace(c)] = true
 			} else {
 				declared[o.Name] = true
+			}
+		}
+	}
+	locals := &netguardv1alpha1.LocalNetworkConfigList{}
+	if err := r.List(ctx, locals, client.InNamespace(w.Namespace)); err == nil {
+		for _, l := range locals.Items {
+			for c := range l.Spec.Components {
+				declared[c] = true
 			}
 		}
 	}

@@ -17,7 +17,7 @@ var (
 )
 
 func addKnownTypes(scheme *runtime.Scheme) error {
-	scheme.AddKnownTypes(GroupVersion, &NetworkProfile{}, &NetworkProfileList{})
+	scheme.AddKnownTypes(GroupVersion, &NetworkProfile{}, &NetworkProfileList{}, &LocalNetworkConfig{}, &LocalNetworkConfigList{})
 	metav1.AddToGroupVersion(scheme, GroupVersion)
 	return nil
 }

@@ -14,3 +14,22 @@ func (p *NetworkProfile) ToRulesProfile() rules.Profile {
 	}
 	return out
 }
+
+// ToRulesLocalConfig converts the LocalNetworkConfig for the generator.
+// Selectors are deep copies; nsLabels may be nil.
+func (l *LocalNetworkConfig) ToRulesLocalConfig(nsLabels map[string]string) rules.LocalConfig {
+	out := rules.LocalConfig{Namespace: l.Namespace, Name: l.Name, UID: l.UID, Created: l.CreationTimestamp.Time, NamespaceLabels: nsLabels}
+	for name, c := range l.Spec.Components {
+		lc := rules.LocalComponent{Name: name, PodSelector: c.PodSelector.DeepCopy(), ExposeTo: len(c.ExposeTo)}
+		for _, d := range c.DependsOn {
+			rd := rules.LocalDependency{Component: d.Component, Namespace: d.Namespace, Protocol: d.Protocol, NetworkProfile: d.NetworkProfile}
+			if d.Port != nil {
+				p := *d.Port
+				rd.Port = &p
+			}
+			lc.DependsOn = append(lc.DependsOn, rd)
+		}
+		out.Components = append(out.Components, lc)
+	}
+	return out
+}

@@ -41,6 +41,8 @@ var serveClusterRules = []rbacv1.PolicyRule{
 	{APIGroups: []string{"netguard.io"}, Resources: []string{"networkprofiles"}, Verbs: []string{"get", "list", "watch"}},
 	{APIGroups: []string{"netguard.io"}, Resources: []string{"networkprofiles/status"}, Verbs: []string{"update", "patch"}},
 	{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch", "patch"}},
+	{APIGroups: []string{"netguard.io"}, Resources: []string{"localnetworkconfigs"}, Verbs: []string{"get", "list", "watch"}},
+	{APIGroups: []string{"netguard.io"}, Resources: []string{"localnetworkconfigs/status"}, Verbs: []string{"update", "patch"}},
 	{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"selfsubjectreviews"}, Verbs: []string{"create"}},
@@ -247,8 +249,8 @@ func checkValidatingWebhook(t *testing.T, r *release) {
 	t.Helper()
 	v := get[admissionregistrationv1.ValidatingWebhookConfiguration](t, r, "ValidatingWebhookConfiguration", "netguard-validating")
 	m := get[admissionregistrationv1.MutatingWebhookConfiguration](t, r, "MutatingWebhookConfiguration", "netguard-mutating")
-	if len(v.Webhooks) != 4 || len(m.Webhooks) != 4 {
-		t.Fatalf("%d validating and %d mutating webhooks, want 4 and 4", len(v.Webhooks), len(m.Webhooks))
+	if len(v.Webhooks) != 5 || len(m.Webhooks) != 4 {
+		t.Fatalf("%d validating and %d mutating webhooks, want 5 and 4", len(v.Webhooks), len(m.Webhooks))
 	}
 	clients := map[string]admissionregistrationv1.WebhookClientConfig{
 		"/validate-networkpolicy": v.Webhooks[0].ClientConfig,
@@ -562,8 +564,8 @@ func TestInjectionWebhooks(t *testing.T) {
 	r := mustRender(t, valueSetNamed(t, "defaults"))
 	m := get[admissionregistrationv1.MutatingWebhookConfiguration](t, r, "MutatingWebhookConfiguration", "netguard-mutating")
 	v := get[admissionregistrationv1.ValidatingWebhookConfiguration](t, r, "ValidatingWebhookConfiguration", "netguard-validating")
-	if len(m.Webhooks) != 4 || len(v.Webhooks) != 4 {
-		t.Fatalf("%d mutating and %d validating webhooks, want 4 and 4", len(m.Webhooks), len(v.Webhooks))
+	if len(m.Webhooks) != 5 || len(v.Webhooks) != 5 {
+		t.Fatalf("%d mutating and %d validating webhooks, want 4 and 5", len(m.Webhooks), len(v.Webhooks))
 	}
 	mw, vw, guard := m.Webhooks[0], v.Webhooks[1], v.Webhooks[0]
 	if mw.Name != "workloads.netguard.io" || *mw.ClientConfig.Service.Path != "/mutate-workload" ||

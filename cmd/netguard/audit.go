@@ -223,6 +223,7 @@ type clusterState struct {
 	policies   map[string][]*networkingv1.NetworkPolicy
 	workloads  map[string][]rules.Workload
 	profiles   map[string]rules.Profile
+	locals     map[string][]rules.LocalConfig
 	// noProfiles is set when the NetworkProfile API is not installed.
 	noProfiles bool
 }
@@ -260,7 +261,7 @@ var (
 // readCluster reads the namespaces in scope and, in pages, their
 // NetworkPolicies and workloads (metadata only), and every NetworkProfile.
 func readCluster(ctx context.Context, c client.Reader, o *auditOptions, p *progress) (*clusterState, error) {
-	s := &clusterState{policies: map[string][]*networkingv1.NetworkPolicy{}, workloads: map[string][]rules.Workload{}, profiles: map[string]rules.Profile{}}
+	s := &clusterState{policies: map[string][]*networkingv1.NetworkPolicy{}, workloads: map[string][]rules.Workload{}, profiles: map[string]rules.Profile{}, locals: map[string][]rules.LocalConfig{}}
 	var scope []client.ListOption
 	if o.AllNamespaces {
 		list := &metav1.PartialObjectMetadataList{}
@@ -323,6 +324,14 @@ func readCluster(ctx context.Context, c client.Reader, o *auditOptions, p *progr
 	case err != nil:
 		return nil, fmt.Errorf("list NetworkProfiles: %w", err)
 	}
+	err = eachPage(ctx, c, &netguardv1alpha1.LocalNetworkConfigList{}, nil, o.ChunkSize, p.counter("LocalNetworkConfigs"), func(obj runtime.Object) error {
+		l := obj.(*netguardv1alpha1.LocalNetworkConfig)
+		s.locals[l.Namespace] = append(s.locals[l.Namespace], l.ToRulesLocalConfig(nil))
+		return nil
+	})
+	if err != nil && !meta.IsNoMatchError(err) && !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("list LocalNetworkConfigs: %w", err)
+	}
 	return s, nil
 }
 
@@ -357,6 +366,7 @@ func buildAuditReport(s *clusterState, wc webhook.Config) auditReport {
 		a := rules.AuditNamespace(rules.AuditInput{
 			Namespace: ns.Name, Labels: ns.Labels, Defaults: wc.Defaults,
 			Policies: s.policies[ns.Name], Workloads: s.workloads[ns.Name], Profiles: s.profiles,
+			LocalConfigs: s.locals[ns.Name],
 		})
 		sum.Enforce = a.Enforce.String()
 		sum.NetworkPolicies, sum.Workloads = a.RawPolicies, a.AnnotatedWorkloads

@@ -259,6 +259,11 @@ func everyFinding(t *testing.T) *fakeCluster {
 		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "netguard.gone.depends-on",
 			Labels:      map[string]string{rules.LabelManagedBy: rules.ManagedByValue},
 			Annotations: map[string]string{rules.AnnotationWorkload: "Deployment/gone"}}},
+		// LocalNetworkConfigs whose components may select the same pods,
+		// and one with a field that is not supported yet.
+		localConfig("shop", "edge", "gw", map[string]string{"app": "gw"}),
+		localConfig("shop", "wide", "all", map[string]string{"tier": "x"}),
+		crossConfig("shop"),
 		ns("tools", map[string]string{rules.LabelEnforce: "strict"}),
 		netpol("tools", rules.DefaultDenyPolicyName, networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{}}}),
 	}
@@ -311,6 +316,9 @@ func TestAuditReportsEveryFinding(t *testing.T) {
 		"Deployment web2":                     {"duplicateComponent"},
 		"StatefulSet api":                     {"staleGeneratedPolicy", "staleGeneratedRecord"},
 		"Namespace tools":                     {"invalidNamespaceLabel", "missingGeneratedPolicy", "weakDefaultDeny"},
+		"LocalNetworkConfig edge":             {"overlappingComponent"},
+		"LocalNetworkConfig wide":             {"overlappingComponent", "overlappingComponent"},
+		"LocalNetworkConfig cross":            {"invalidLocalNetworkConfig"},
 	}
 	for _, ids := range got {
 		slices.Sort(ids)
@@ -359,6 +367,7 @@ func TestAuditReadsInPages(t *testing.T) {
 		"PodList limit=2 continue=",
 		"StatefulSetList limit=2 continue=",
 		"NetworkProfileList limit=2 continue=",
+		"LocalNetworkConfigList limit=2 continue=",
 	}
 	if !reflect.DeepEqual(c.lists, want) {
 		t.Errorf("lists:\n got %q\nwant %q", c.lists, want)
@@ -597,4 +606,20 @@ func TestServeAuditConfiguration(t *testing.T) {
 			t.Errorf("%v: defaults %s, exempt %q: want the admission configuration's", tc.args, got.Defaults.Enforce, got.ExemptNamespaces)
 		}
 	}
+}
+
+func localConfig(namespace, name, component string, labels map[string]string) *netguardv1alpha1.LocalNetworkConfig {
+	return &netguardv1alpha1.LocalNetworkConfig{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: netguardv1alpha1.LocalNetworkConfigSpec{Components: map[string]netguardv1alpha1.LocalComponent{
+			component: {PodSelector: metav1.LabelSelector{MatchLabels: labels}},
+		}}}
+}
+
+func crossConfig(namespace string) *netguardv1alpha1.LocalNetworkConfig {
+	l := localConfig(namespace, "cross", "gateway", map[string]string{"app": "gateway"})
+	p := intstr.FromInt32(8082)
+	c := l.Spec.Components["gateway"]
+	c.DependsOn = []netguardv1alpha1.LocalDependency{{Namespace: "kannika-system", Component: "event-gateway", Port: &p}}
+	l.Spec.Components["gateway"] = c
+	return l
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -39,6 +40,7 @@ type profileSet struct {
 // workloads and profiles among the manifests.
 type workloadSet struct {
 	workloads []workloadInput // every workload (rules.WorkloadFromObject), in input order
+	locals    []localInput    // every LocalNetworkConfig, in input order
 	profiles  profileSet
 	// duplicates are NetworkProfiles defined more than once: bad input.
 	duplicates []error
@@ -69,6 +71,16 @@ func collectWorkloads(ms []manifest) workloadSet {
 			set.profiles.byName[p.Name] = p.ToRulesProfile()
 			continue
 		}
+		if l, ok := m.Object.(*netguardv1alpha1.LocalNetworkConfig); ok {
+			ns := l.Namespace
+			if ns == "" {
+				ns = namespaceWhenUnset
+			}
+			lc := l.ToRulesLocalConfig(nsLabels[ns])
+			lc.Namespace = ns
+			set.locals = append(set.locals, localInput{manifest: m, LocalConfig: lc})
+			continue
+		}
 		w, ok := rules.WorkloadFromObject(m.Object)
 		if !ok {
 			continue
@@ -79,7 +91,50 @@ func collectWorkloads(ms []manifest) workloadSet {
 		w.NamespaceLabels = nsLabels[w.Namespace]
 		set.workloads = append(set.workloads, workloadInput{manifest: m, Workload: w})
 	}
+	// A dependency on a component a LocalNetworkConfig declares selects its
+	// podSelector, as in a cluster.
+	if len(set.locals) > 0 {
+		index := map[string]rules.ComponentIndex{}
+		for i := range set.workloads {
+			w := &set.workloads[i]
+			idx, ok := index[w.Namespace]
+			if !ok {
+				idx = rules.CollectComponents(set.plainIn(w.Namespace), set.localsIn(w.Namespace)).Index
+				index[w.Namespace] = idx
+			}
+			w.Components = idx
+		}
+	}
 	return set
+}
+
+func (s workloadSet) plainIn(ns string) []rules.Workload {
+	var out []rules.Workload
+	for _, w := range s.workloads {
+		if w.Namespace == ns {
+			out = append(out, w.Workload)
+		}
+	}
+	return out
+}
+
+func (s workloadSet) localsIn(ns string) []rules.LocalConfig {
+	var out []rules.LocalConfig
+	for _, l := range s.locals {
+		if l.Namespace == ns {
+			out = append(out, l.LocalConfig)
+		}
+	}
+	return out
+}
+
+// allLocals are the input's LocalNetworkConfigs.
+func (s workloadSet) allLocals() []rules.LocalConfig {
+	out := make([]rules.LocalConfig, len(s.locals))
+	for i, l := range s.locals {
+		out[i] = l.LocalConfig
+	}
+	return out
 }
 
 // workloadFinding is an error or warning about one workload's annotations.
@@ -132,7 +187,7 @@ func (s workloadSet) generateAll(ctx context.Context, opts rules.BaselineOptions
 	for i, w := range s.workloads {
 		plain[i] = w.Workload
 	}
-	for _, f := range rules.CheckWorkloadSet(plain) {
+	for _, f := range rules.CheckWorkloadSet(plain, s.allLocals()...) {
 		w := s.workloads[f.Index]
 		if f.Error != nil {
 			findings = append(findings, workloadFinding{Where: w.where(), Message: f.Error.Error()})
@@ -140,6 +195,17 @@ func (s workloadSet) generateAll(ctx context.Context, opts rules.BaselineOptions
 			continue
 		}
 		findings = append(findings, workloadFinding{Where: w.where(), Warning: true, Message: f.Warning})
+	}
+	for _, lr := range s.localResults() {
+		namespaces[lr.local.Namespace] = true
+		for _, msg := range lr.warnings {
+			findings = append(findings, workloadFinding{Where: lr.local.where(), Warning: true, Message: msg})
+		}
+		for _, e := range lr.errs {
+			findings = append(findings, workloadFinding{Where: lr.local.where(), Message: e.Error()})
+			failed = true
+		}
+		policies = append(policies, lr.policies...)
 	}
 	if failed {
 		return nil, findings
@@ -222,7 +288,7 @@ func workloadResults(ms []manifest) ([]checkResult, []workloadFinding, []error) 
 	}
 	// Every workload, annotated or not: a dependency on one without
 	// annotations is named in its warning. Findings are about annotated ones.
-	for _, f := range rules.CheckWorkloadSet(plain) {
+	for _, f := range rules.CheckWorkloadSet(plain, set.allLocals()...) {
 		if f.Error == nil {
 			warnings = append(warnings, workloadFinding{Where: set.workloads[f.Index].where(), Warning: true, Message: f.Warning})
 			continue
@@ -230,8 +296,87 @@ func workloadResults(ms []manifest) ([]checkResult, []workloadFinding, []error) 
 		r := result[f.Index]
 		results[r].Violations = append(results[r].Violations, rules.Violation{Rule: rules.AuditDuplicateComponent, Field: f.Error.Field, Message: f.Error.ErrorBody()})
 	}
+	for _, lr := range set.localResults() {
+		for _, msg := range lr.warnings {
+			warnings = append(warnings, workloadFinding{Where: lr.local.where(), Warning: true, Message: msg})
+		}
+		r := checkResult{Kind: rules.KindLocalNetworkConfig, Namespace: lr.local.Namespace, Name: lr.local.Name, Source: lr.local.Location()}
+		for _, e := range lr.errs {
+			rule := rules.AuditInvalidLocalNetworkConfig
+			switch {
+			case e.Type == field.ErrorTypeDuplicate:
+				rule = rules.AuditDuplicateComponent
+			case rules.IsMissingProfile(e):
+				rule = rules.AuditUnknownProfile
+			case strings.Contains(e.Detail, "overlaps the podSelector"):
+				rule = rules.AuditOverlappingComponent
+			}
+			r.Violations = append(r.Violations, rules.Violation{Rule: rule, Field: e.Field, Message: e.ErrorBody()})
+		}
+		results = append(results, r)
+	}
 	for i := range results {
 		results[i].Allowed = len(results[i].Violations) == 0
 	}
 	return results, warnings, set.duplicates
+}
+
+// localInput is a LocalNetworkConfig read from the input.
+type localInput struct {
+	manifest
+	rules.LocalConfig
+}
+
+func (l localInput) where() string {
+	return fmt.Sprintf("%s: %s %q", l.Location(), rules.KindLocalNetworkConfig, l.Name)
+}
+
+// localResult is what the input's LocalNetworkConfig generates, or why not.
+type localResult struct {
+	local    localInput
+	policies []*networkingv1.NetworkPolicy
+	warnings []string
+	errs     field.ErrorList
+}
+
+// localResults generates every LocalNetworkConfig of the input, with the
+// components of its namespace (annotated workloads and LocalNetworkConfigs
+// of the input) resolved as the webhook resolves them in a cluster.
+func (s workloadSet) localResults() []localResult {
+	if len(s.locals) == 0 {
+		return nil
+	}
+	byNS := map[string][]rules.LocalConfig{}
+	for _, l := range s.locals {
+		byNS[l.Namespace] = append(byNS[l.Namespace], l.LocalConfig)
+	}
+	ws := map[string][]rules.Workload{}
+	for _, w := range s.workloads {
+		ws[w.Namespace] = append(ws[w.Namespace], w.Workload)
+	}
+	components := map[string]rules.NamespaceComponents{}
+	out := make([]localResult, 0, len(s.locals))
+	for _, l := range s.locals {
+		nc, ok := components[l.Namespace]
+		if !ok {
+			nc = rules.CollectComponents(ws[l.Namespace], byNS[l.Namespace])
+			components[l.Namespace] = nc
+		}
+		r := localResult{local: l}
+		warnings, errs := rules.ValidateLocalConfig(l.LocalConfig)
+		if len(errs) > 0 {
+			r.warnings, r.errs = warnings, errs
+			out = append(out, r)
+			continue
+		}
+		r.errs = rules.LocalClaimErrors(l.LocalConfig, nc)
+		g, gerrs := rules.GenerateLocal(l.LocalConfig, s.profiles.byName, nc.Index)
+		r.warnings = g.Warnings
+		r.errs = append(r.errs, gerrs...)
+		if len(r.errs) == 0 {
+			r.policies = g.Policies
+		}
+		out = append(out, r)
+	}
+	return out
 }
