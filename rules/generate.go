@@ -53,10 +53,15 @@ type Workload struct {
 	// (ComponentOwner).
 	Created time.Time
 	// NamespaceLabels are the labels of the workload's namespace, which
-	// decide which NetworkProfiles it may use. Nil means unknown: only the
+	// decide which NetworkProfiles it may use and which exposures of other
+	// namespaces match it. Nil means unknown: only the
 	// kubernetes.io/metadata.name label, which every namespace carries, is
 	// assumed.
 	NamespaceLabels map[string]string
+	// Consent is what other namespaces declare towards this workload
+	// (consent.go); nil means nothing is known, so its cross-namespace
+	// declarations open nothing.
+	Consent *Consent
 }
 
 // Ref names the workload for people: "Deployment/web".
@@ -139,11 +144,13 @@ func Generate(w Workload, profiles map[string]Profile) (Generated, field.ErrorLi
 	}
 
 	c := ann.Component
-	var policies []*networkingv1.NetworkPolicy
-	if len(ann.DependsOn) > 0 {
+	local, remote := splitDependencies(w.Namespace, ann.DependsOn)
+	policies, consentWarnings := consentPolicies(w, c, remote, ann.ExposeTo, w.Consent)
+	out.Warnings = append(out.Warnings, consentWarnings...)
+	if len(local) > 0 {
 		own := newPolicy(w, c, "netguard."+c+".depends-on", c)
 		own.Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}
-		for _, g := range groupByComponent(ann.DependsOn) {
+		for _, g := range groupByComponent(local) {
 			own.Spec.Egress = append(own.Spec.Egress, networkingv1.NetworkPolicyEgressRule{
 				To:    []networkingv1.NetworkPolicyPeer{{PodSelector: componentSelector(g.component)}},
 				Ports: g.ports,
