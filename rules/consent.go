@@ -373,8 +373,12 @@ func compactDependencies(deps []Dependency) []Dependency {
 }
 
 // Names of the cross-namespace policies of component c.
-func crossNamespaceEgressName(c string) string  { return GeneratedPolicyPrefix + c + ".cross-namespace-egress" }
-func crossNamespaceIngressName(c string) string { return GeneratedPolicyPrefix + c + ".cross-namespace-ingress" }
+func crossNamespaceEgressName(c string) string {
+	return GeneratedPolicyPrefix + c + ".cross-namespace-egress"
+}
+func crossNamespaceIngressName(c string) string {
+	return GeneratedPolicyPrefix + c + ".cross-namespace-ingress"
+}
 
 // IsCrossNamespacePolicy reports whether name is a consent policy of
 // component c.
