@@ -361,6 +361,29 @@ func splitDependencies(namespace string, deps []Dependency) (local, remote []Dep
 	return local, remote
 }
 
+// CrossNamespaceTargets returns the distinct NAMESPACE/COMPONENT targets of
+// the dependencies of a workload of namespace on other namespaces, sorted.
+func CrossNamespaceTargets(namespace string, deps []Dependency) []string {
+	_, remote := splitDependencies(namespace, deps)
+	var out []string
+	for _, d := range remote {
+		if len(out) == 0 || out[len(out)-1] != d.Target() {
+			out = append(out, d.Target())
+		}
+	}
+	return out
+}
+
+// HasConsentDeclarations reports cheaply, without parsing, whether
+// annotations may declare anything across namespaces: an expose-to, or a
+// depends-on entry with a namespace.
+func HasConsentDeclarations(annotations map[string]string) bool {
+	if _, ok := annotations[AnnotationExposeTo]; ok {
+		return true
+	}
+	return strings.Contains(annotations[AnnotationDependsOn], "/")
+}
+
 func compactDependencies(deps []Dependency) []Dependency {
 	out := deps[:0]
 	for i, d := range deps {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	appsv1 "k8s.io/api/apps/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -37,6 +38,14 @@ type injector struct {
 	// NetworkProfiles a workload may use; without it only the namespace's
 	// name is known.
 	namespaces namespaceLabeler
+	// defaults and crossNamespace decide whether a namespace may use
+	// cross-namespace consent (consent.go).
+	defaults       rules.NamespacePolicy
+	crossNamespace rules.CrossNamespaceConfig
+	// indexed is set once the controllers registered the consent field
+	// indexes; before that (and on replicas without controllers) consent
+	// lookups scan the cached metadata.
+	indexed atomic.Bool
 }
 
 // generate resolves the workload's profiles from the cache and runs the pure
@@ -54,7 +63,9 @@ func (in *injector) generate(ctx context.Context, w rules.Workload) (rules.Gener
 		w.NamespaceLabels = labels
 	}
 	var key string
-	if in.generated != nil && rules.IsAnnotated(w.Annotations) {
+	// A generation that depends on other namespaces' declarations is not
+	// cached: its inputs are more than the workload and its profiles.
+	if in.generated != nil && rules.IsAnnotated(w.Annotations) && !rules.HasConsentDeclarations(w.Annotations) {
 		key = generationKey(w)
 		if gen, ok := in.generated.get(ctx, in.cache, key); ok {
 			return gen, nil, nil
@@ -63,6 +74,13 @@ func (in *injector) generate(ctx context.Context, w rules.Workload) (rules.Gener
 	ann, _, errs := rules.ParseAnnotations(w.Name, w.Annotations, field.NewPath("metadata"))
 	if len(errs) > 0 {
 		return rules.Generated{}, errs, nil
+	}
+	if w.Consent == nil {
+		consent, err := in.consent(ctx, w, ann)
+		if err != nil {
+			return rules.Generated{}, nil, err
+		}
+		w.Consent = consent
 	}
 	profiles := make(map[string]rules.Profile, len(ann.Profiles))
 	used := make([]profileVersion, 0, len(ann.Profiles))
