@@ -423,20 +423,25 @@ func namespacePeer(namespace, component string) networkingv1.NetworkPolicyPeer {
 // from its dependencies on other namespaces (remote) and its exposures, and
 // the other sides found in consent. Every declaration that opens nothing
 // is a warning.
-func consentPolicies(w Workload, c string, remote []Dependency, exposures []Exposure, consent *Consent) ([]*networkingv1.NetworkPolicy, []string) {
+func consentPolicies(w Workload, c string, remote []Dependency, exposures []Exposure, consent *Consent) ([]*networkingv1.NetworkPolicy, []Violation) {
 	var (
 		policies []*networkingv1.NetworkPolicy
-		warnings []string
+		warnings []Violation
 	)
+	annPath := field.NewPath("metadata", "annotations")
+	dependsOn, exposeTo := annPath.Key(AnnotationDependsOn).String(), annPath.Key(AnnotationExposeTo).String()
+	warn := func(at, format string, args ...any) {
+		warnings = append(warnings, Violation{Rule: AuditOneSidedConsent, Field: at, Message: fmt.Sprintf(format, args...)})
+	}
 	if len(remote) == 0 && len(exposures) == 0 {
 		return nil, nil
 	}
 	if consent != nil && consent.Closed != "" {
 		for _, d := range remote {
-			warnings = append(warnings, fmt.Sprintf("%s: %q opens nothing: %s", AnnotationDependsOn, d.String(), consent.Closed))
+			warn(dependsOn, "%s: %q opens nothing: %s", AnnotationDependsOn, d.String(), consent.Closed)
 		}
 		if len(exposures) > 0 {
-			warnings = append(warnings, fmt.Sprintf("%s: opens nothing: %s", AnnotationExposeTo, consent.Closed))
+			warn(exposeTo, "%s: opens nothing: %s", AnnotationExposeTo, consent.Closed)
 		}
 		return nil, warnings
 	}
@@ -470,15 +475,15 @@ func consentPolicies(w Workload, c string, remote []Dependency, exposures []Expo
 			}
 			switch {
 			case !found:
-				warnings = append(warnings, fmt.Sprintf("%s: %q is one-sided and opens nothing: no workload in namespace %q declares component %q; the path opens when it does and exposes port %s to namespace %q with %s", AnnotationDependsOn, d.String(), d.Namespace, d.Component, d.PortString(), w.Namespace, AnnotationExposeTo))
+				warn(dependsOn, "%s: %q is one-sided and opens nothing: no workload in namespace %q declares component %q; the path opens when it does and exposes port %s to namespace %q with %s", AnnotationDependsOn, d.String(), d.Namespace, d.Component, d.PortString(), w.Namespace, AnnotationExposeTo)
 				continue
 			case p.Closed != "":
-				warnings = append(warnings, fmt.Sprintf("%s: %q opens nothing: %s", AnnotationDependsOn, d.String(), p.Closed))
+				warn(dependsOn, "%s: %q opens nothing: %s", AnnotationDependsOn, d.String(), p.Closed)
 				continue
 			}
 			agreed := AgreedPorts(w.Namespace, w.NamespaceLabels, d, p.Exposures)
 			if len(agreed) == 0 {
-				warnings = append(warnings, fmt.Sprintf("%s: %q is one-sided and opens nothing: %s in namespace %q does not expose port %s to namespace %q (%s)", AnnotationDependsOn, d.String(), p.Ref, d.Namespace, d.PortString(), w.Namespace, AnnotationExposeTo))
+				warn(dependsOn, "%s: %q is one-sided and opens nothing: %s in namespace %q does not expose port %s to namespace %q (%s)", AnnotationDependsOn, d.String(), p.Ref, d.Namespace, d.PortString(), w.Namespace, AnnotationExposeTo)
 				continue
 			}
 			if len(agreed) != 1 || portString(agreed[0]) != d.PortString() {
@@ -486,7 +491,7 @@ func consentPolicies(w Workload, c string, remote []Dependency, exposures []Expo
 				for _, a := range agreed {
 					got = append(got, portString(a))
 				}
-				warnings = append(warnings, fmt.Sprintf("%s: %q opens only %s: %s in namespace %q exposes no more of it to namespace %q", AnnotationDependsOn, d.String(), strings.Join(got, ","), p.Ref, d.Namespace, w.Namespace))
+				warn(dependsOn, "%s: %q opens only %s: %s in namespace %q exposes no more of it to namespace %q", AnnotationDependsOn, d.String(), strings.Join(got, ","), p.Ref, d.Namespace, w.Namespace)
 			}
 			ports = append(ports, agreed...)
 		}
@@ -497,7 +502,9 @@ func consentPolicies(w Workload, c string, remote []Dependency, exposures []Expo
 	}
 	if len(exposures) > 0 {
 		ingress, w2 := providerIngress(w, c, exposures, consent)
-		warnings = append(warnings, w2...)
+		for _, msg := range w2 {
+			warn(exposeTo, "%s", msg)
+		}
 		if ingress != nil {
 			policies = append(policies, ingress)
 		}

@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -391,3 +392,47 @@ func TestConsentSelectorNeverInPolicy(t *testing.T) {
 }
 
 func intstrPort(n int) intstr.IntOrString { return intstr.FromInt32(int32(n)) }
+
+func TestAuditOneSidedConsent(t *testing.T) {
+	ws := armory()
+	defaults := NamespacePolicy{Enforce: LevelVersion{LevelBaseline, LatestVersion()}, Audit: LevelVersion{LevelBaseline, LatestVersion()}, Warn: LevelVersion{LevelBaseline, LatestVersion()}}
+	audit := func(consent map[string]*Consent) []Violation {
+		a := AuditNamespace(AuditInput{Namespace: "kannika-data", Defaults: defaults, Workloads: []Workload{ws[2]}, Consent: consent})
+		for _, r := range a.Results {
+			if r.Kind == "Deployment" {
+				return r.Violations
+			}
+		}
+		t.Fatal("no result for the workload")
+		return nil
+	}
+	rulesOf := func(vs []Violation) []string {
+		var out []string
+		for _, v := range vs {
+			out = append(out, v.Rule+" "+v.Field)
+		}
+		return out
+	}
+	// Alone: both of backup's declarations are one-sided.
+	got := rulesOf(audit(nil))
+	for _, want := range []string{
+		"oneSidedConsent metadata.annotations[netguard.io/depends-on]",
+		"oneSidedConsent metadata.annotations[netguard.io/expose-to]",
+	} {
+		if !slices.Contains(got, want) {
+			t.Errorf("alone: findings %q lack %q", got, want)
+		}
+	}
+	// With both providers and consumers in view: no one-sided finding, and
+	// the cross-namespace policies are expected in the namespace.
+	consents := ResolveConsent(ws, CrossNamespaceConfig{}, func(string, map[string]string) Level { return LevelBaseline })
+	got = rulesOf(audit(map[string]*Consent{"Deployment/backup": consents[2]}))
+	for _, g := range got {
+		if strings.HasPrefix(g, AuditOneSidedConsent) {
+			t.Errorf("agreed: unexpected finding %q", g)
+		}
+	}
+	if !slices.Contains(AuditRules(), AuditOneSidedConsent) {
+		t.Error("oneSidedConsent is not in AuditRules")
+	}
+}

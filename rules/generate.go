@@ -106,6 +106,9 @@ type Generated struct {
 	Digest string
 	// Warnings are things that were accepted but are probably mistakes.
 	Warnings []string
+	// OneSided are the cross-namespace declarations that open nothing
+	// (consent.go), as audit findings; their messages are in Warnings too.
+	OneSided []Violation
 }
 
 // Generate returns the NetworkPolicies that w's annotations declare. profiles
@@ -145,8 +148,11 @@ func Generate(w Workload, profiles map[string]Profile) (Generated, field.ErrorLi
 
 	c := ann.Component
 	local, remote := splitDependencies(w.Namespace, ann.DependsOn)
-	policies, consentWarnings := consentPolicies(w, c, remote, ann.ExposeTo, w.Consent)
-	out.Warnings = append(out.Warnings, consentWarnings...)
+	policies, oneSided := consentPolicies(w, c, remote, ann.ExposeTo, w.Consent)
+	out.OneSided = oneSided
+	for _, v := range oneSided {
+		out.Warnings = append(out.Warnings, v.Message)
+	}
 	if len(local) > 0 {
 		own := newPolicy(w, c, "netguard."+c+".depends-on", c)
 		own.Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}
