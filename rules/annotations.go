@@ -4,8 +4,9 @@ package rules
 // read on apps/v1 Deployments, StatefulSets and DaemonSets:
 //
 //	netguard.io/component:  NAME                       (DNS-1123 label; defaults to the workload's name)
-//	netguard.io/depends-on: COMPONENT:PORT[/PROTOCOL] ... (commas or white space between entries)
+//	netguard.io/depends-on: [NAMESPACE/]COMPONENT:PORT[/PROTOCOL] ... (commas or white space between entries)
 //	netguard.io/profiles:   PROFILE ...                 (NetworkProfile names)
+//	netguard.io/expose-to:  NAMESPACE-SELECTOR:PORT[/PROTOCOL][,PORT...] ; ... (see consent.go)
 //
 // The grammar and every error message are documented in docs/annotations.md;
 // keep the two in step.
@@ -65,7 +66,7 @@ const (
 // NetworkPolicies, i.e. whether any of the netguard.io workload annotations is
 // present (even empty).
 func IsAnnotated(annotations map[string]string) bool {
-	for _, k := range []string{AnnotationComponent, AnnotationDependsOn, AnnotationProfiles} {
+	for _, k := range []string{AnnotationComponent, AnnotationDependsOn, AnnotationProfiles, AnnotationExposeTo} {
 		if _, ok := annotations[k]; ok {
 			return true
 		}
@@ -74,8 +75,13 @@ func IsAnnotated(annotations map[string]string) bool {
 }
 
 // Dependency is one parsed netguard.io/depends-on entry: this component's pods
-// connect to Component's pods (in the same namespace) on Port.
+// connect to Component's pods on Port, in the dependent's own namespace or,
+// with Namespace set, in another namespace whose Component consents
+// (consent.go).
 type Dependency struct {
+	// Namespace is the provider's namespace; "" means the dependent's own
+	// namespace.
+	Namespace string
 	Component string
 	// Port is a number or a port name (resolved at the destination pods'
 	// container ports, as NetworkPolicy does).
@@ -100,12 +106,30 @@ func (d Dependency) PortString() string {
 	return s
 }
 
-// String renders the entry in canonical form, e.g. "db:5432" or "dns:53/UDP".
-func (d Dependency) String() string { return d.Component + ":" + d.PortString() }
+// String renders the entry in canonical form, e.g. "db:5432", "dns:53/UDP"
+// or "kannika-system/event-gateway:8082".
+func (d Dependency) String() string {
+	if d.Namespace != "" {
+		return d.Namespace + "/" + d.Component + ":" + d.PortString()
+	}
+	return d.Component + ":" + d.PortString()
+}
 
-// less orders dependencies by component, then protocol, then port, so that
-// generated policies do not depend on the order of the annotation.
+// Target is the provider as "COMPONENT" or "NAMESPACE/COMPONENT".
+func (d Dependency) Target() string {
+	if d.Namespace != "" {
+		return d.Namespace + "/" + d.Component
+	}
+	return d.Component
+}
+
+// less orders dependencies by namespace (own first), component, then
+// protocol, then port, so that generated policies do not depend on the order
+// of the annotation.
 func (d Dependency) less(o Dependency) bool {
+	if d.Namespace != o.Namespace {
+		return d.Namespace < o.Namespace
+	}
 	if d.Component != o.Component {
 		return d.Component < o.Component
 	}
@@ -137,6 +161,9 @@ type Annotations struct {
 	DependsOn []Dependency
 	// Profiles is deduplicated and sorted.
 	Profiles []string
+	// ExposeTo is the parsed netguard.io/expose-to: the namespaces whose
+	// components may depend on this one, and on which ports.
+	ExposeTo []Exposure
 }
 
 // ParseAnnotations reads the netguard.io annotations of the workload called
@@ -177,6 +204,12 @@ func ParseAnnotations(workloadName string, annotations map[string]string, fldPat
 		warnings = append(warnings, w...)
 		errs = append(errs, e...)
 	}
+	if v, ok := annotations[AnnotationExposeTo]; ok {
+		exp, w, e := ParseExposeTo(v, annPath.Key(AnnotationExposeTo))
+		out.ExposeTo = exp
+		warnings = append(warnings, w...)
+		errs = append(errs, e...)
+	}
 	return out, warnings, errs
 }
 
@@ -198,9 +231,10 @@ func ParseComponent(value string, fldPath *field.Path) (string, field.ErrorList)
 
 // ParseDependsOn parses a netguard.io/depends-on value. Entries are separated
 // by commas or white space (newlines included) and have the form
-// COMPONENT:PORT[/PROTOCOL]:
+// [NAMESPACE/]COMPONENT:PORT[/PROTOCOL]:
 //
 //	backend:8080
+//	kannika-system/event-gateway:8082   a component of another namespace, by consent
 //	dns:53/udp              protocol is case-insensitive; TCP is the default
 //	backend:http            a named container port of backend's pods
 //	instance-manager:10000-30000
@@ -216,12 +250,20 @@ func ParseDependsOn(value string, fldPath *field.Path) ([]Dependency, []string, 
 		deps     []Dependency
 		warnings []string
 		seen     = map[string]bool{}
+		remote   = map[string]bool{}
 	)
 	for _, tok := range tokens {
 		d, err := parseDependency(tok)
 		if err != "" {
 			errs = append(errs, field.Invalid(fldPath, shown(tok), err))
 			continue
+		}
+		if d.Namespace != "" && !remote[d.Target()] {
+			remote[d.Target()] = true
+			if len(remote) > MaxCrossNamespaceTargets {
+				errs = append(errs, field.Invalid(fldPath, shown(tok), fmt.Sprintf("names more than %d components of other namespaces; netguard resolves at most %d per workload: split the workload or ask the platform for a NetworkProfile", MaxCrossNamespaceTargets, MaxCrossNamespaceTargets)))
+				break
+			}
 		}
 		key := d.String()
 		if seen[key] {
@@ -311,10 +353,28 @@ func badCharacters(value string) string {
 // parseDependency parses one COMPONENT:PORT[/PROTOCOL] entry and returns a
 // message saying what is wrong with it, or "".
 func parseDependency(tok string) (Dependency, string) {
+	// The form names the cross-namespace variant only where it was meant,
+	// so that the common message stays short.
 	const form = "must be COMPONENT:PORT[/PROTOCOL], e.g. backend:8080 or dns:53/UDP"
+	const qualifiedForm = "must be NAMESPACE/COMPONENT:PORT[/PROTOCOL], e.g. kannika-system/event-gateway:8082"
 	comp, rest, ok := strings.Cut(tok, ":")
 	if !ok {
+		if strings.Contains(tok, "/") {
+			return Dependency{}, qualifiedForm
+		}
 		return Dependency{}, form
+	}
+	ns, c, qualified := strings.Cut(comp, "/")
+	if qualified {
+		if ns == "" {
+			return Dependency{}, "namespace is missing before \"/\"; " + qualifiedForm
+		}
+		if !isDNS1123Label(ns) {
+			return Dependency{}, fmt.Sprintf("namespace %q must be a namespace name: %s", shown(ns), componentHelp(ns)[len("must be "):])
+		}
+		comp = c
+	} else {
+		ns = ""
 	}
 	if comp == "" {
 		return Dependency{}, "component name is missing; " + form
@@ -323,7 +383,7 @@ func parseDependency(tok string) (Dependency, string) {
 		return Dependency{}, fmt.Sprintf("component %q %s", shown(comp), componentHelp(comp))
 	}
 	port, proto, hasProto := strings.Cut(rest, "/")
-	d := Dependency{Component: comp, Protocol: corev1.ProtocolTCP}
+	d := Dependency{Namespace: ns, Component: comp, Protocol: corev1.ProtocolTCP}
 	if hasProto {
 		switch strings.ToUpper(proto) {
 		case "TCP":

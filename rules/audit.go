@@ -79,6 +79,11 @@ const (
 	// validate (or its generated policies violate the namespace's level),
 	// so netguard generates nothing new for it.
 	AuditInvalidLocalNetworkConfig = "invalidLocalNetworkConfig"
+	// AuditOneSidedConsent: a workload's cross-namespace dependency or
+	// exposure (netguard.io/depends-on NAMESPACE/COMPONENT:PORT,
+	// netguard.io/expose-to) has no agreeing other side, so it opens
+	// nothing.
+	AuditOneSidedConsent = "oneSidedConsent"
 )
 
 // AuditRules returns the audit rule IDs, sorted.
@@ -87,7 +92,7 @@ func AuditRules() []string {
 		AuditDuplicateComponent, AuditInvalidAnnotations, AuditInvalidNamespaceLabel,
 		AuditInvalidLocalNetworkConfig,
 		AuditMissingDefaultDeny, AuditMissingGeneratedPolicy, AuditMissingGeneratedRecord,
-		AuditOrphanedGeneratedPolicy, AuditOverlappingComponent, AuditProfileOutOfScope, AuditReservedPolicyName,
+		AuditOneSidedConsent, AuditOrphanedGeneratedPolicy, AuditOverlappingComponent, AuditProfileOutOfScope, AuditReservedPolicyName,
 		AuditStaleGeneratedPolicy, AuditStaleGeneratedRecord,
 		AuditUnknownProfile, AuditWeakDefaultDeny,
 	}
@@ -112,6 +117,15 @@ type AuditInput struct {
 	Profiles map[string]Profile
 	// Baseline is how netguard generates the namespace baseline.
 	Baseline BaselineOptions
+	// Consent holds what other namespaces declare towards the namespace's
+	// workloads, by Workload.Ref (see ResolveConsent); a workload with
+	// cross-namespace declarations and no entry has no agreeing other side.
+	Consent map[string]*Consent
+	// ConsentUnknown says the caller could not see the other namespaces
+	// (an audit of one namespace): cross-namespace declarations are not
+	// judged, and the consent policies and records of workloads that make
+	// them are taken as they are.
+	ConsentUnknown bool
 }
 
 // NamespaceAudit is the audit of one namespace.
@@ -352,6 +366,9 @@ func auditWorkloads(in AuditInput, byName map[string]*networkingv1.NetworkPolicy
 		if w.Components == nil {
 			annotated[i].Components = index
 		}
+		if w.Consent == nil {
+			annotated[i].Consent = in.Consent[w.Ref()]
+		}
 	}
 	// A component claimed twice makes both workloads' policies share names,
 	// so only the set finding is reported for the later claimant.
@@ -380,7 +397,18 @@ func auditWorkloads(in AuditInput, byName map[string]*networkingv1.NetworkPolicy
 			continue
 		}
 		r.Violations = append(r.Violations, GeneratedViolations(w, g, enforce.Level, enforce.Version)...)
+		unknown := in.ConsentUnknown && HasConsentDeclarations(w.Annotations)
+		if unknown {
+			for _, name := range []string{crossNamespaceEgressName(g.Component), crossNamespaceIngressName(g.Component)} {
+				accounted[name] = true
+			}
+		} else {
+			r.Violations = append(r.Violations, g.OneSided...)
+		}
 		for _, p := range g.Policies {
+			if unknown && IsCrossNamespacePolicy(p.Name, g.Component) {
+				continue
+			}
 			accounted[p.Name] = true
 			switch live := byName[p.Name]; {
 			case live == nil:
@@ -403,7 +431,7 @@ func auditWorkloads(in AuditInput, byName map[string]*networkingv1.NetworkPolicy
 		case err != nil:
 			r.Violations = append(r.Violations, Violation{Rule: AuditStaleGeneratedRecord, Field: recPath,
 				Message: "is not a record netguard wrote; netguard serve rewrites it"})
-		case rec.Digest != g.Digest:
+		case rec.Digest != g.Digest && !unknown:
 			want := g.Record()
 			msg := "records other policy specs than the annotations and NetworkProfiles generate now (a NetworkProfile or netguard changed since)"
 			if !slices.Equal(rec.Policies, want.Policies) {

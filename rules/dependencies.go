@@ -14,6 +14,9 @@ func UndeclaredDependencies(namespace string, deps []Dependency, declared func(c
 	var out []string
 	seen := map[string]bool{}
 	for _, d := range deps {
+		if d.Namespace != "" && d.Namespace != namespace {
+			continue // another namespace's component: see consent.go
+		}
 		if seen[d.Component] || declared(d.Component) {
 			continue
 		}

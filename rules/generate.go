@@ -54,7 +54,8 @@ type Workload struct {
 	// (ComponentOwner).
 	Created time.Time
 	// NamespaceLabels are the labels of the workload's namespace, which
-	// decide which NetworkProfiles it may use. Nil means unknown: only the
+	// decide which NetworkProfiles it may use and which exposures of other
+	// namespaces match it. Nil means unknown: only the
 	// kubernetes.io/metadata.name label, which every namespace carries, is
 	// assumed.
 	NamespaceLabels map[string]string
@@ -63,6 +64,10 @@ type Workload struct {
 	// selected by its podSelector. Nil, or a component not in it, is
 	// selected by the netguard.io/component label.
 	Components ComponentIndex
+	// Consent is what other namespaces declare towards this workload
+	// (consent.go); nil means nothing is known, so its cross-namespace
+	// declarations open nothing.
+	Consent *Consent
 }
 
 // Ref names the workload for people: "Deployment/web".
@@ -122,6 +127,9 @@ type Generated struct {
 	Digest string
 	// Warnings are things that were accepted but are probably mistakes.
 	Warnings []string
+	// OneSided are the cross-namespace declarations that open nothing
+	// (consent.go), as audit findings; their messages are in Warnings too.
+	OneSided []Violation
 }
 
 // Generate returns the NetworkPolicies that w's annotations declare. profiles
@@ -160,11 +168,16 @@ func Generate(w Workload, profiles map[string]Profile) (Generated, field.ErrorLi
 	}
 
 	c := ann.Component
-	var policies []*networkingv1.NetworkPolicy
-	if len(ann.DependsOn) > 0 {
+	local, remote := splitDependencies(w.Namespace, ann.DependsOn)
+	policies, oneSided := consentPolicies(w, c, remote, ann.ExposeTo, w.Consent)
+	out.OneSided = oneSided
+	for _, v := range oneSided {
+		out.Warnings = append(out.Warnings, v.Message)
+	}
+	if len(local) > 0 {
 		own := newPolicy(w, c, "netguard."+c+".depends-on", c)
 		own.Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}
-		for _, g := range groupByComponent(ann.DependsOn) {
+		for _, g := range groupByComponent(local) {
 			own.Spec.Egress = append(own.Spec.Egress, networkingv1.NetworkPolicyEgressRule{
 				To:    []networkingv1.NetworkPolicyPeer{{PodSelector: w.Components.selector(g.component)}},
 				Ports: g.ports,

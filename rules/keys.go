@@ -22,7 +22,7 @@ const KeyPrefix = "netguard.io/"
 // WorkloadAnnotationKeys are the netguard.io/ annotations netguard reads or
 // writes on a workload.
 func WorkloadAnnotationKeys() []string {
-	return []string{AnnotationComponent, AnnotationDependsOn, AnnotationGenerated, AnnotationProfiles}
+	return []string{AnnotationComponent, AnnotationDependsOn, AnnotationExposeTo, AnnotationGenerated, AnnotationProfiles}
 }
 
 // namespaceLevelLabels are the mode and version labels of a namespace.

@@ -19,7 +19,7 @@ func TestUnknownWorkloadAnnotations(t *testing.T) {
 	want := []string{
 		`metadata.annotations[netguard.io/Profiles]: netguard does not read this annotation on workloads and ignores it; did you mean netguard.io/profiles?`,
 		`metadata.annotations[netguard.io/depend-on]: netguard does not read this annotation on workloads and ignores it; did you mean netguard.io/depends-on?`,
-		`metadata.annotations[netguard.io/owner]: netguard does not read this annotation on workloads and ignores it; netguard reads netguard.io/component, netguard.io/depends-on, netguard.io/generated, netguard.io/profiles`,
+		`metadata.annotations[netguard.io/owner]: netguard does not read this annotation on workloads and ignores it; netguard reads netguard.io/component, netguard.io/depends-on, netguard.io/expose-to, netguard.io/generated, netguard.io/profiles`,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %q\nwant %q", got, want)

@@ -598,7 +598,7 @@ func LocalGeneratedViolations(gen LocalGenerated, level Level, version Version) 
 			continue
 		}
 		path := componentPath(p.Labels[LabelComponent]).Child("dependsOn").String()
-		for _, v := range policyViolations(p, level, version) {
+		for _, v := range policyViolations(p, p.Labels[LabelComponent], level, version) {
 			out = append(out, Violation{Rule: v.Rule, Field: path, Message: describePolicyViolation(p.Name, v)})
 		}
 	}

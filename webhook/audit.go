@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/flowcontrol"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -84,6 +85,9 @@ type AuditOptions struct {
 	EventQPS   float32
 	// Reports select the policy reports the audit writes (reports.go).
 	Reports ReportOptions
+	// CrossNamespace is the admission configuration's grant for
+	// cross-namespace consent.
+	CrossNamespace rules.CrossNamespaceConfig
 }
 
 func (o *AuditOptions) defaults() error {
@@ -327,6 +331,7 @@ func (a *auditor) auditNamespace(ctx context.Context, ns *metav1.PartialObjectMe
 	for i := range locals.Items {
 		in.LocalConfigs = append(in.LocalConfigs, locals.Items[i].ToRulesLocalConfig(nil))
 	}
+	a.resolveConsent(ctx, &in)
 	res := rules.AuditNamespace(in)
 	a.report(res)
 	a.warn(res)
@@ -421,3 +426,43 @@ func truncate(s string, n int) string {
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// resolveConsent finds what other namespaces declare towards in's workloads
+// with cross-namespace declarations, from the same cache admission reads.
+// When it cannot, consent is reported unknown rather than one-sided.
+func (a *auditor) resolveConsent(ctx context.Context, in *rules.AuditInput) {
+	lookup := &injector{cache: a.reader, namespaces: readerNamespaces{a.reader}, defaults: a.opts.Defaults, crossNamespace: a.opts.CrossNamespace}
+	for i := range in.Workloads {
+		w := in.Workloads[i]
+		if !rules.HasConsentDeclarations(w.Annotations) {
+			continue
+		}
+		ann, _, errs := rules.ParseAnnotations(w.Name, w.Annotations, field.NewPath("metadata"))
+		if len(errs) > 0 {
+			continue
+		}
+		w.NamespaceLabels = in.Labels
+		c, err := lookup.consent(ctx, w, ann)
+		if err != nil {
+			a.log.Info("cannot resolve cross-namespace consent; not judging it this pass", "namespace", in.Namespace, "error", err.Error())
+			in.ConsentUnknown = true
+			return
+		}
+		if in.Consent == nil {
+			in.Consent = map[string]*rules.Consent{}
+		}
+		in.Consent[w.Ref()] = c
+	}
+}
+
+// readerNamespaces reads namespace labels from a cache; a namespace that is
+// gone has no labels.
+type readerNamespaces struct{ r client.Reader }
+
+func (n readerNamespaces) NamespaceLabels(ctx context.Context, name string) (map[string]string, error) {
+	ns := namespaceMetadata()
+	if err := n.r.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	return ns.Labels, nil
+}

@@ -377,3 +377,31 @@ func TestAuditExempt(t *testing.T) {
 		}
 	}
 }
+
+// The background audit resolves consent across namespaces: an agreed path
+// is no finding, a one-sided one is oneSidedConsent.
+func TestAuditOneSidedConsent(t *testing.T) {
+	ctx := context.Background()
+	dep := func(ns, name string, ann map[string]string) *appsv1.Deployment {
+		return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID("uid-" + ns + "-" + name), Annotations: ann}}
+	}
+	c := fake.NewClientBuilder().WithScheme(auditScheme(t)).WithObjects(
+		auditNamespace("kannika-system", nil), auditNamespace("kannika-data", nil), auditNamespace("elsewhere", nil),
+		dep("kannika-system", "event-gateway", map[string]string{rules.AnnotationExposeTo: "kubernetes.io/metadata.name=kannika-data:8082"}),
+		dep("kannika-data", "backup", map[string]string{rules.AnnotationDependsOn: "kannika-system/event-gateway:8082"}),
+		dep("elsewhere", "backup", map[string]string{rules.AnnotationDependsOn: "kannika-system/event-gateway:8082"}),
+	).Build()
+	a, _ := testAuditor(t, c, AuditOptions{})
+	if err := a.cycle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := gauge(t)
+	if got["elsewhere baseline oneSidedConsent"] != 1 {
+		t.Errorf("elsewhere: gauge %v, want one oneSidedConsent", got)
+	}
+	for _, ns := range []string{"kannika-system", "kannika-data"} {
+		if v := got[ns+" baseline oneSidedConsent"]; v != 0 {
+			t.Errorf("%s: %v oneSidedConsent findings for an agreed path", ns, v)
+		}
+	}
+}

@@ -44,6 +44,9 @@ type Config struct {
 	// once; more wait briefly and are then shed with 429. 0 means
 	// DefaultMaxConcurrentEvaluations.
 	MaxConcurrentEvaluations int
+	// CrossNamespace is the platform's grant for cross-namespace
+	// dependencies by consent; the zero value allows them at every level.
+	CrossNamespace rules.CrossNamespaceConfig
 }
 
 // DefaultSystemDeleters are kube-controller-manager's identities, both when it
@@ -63,6 +66,9 @@ func (c *Config) Validate() error {
 		if !f.lv.Level.Valid() {
 			return fmt.Errorf("defaults.%s: unknown level %q", f.name, f.lv.Level)
 		}
+	}
+	if l := c.CrossNamespace.MaxLevel; l != "" && !l.Valid() {
+		return fmt.Errorf("crossNamespace.maxLevel: unknown level %q", l)
 	}
 	if c.MaxConcurrentEvaluations < 0 {
 		return fmt.Errorf("maxConcurrentEvaluations %d: must not be negative (0 means %d)", c.MaxConcurrentEvaluations, DefaultMaxConcurrentEvaluations)

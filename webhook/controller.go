@@ -320,14 +320,27 @@ func (s *Server) SetupControllers(mgr manager.Manager, o ControllerOptions) erro
 		if err := mgr.GetFieldIndexer().IndexField(ctx, meta, indexDependsOn, dependsOnComponents); err != nil {
 			return fmt.Errorf("index %s by dependency: %w", kind, err)
 		}
+		if err := mgr.GetFieldIndexer().IndexField(ctx, meta, indexComponent, componentIndexValue(kind)); err != nil {
+			return fmt.Errorf("index %s by component: %w", kind, err)
+		}
+		if err := mgr.GetFieldIndexer().IndexField(ctx, meta, indexConsentTargets, consentTargetsIndexValue); err != nil {
+			return fmt.Errorf("index %s by cross-namespace dependency: %w", kind, err)
+		}
 		grace := o.OrphanGrace
 		if grace <= 0 {
 			grace = DefaultOrphanGrace
 		}
 		r := &workloadReconciler{s: s, kind: kind, gvk: gvk, client: mgr.GetClient(), recorder: recorder, orphanGrace: grace}
-		err := ctrl.NewControllerManagedBy(mgr).
+		b := ctrl.NewControllerManagedBy(mgr).
 			Named("workload-"+strings.ToLower(kind)).
-			For(meta, builder.OnlyMetadata, builder.WithPredicates(netguardWorkload())).
+			For(meta, builder.OnlyMetadata, builder.WithPredicates(netguardWorkload()))
+		// The other side of cross-namespace consent, of every kind, and
+		// namespaces whose labels (selectors, levels) change.
+		for _, src := range workloadKinds {
+			b = b.WatchesMetadata(workloadMetadata(src), s.consentPeers(kind, src))
+		}
+		err := b.
+			Watches(namespaceMetadata(), handler.EnqueueRequestsFromMapFunc(s.namespaceConsentPeers(mgr.GetClient(), kind)), builder.OnlyMetadata, builder.WithPredicates(predicate.LabelChangedPredicate{})).
 			Watches(policyMetadata(), settled(policyOwner(kind), policySettle), builder.OnlyMetadata, builder.WithPredicates(managedPolicy())).
 			// A change of a profile's rules changes its generation; the
 			// status writes of profile-usage do not, and are not followed.
@@ -340,6 +353,7 @@ func (s *Server) SetupControllers(mgr manager.Manager, o ControllerOptions) erro
 			return fmt.Errorf("%s controller: %w", kind, err)
 		}
 	}
+	s.injector.indexed.Store(true)
 	if err := setupProfileUsage(mgr); err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func generationKey(w rules.Workload) string {
 	add(w.Namespace)
 	add(w.Name)
 	add(string(w.UID))
-	for _, k := range []string{rules.AnnotationComponent, rules.AnnotationDependsOn, rules.AnnotationProfiles} {
+	for _, k := range []string{rules.AnnotationComponent, rules.AnnotationDependsOn, rules.AnnotationProfiles, rules.AnnotationExposeTo} {
 		if v, ok := w.Annotations[k]; ok {
 			b.WriteByte('+')
 			add(v)

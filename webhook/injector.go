@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -37,6 +38,14 @@ type injector struct {
 	// NetworkProfiles a workload may use; without it only the namespace's
 	// name is known.
 	namespaces namespaceLabeler
+	// defaults and crossNamespace decide whether a namespace may use
+	// cross-namespace consent (consent.go).
+	defaults       rules.NamespacePolicy
+	crossNamespace rules.CrossNamespaceConfig
+	// indexed is set once the controllers registered the consent field
+	// indexes; before that (and on replicas without controllers) consent
+	// lookups scan the cached metadata.
+	indexed atomic.Bool
 }
 
 // generate resolves the workload's profiles from the cache and runs the pure
@@ -61,7 +70,9 @@ func (in *injector) generate(ctx context.Context, w rules.Workload) (rules.Gener
 		w.Components = idx
 	}
 	var key string
-	if in.generated != nil && rules.IsAnnotated(w.Annotations) {
+	// A generation that depends on other namespaces' declarations is not
+	// cached: its inputs are more than the workload and its profiles.
+	if in.generated != nil && rules.IsAnnotated(w.Annotations) && !rules.HasConsentDeclarations(w.Annotations) {
 		key = generationKey(w)
 		if gen, ok := in.generated.get(ctx, in.cache, key); ok {
 			return gen, nil, nil
@@ -70,6 +81,13 @@ func (in *injector) generate(ctx context.Context, w rules.Workload) (rules.Gener
 	ann, _, errs := rules.ParseAnnotations(w.Name, w.Annotations, field.NewPath("metadata"))
 	if len(errs) > 0 {
 		return rules.Generated{}, errs, nil
+	}
+	if w.Consent == nil {
+		consent, err := in.consent(ctx, w, ann)
+		if err != nil {
+			return rules.Generated{}, nil, err
+		}
+		w.Consent = consent
 	}
 	profiles := make(map[string]rules.Profile, len(ann.Profiles))
 	used := make([]profileVersion, 0, len(ann.Profiles))

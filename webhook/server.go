@@ -105,7 +105,8 @@ func Setup(mgr manager.Manager, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.injector = &injector{cache: mgr.GetCache(), client: writer, live: mgr.GetAPIReader(), generated: newGenerationCache(generationCacheSize), namespaces: s.namespaces}
+	s.injector = &injector{cache: mgr.GetCache(), client: writer, live: mgr.GetAPIReader(), generated: newGenerationCache(generationCacheSize), namespaces: s.namespaces,
+		defaults: cfg.Defaults, crossNamespace: cfg.CrossNamespace}
 	s.apiReader = mgr.GetAPIReader()
 	s.recorder = mgr.GetEventRecorder("netguard")
 	srv := mgr.GetWebhookServer()

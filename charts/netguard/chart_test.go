@@ -698,3 +698,17 @@ func TestAdmissionConcurrencyValue(t *testing.T) {
 		t.Errorf("default admission.maxConcurrentEvaluations %d, want serve's default %d", got, webhook.DefaultMaxConcurrentEvaluations)
 	}
 }
+
+// config.crossNamespace reaches the file serve reads; by default consent is
+// on at every level.
+func TestCrossNamespaceValue(t *testing.T) {
+	r := mustRender(t, valueSet{name: "cross-namespace", values: "config: {crossNamespace: {enabled: false, maxLevel: baseline}}"})
+	got := readConfiguration(t, get[corev1.ConfigMap](t, r, "ConfigMap", "netguard-config")).CrossNamespace
+	if got.Enabled == nil || *got.Enabled || got.MaxLevel != "baseline" {
+		t.Errorf("crossNamespace %+v, want enabled false, maxLevel baseline", got)
+	}
+	def := readConfiguration(t, get[corev1.ConfigMap](t, mustRender(t, valueSetNamed(t, "defaults")), "ConfigMap", "netguard-config")).CrossNamespace
+	if def.Enabled == nil || !*def.Enabled || def.MaxLevel != "managed" {
+		t.Errorf("default crossNamespace %+v, want enabled at every level (managed)", def)
+	}
+}

@@ -226,6 +226,8 @@ type clusterState struct {
 	locals     map[string][]rules.LocalConfig
 	// noProfiles is set when the NetworkProfile API is not installed.
 	noProfiles bool
+	// scoped is set for an audit of one namespace (-n).
+	scoped bool
 }
 
 func runAudit(ctx context.Context, streams ioStreams, o *auditOptions, wc webhook.Config, c client.Reader) error {
@@ -284,6 +286,7 @@ func readCluster(ctx context.Context, c client.Reader, o *auditOptions, p *progr
 			return nil, fmt.Errorf("get namespace %q: %w", o.Namespace, err)
 		}
 		s.namespaces = []metav1.PartialObjectMetadata{ns}
+		s.scoped = true
 		scope = []client.ListOption{client.InNamespace(o.Namespace)}
 	}
 
@@ -356,6 +359,7 @@ func eachPage(ctx context.Context, c client.Reader, list client.ObjectList, opts
 // buildAuditReport audits every namespace in scope.
 func buildAuditReport(s *clusterState, wc webhook.Config) auditReport {
 	report := auditReport{checkReport: checkReport{Results: []checkResult{}}, Namespaces: []auditNamespaceSummary{}}
+	consent, consentUnknown := s.consent(wc)
 	for _, ns := range s.namespaces {
 		sum := auditNamespaceSummary{Name: ns.Name}
 		if exempt, by := webhook.AuditExempt(wc.ExemptNamespaces, ns.Name, ns.Labels); exempt {
@@ -367,6 +371,7 @@ func buildAuditReport(s *clusterState, wc webhook.Config) auditReport {
 			Namespace: ns.Name, Labels: ns.Labels, Defaults: wc.Defaults,
 			Policies: s.policies[ns.Name], Workloads: s.workloads[ns.Name], Profiles: s.profiles,
 			LocalConfigs: s.locals[ns.Name],
+			Consent:      consent[ns.Name], ConsentUnknown: consentUnknown,
 		})
 		sum.Enforce = a.Enforce.String()
 		sum.NetworkPolicies, sum.Workloads = a.RawPolicies, a.AnnotatedWorkloads
@@ -499,4 +504,39 @@ func (p *progress) done() {
 		fmt.Fprint(p.w, "\r\033[K")
 		p.line = false
 	}
+}
+
+// consent resolves cross-namespace consent between the audited namespaces:
+// by namespace, then workload reference (AuditInput.Consent). An audit of
+// one namespace cannot see the other side: it reports consent as unknown.
+func (s *clusterState) consent(wc webhook.Config) (map[string]map[string]*rules.Consent, bool) {
+	if s.scoped {
+		return nil, true
+	}
+	labels := map[string]map[string]string{}
+	for _, ns := range s.namespaces {
+		labels[ns.Name] = ns.Labels
+	}
+	var all []rules.Workload
+	for _, ns := range s.namespaces {
+		for _, w := range s.workloads[ns.Name] {
+			w.NamespaceLabels = labels[ns.Name]
+			all = append(all, w)
+		}
+	}
+	consents := rules.ResolveConsent(all, wc.CrossNamespace, func(_ string, l map[string]string) rules.Level {
+		p, _ := rules.PolicyForNamespace(wc.Defaults, l)
+		return p.Enforce.Level
+	})
+	out := map[string]map[string]*rules.Consent{}
+	for i, w := range all {
+		if consents[i] == nil {
+			continue
+		}
+		if out[w.Namespace] == nil {
+			out[w.Namespace] = map[string]*rules.Consent{}
+		}
+		out[w.Namespace][w.Ref()] = consents[i]
+	}
+	return out, false
 }

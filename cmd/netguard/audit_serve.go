@@ -41,6 +41,7 @@ func backgroundAuditOptions(c *NetguardConfiguration, wc webhook.Config) webhook
 		MaxObjectsPerCycle: c.Audit.MaxObjectsPerCycle,
 		Defaults:           wc.Defaults,
 		ExemptNamespaces:   wc.ExemptNamespaces,
+		CrossNamespace:     wc.CrossNamespace,
 	}
 }
 

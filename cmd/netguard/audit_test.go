@@ -250,6 +250,8 @@ func everyFinding(t *testing.T) *fakeCluster {
 		deployment("shop", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"}),
 		deployment("shop", "web2", map[string]string{rules.AnnotationComponent: "web"}),
 		deployment("shop", "bad", map[string]string{rules.AnnotationDependsOn: "api"}),
+		// A cross-namespace dependency nobody exposes.
+		deployment("shop", "lonely", map[string]string{rules.AnnotationDependsOn: "tools/gw:80"}),
 		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "agent", Annotations: map[string]string{rules.AnnotationProfiles: "nope"}}},
 		// A profile offered to another namespace only.
 		&netguardv1alpha1.NetworkProfile{ObjectMeta: metav1.ObjectMeta{Name: "kannika"}, Spec: netguardv1alpha1.NetworkProfileSpec{
@@ -314,6 +316,7 @@ func TestAuditReportsEveryFinding(t *testing.T) {
 		"Deployment bad":                      {"invalidAnnotations"},
 		"Deployment web":                      {"missingGeneratedPolicy", "missingGeneratedPolicy", "missingGeneratedRecord"},
 		"Deployment web2":                     {"duplicateComponent"},
+		"Deployment lonely":                   {"missingGeneratedRecord", "oneSidedConsent"},
 		"StatefulSet api":                     {"staleGeneratedPolicy", "staleGeneratedRecord"},
 		"Namespace tools":                     {"invalidNamespaceLabel", "missingGeneratedPolicy", "weakDefaultDeny"},
 		"LocalNetworkConfig edge":             {"overlappingComponent"},

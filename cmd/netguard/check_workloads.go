@@ -105,6 +105,17 @@ func collectWorkloads(ms []manifest) workloadSet {
 			w.Components = idx
 		}
 	}
+	// Cross-namespace consent between the input's namespaces. The files
+	// carry no platform configuration: consent counts at every level, as
+	// netguard's default does.
+	plain := make([]rules.Workload, len(set.workloads))
+	for i, w := range set.workloads {
+		plain[i] = w.Workload
+	}
+	consents := rules.ResolveConsent(plain, rules.CrossNamespaceConfig{}, func(string, map[string]string) rules.Level { return rules.LevelPrivileged })
+	for i := range set.workloads {
+		set.workloads[i].Consent = consents[i]
+	}
 	return set
 }
 

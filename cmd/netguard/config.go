@@ -32,16 +32,18 @@ type (
 	PlatformConfig        = configv1alpha1.PlatformConfig
 	AuditConfig           = configv1alpha1.AuditConfig
 	AdmissionConfig       = configv1alpha1.AdmissionConfig
+	CrossNamespaceConfig  = configv1alpha1.CrossNamespaceConfig
 )
 
 func defaultConfiguration() *NetguardConfiguration {
 	return &NetguardConfiguration{
-		APIVersion: configAPIVersion,
-		Kind:       configKind,
-		Defaults:   LevelDefaults{Enforce: "baseline", Audit: "restricted", Warn: "restricted"},
-		Exemptions: Exemptions{Namespaces: []string{"kube-system"}},
-		Audit:      AuditConfig{Interval: metav1.Duration{Duration: time.Minute}, MaxObjectsPerCycle: webhook.DefaultAuditMaxObjectsPerCycle},
-		Admission:  AdmissionConfig{MaxConcurrentEvaluations: webhook.DefaultMaxConcurrentEvaluations},
+		APIVersion:     configAPIVersion,
+		Kind:           configKind,
+		Defaults:       LevelDefaults{Enforce: "baseline", Audit: "restricted", Warn: "restricted"},
+		Exemptions:     Exemptions{Namespaces: []string{"kube-system"}},
+		Audit:          AuditConfig{Interval: metav1.Duration{Duration: time.Minute}, MaxObjectsPerCycle: webhook.DefaultAuditMaxObjectsPerCycle},
+		Admission:      AdmissionConfig{MaxConcurrentEvaluations: webhook.DefaultMaxConcurrentEvaluations},
+		CrossNamespace: CrossNamespaceConfig{Enabled: ptrTo(true), MaxLevel: string(rules.LevelManaged)},
 	}
 }
 
@@ -87,6 +89,11 @@ func validateConfiguration(c *NetguardConfiguration) error {
 	}
 	if c.Audit.MaxObjectsPerCycle < 0 {
 		errs = append(errs, fmt.Errorf("audit.maxObjectsPerCycle %d: must not be negative (0 means %d)", c.Audit.MaxObjectsPerCycle, webhook.DefaultAuditMaxObjectsPerCycle))
+	}
+	if l := c.CrossNamespace.MaxLevel; l != "" {
+		if _, err := rules.ParseLevel(l); err != nil {
+			errs = append(errs, fmt.Errorf("crossNamespace.maxLevel %q: use privileged, baseline, restricted or managed", l))
+		}
 	}
 	if c.Admission.MaxConcurrentEvaluations < 0 {
 		errs = append(errs, fmt.Errorf("admission.maxConcurrentEvaluations %d: must not be negative (0 means %d)", c.Admission.MaxConcurrentEvaluations, webhook.DefaultMaxConcurrentEvaluations))
@@ -205,5 +212,18 @@ func (o *serveOptions) webhookConfig(c *NetguardConfiguration) (webhook.Config, 
 	wc.SelfUsername = o.SelfUsername
 	wc.SystemDeleters = slices.Clone(webhook.DefaultSystemDeleters)
 	wc.MaxConcurrentEvaluations = c.Admission.MaxConcurrentEvaluations
+	wc.CrossNamespace = crossNamespaceGrant(c.CrossNamespace)
 	return wc, wc.Validate()
 }
+
+// crossNamespaceGrant is the file's crossNamespace as the rules see it:
+// enabled unless set to false, every level unless limited.
+func crossNamespaceGrant(c CrossNamespaceConfig) rules.CrossNamespaceConfig {
+	g := rules.CrossNamespaceConfig{Disabled: c.Enabled != nil && !*c.Enabled, MaxLevel: rules.Level(c.MaxLevel)}
+	if g.MaxLevel == rules.LevelManaged {
+		g.MaxLevel = "" // the strictest level: every namespace
+	}
+	return g
+}
+
+func ptrTo[T any](v T) *T { return &v }

@@ -76,6 +76,8 @@ platformIdentities:
   groups: [platform-admins]
 admission:
   maxConcurrentEvaluations: 8
+crossNamespace:
+  maxLevel: baseline
 `
 
 // fromFullFile is what fullFile alone gives.
@@ -92,6 +94,7 @@ func fromFullFile() webhook.Config {
 		PlatformUsernames:        []string{"bob"},
 		PlatformGroups:           []string{"platform-admins"},
 		MaxConcurrentEvaluations: 8,
+		CrossNamespace:           rules.CrossNamespaceConfig{MaxLevel: rules.LevelBaseline},
 	}
 }
 
@@ -188,6 +191,8 @@ func TestFlagsOverrideConfigFile(t *testing.T) {
 				SelfUsername:      "me",
 
 				MaxConcurrentEvaluations: 4,
+				// No flag: the file's.
+				CrossNamespace: rules.CrossNamespaceConfig{MaxLevel: rules.LevelBaseline},
 			}},
 	}
 	for _, tc := range cases {
@@ -267,5 +272,35 @@ func TestServePolicyFlagErrorsNameTheFlag(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want exit 2 and one line naming %s", code, msg, flag)
 			}
 		})
+	}
+}
+
+// crossNamespace: unset is on at every level; enabled: false turns consent
+// off; an unknown maxLevel is an error naming the field.
+func TestCrossNamespaceConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	load := func(body string) (*NetguardConfiguration, error) {
+		path := filepath.Join(dir, "c.yaml")
+		if err := os.WriteFile(path, []byte("apiVersion: netguard.io/v1alpha1\nkind: NetguardConfiguration\n"+body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return loadServeConfig(path)
+	}
+	c, err := load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := crossNamespaceGrant(c.CrossNamespace); g.Disabled || g.MaxLevel != "" {
+		t.Errorf("default grant %+v, want enabled at every level", g)
+	}
+	c, err = load("crossNamespace: {enabled: false}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := crossNamespaceGrant(c.CrossNamespace); !g.Disabled {
+		t.Errorf("enabled: false gave %+v", g)
+	}
+	if _, err := load("crossNamespace: {maxLevel: strict}\n"); err == nil || !strings.Contains(err.Error(), `crossNamespace.maxLevel "strict": use privileged, baseline, restricted or managed`) {
+		t.Errorf("bad maxLevel: %v", err)
 	}
 }

@@ -25,6 +25,22 @@ type NetguardConfiguration struct {
 	Platform   PlatformConfig  `json:"platformIdentities"`
 	Audit      AuditConfig     `json:"audit"`
 	Admission  AdmissionConfig `json:"admission,omitempty"`
+	// CrossNamespace is the platform's grant for cross-namespace
+	// dependencies by consent (docs/security.md).
+	CrossNamespace CrossNamespaceConfig `json:"crossNamespace,omitempty"`
+}
+
+// CrossNamespaceConfig turns cross-namespace dependencies by consent
+// (netguard.io/depends-on NAMESPACE/COMPONENT:PORT with netguard.io/expose-to
+// on the provider) on or off, and limits them by level.
+type CrossNamespaceConfig struct {
+	// Enabled allows consent at all; false closes every consent path (the
+	// declarations stay, as warnings and audit findings). Unset means true.
+	Enabled *bool `json:"enabled,omitempty"`
+	// MaxLevel is the strictest enforce level of a namespace whose workloads
+	// may take part in consent, as consumer or provider: privileged,
+	// baseline, restricted or managed (every level, the default).
+	MaxLevel string `json:"maxLevel,omitempty"`
 }
 
 // AdmissionConfig tunes how serve judges admission requests

@@ -123,6 +123,7 @@ apiVersion: netguard.io/v1alpha1
 kind: NetguardConfiguration
 {{- $file := dict "defaults" $c.defaults "exemptions" $c.exemptions "platformIdentities" $c.platformIdentities "audit" $c.audit }}
 {{- with $c.admission }}{{ $_ := set $file "admission" . }}{{ end }}
+{{- with $c.crossNamespace }}{{ $_ := set $file "crossNamespace" . }}{{ end }}
 {{ $file | toYaml }}
 {{- end }}
 
