@@ -17,6 +17,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/netguard/netguard/certs"
 	"github.com/netguard/netguard/webhook"
@@ -259,10 +260,28 @@ func (n *Netguard) RemoveWebhooks(ctx context.Context) error {
 		return err
 	}
 	err = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, webhook.MutatingConfigurationName, metav1.DeleteOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
 	}
-	return err
+	return RemoveAdmissionPolicies(ctx, cs)
+}
+
+// RemoveAdmissionPolicies deletes the ValidatingAdmissionPolicies and
+// bindings netguard serve applies at start: they outlive netguard on
+// purpose (docs/security.md), so a test that is done with netguard removes
+// them with its webhooks.
+func RemoveAdmissionPolicies(ctx context.Context, cs kubernetes.Interface) error {
+	for _, name := range webhook.AdmissionPolicyNames {
+		err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(ctx, name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		err = cs.AdmissionregistrationV1().ValidatingAdmissionPolicies().Delete(ctx, name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	return nil
 }
 
 // Stop sends SIGTERM, waits for a clean exit, and removes the webhook
