@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
+	"github.com/netguard/netguard/e2e/cluster"
 	"github.com/netguard/netguard/webhook"
 	"github.com/netguard/netguard/webhook/webhooktest"
 )
@@ -274,6 +275,7 @@ func TestHybridSameVerdicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	grantNetworkPolicies(t, ctx, "hybrid-tenant")
+	waitPoliciesActive(t, ctx, tenant, "hy-baseline")
 	cases := hybridCorpus(t)
 
 	before := webhookReviews(t, ng)
@@ -401,4 +403,69 @@ func grantNetworkPolicies(t *testing.T, ctx context.Context, user string) {
 		_ = cs.RbacV1().ClusterRoleBindings().Delete(context.Background(), name, metav1.DeleteOptions{})
 		_ = cs.RbacV1().ClusterRoles().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
+}
+
+// TestHybridOutage stops netguard and keeps its configurations, as an
+// outage does: the admission policies still decide in the API server, so a
+// typical same-namespace policy is admitted and a policy open to every
+// source is still denied, in netguard's words; only a policy that needs the
+// webhook (here an ipBlock) fails closed.
+func TestHybridOutage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const ns = "hy-outage"
+	if err := testCluster.EnsureNamespace(ctx, ns, map[string]string{"netguard.io/enforce": "restricted"}); err != nil {
+		t.Fatal(err)
+	}
+	l := newTestLog(t)
+	ng, err := testCluster.StartNetguard(ctx, cluster.NetguardOptions{Binary: netguardBin, Log: l.buf, KeepWebhooks: true})
+	if err != nil {
+		t.Fatalf("start netguard: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = ng.RemoveWebhooks(context.Background())
+	})
+	tenant, _, err := testCluster.AddUser("outage-tenant")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grantNetworkPolicies(t, ctx, "outage-tenant")
+	waitPoliciesActive(t, ctx, tenant, ns)
+	if err := ng.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	policy := func(name, ingress string) hybridCase {
+		return hybridCase{name: name, ns: ns, obj: []byte(`{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"` + name + `"},"spec":{"podSelector":{"matchLabels":{"app":"api"}},"ingress":[` + ingress + `]}}`)}
+	}
+	got := sendDryRun(t, ctx, tenant, []hybridCase{
+		policy("web-to-api", `{"from":[{"podSelector":{"matchLabels":{"app":"web"}}}],"ports":[{"port":8080}]}`),
+		policy("from-anywhere", `{"ports":[{"port":8080}]}`),
+		policy("from-an-address", `{"from":[{"ipBlock":{"cidr":"10.0.0.0/8"}}],"ports":[{"port":8080}]}`),
+	})
+	if got[0].Code != 0 {
+		t.Errorf("a same-namespace policy during the outage: %s, want it admitted by the API server alone", got[0])
+	}
+	wantAnywhere := `violates netguard "restricted": [ingressFromAnywhere] spec.ingress[0]: allows traffic from any source; select the client pods with podSelector or use a NetworkProfile`
+	if got[1].Code != 403 || !got[1].ByPolicy || got[1].Message != wantAnywhere {
+		t.Errorf("a policy from anywhere during the outage: %s, want 403 %q from the admission policy", got[1], wantAnywhere)
+	}
+	if got[2].Code != 500 || !strings.Contains(got[2].Message, `failed calling webhook "networkpolicies.netguard.io"`) {
+		t.Errorf("an ipBlock policy during the outage: %s, want the webhook call to fail closed", got[2])
+	}
+}
+
+// waitPoliciesActive waits until the API server enforces the admission
+// policies in ns (not privileged): it loads new policies and bindings
+// asynchronously, a moment after they are stored.
+func waitPoliciesActive(t *testing.T, ctx context.Context, cfg *rest.Config, ns string) {
+	t.Helper()
+	probe := []hybridCase{{name: "probe", ns: ns, obj: []byte(`{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"probe"},"spec":{"podSelector":{},"ingress":[{}]}}`)}}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if v := sendDryRun(t, ctx, cfg, probe)[0]; v.Code == 403 && v.ByPolicy {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("the admission policies do not deny 30s after netguard applied them")
 }
