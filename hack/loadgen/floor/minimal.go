@@ -52,20 +52,22 @@ func serveMinimal(ctx context.Context, port int, certDir string) error {
 	if err != nil {
 		return err
 	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}
+	// HTTP/2, as controller-runtime's server and the API server's client
+	// speak it; ServeTLS configures it.
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
 	for _, f := range webhook.TLSOptions(tls.VersionTLS12) {
 		f(cfg)
 	}
-	ln, err := tls.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), cfg)
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: minimalHandler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: minimalHandler(), TLSConfig: cfg, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
 	}()
-	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+	if err := srv.ServeTLS(ln, "", ""); err != nil && err != http.ErrServerClosed {
 		return err
 	}
 	return nil
