@@ -79,7 +79,9 @@ func TestNetworkPolicyMatchExpressionNegatesTheDecidedPart(t *testing.T) {
 	if !strings.HasPrefix(e, "!(") || !strings.Contains(e, rules.CELDecidedExpression()) || !strings.Contains(e, rules.CELManagedExpression("oldObject")) {
 		t.Errorf("expression %s", e)
 	}
-	vwc := ValidatingConfiguration(ConfigurationOptions{ClientConfig: func(string) admissionregistrationv1.WebhookClientConfig { return admissionregistrationv1.WebhookClientConfig{} }, SelfUsername: "netguard"})
+	vwc := ValidatingConfiguration(ConfigurationOptions{ClientConfig: func(string) admissionregistrationv1.WebhookClientConfig {
+		return admissionregistrationv1.WebhookClientConfig{}
+	}, SelfUsername: "netguard"})
 	conds := vwc.Webhooks[0].MatchConditions
 	if len(conds) != 2 || conds[1].Name != NotDecidedInCELCondition || conds[1].Expression != e {
 		t.Errorf("NetworkPolicy webhook match conditions %+v", conds)
