@@ -17,6 +17,7 @@ import (
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -57,7 +58,12 @@ type hybridCase struct {
 	name string
 	ns   string
 	obj  []byte
+	// update sends obj as an UPDATE of the stored policy hybridUpdateBase.
+	update bool
 }
+
+// hybridUpdateBase is the policy every namespace holds for the UPDATE cases.
+const hybridUpdateBase = "upd-base"
 
 // verdict is what the API server answered, in netguard's words.
 type verdict struct {
@@ -233,8 +239,11 @@ func sendDryRun(t *testing.T, ctx context.Context, cfg *rest.Config, cases []hyb
 	out := make([]verdict, len(cases))
 	for i, c := range cases {
 		warnings.take()
-		err := cs.NetworkingV1().RESTClient().Post().Namespace(c.ns).Resource("networkpolicies").
-			Param("dryRun", "All").Body(c.obj).SetHeader("Content-Type", "application/json").Do(ctx).Error()
+		req := cs.NetworkingV1().RESTClient().Post().Namespace(c.ns).Resource("networkpolicies")
+		if c.update {
+			req = cs.NetworkingV1().RESTClient().Put().Namespace(c.ns).Resource("networkpolicies").Name(hybridUpdateBase)
+		}
+		err := req.Param("dryRun", "All").Body(c.obj).SetHeader("Content-Type", "application/json").Do(ctx).Error()
 		var v verdict
 		if err != nil {
 			var st apierrors.APIStatus
@@ -264,8 +273,17 @@ func sendDryRun(t *testing.T, ctx context.Context, cfg *rest.Config, cases []hyb
 func TestHybridSameVerdicts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
+	admin, err := testCluster.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for ns, labels := range hybridNamespaces {
 		if err := testCluster.EnsureNamespace(ctx, ns, labels); err != nil {
+			t.Fatal(err)
+		}
+		// Stored before netguard runs, so at every level.
+		base := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: hybridUpdateBase}}
+		if _, err := admin.NetworkingV1().NetworkPolicies(ns).Create(ctx, base, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatal(err)
 		}
 	}
@@ -277,16 +295,26 @@ func TestHybridSameVerdicts(t *testing.T) {
 	grantNetworkPolicies(t, ctx, "hybrid-tenant")
 	waitPoliciesActive(t, ctx, tenant, "hy-baseline")
 	cases := hybridCorpus(t)
+	// The same objects as UPDATEs of a stored policy (its name, their
+	// labels and spec).
+	for _, c := range slices.Clone(cases) {
+		var obj map[string]any
+		if err := json.Unmarshal(c.obj, &obj); err != nil {
+			t.Fatal(err)
+		}
+		if meta, ok := obj["metadata"].(map[string]any); ok && meta["namespace"] == c.ns {
+			meta["name"] = hybridUpdateBase
+			raw, _ := json.Marshal(obj)
+			cases = append(cases, hybridCase{name: c.name + " (update)", ns: c.ns, obj: raw, update: true})
+		}
+	}
 
 	before := webhookReviews(t, ng)
 	hybrid := sendDryRun(t, ctx, tenant, cases)
 	reached := webhookReviews(t, ng) - before
 
 	// The webhook alone: no binding, no skip.
-	cs, err := testCluster.Clientset()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := admin
 	for _, name := range webhook.AdmissionPolicyNames {
 		if err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
@@ -328,8 +356,8 @@ func TestHybridSameVerdicts(t *testing.T) {
 	}
 	// Cases the API server refuses itself (invalid objects) reach neither.
 	decidedInCEL = reachedAlone - reached
-	t.Logf("%d cases (%d objects x %d namespaces); the webhook alone saw %d, with the admission policies %d: they decided %d on their own (%d denials, %d with warnings)",
-		len(cases), len(cases)/len(hybridNamespaces), len(hybridNamespaces), reachedAlone, reached, decidedInCEL, deniedInCEL, warnedInCEL)
+	t.Logf("%d cases (CREATE and UPDATE of %d objects x %d namespaces); the webhook alone saw %d, with the admission policies %d: they decided %d on their own (%d denials, %d with warnings)",
+		len(cases), len(cases)/2/len(hybridNamespaces), len(hybridNamespaces), reachedAlone, reached, decidedInCEL, deniedInCEL, warnedInCEL)
 	// The comparison proves nothing if CEL decided nothing.
 	if decidedInCEL == 0 || deniedInCEL == 0 || warnedInCEL == 0 {
 		t.Errorf("the admission policies decided %d cases, denied %d and warned on %d: the hybrid path was not exercised", decidedInCEL, deniedInCEL, warnedInCEL)
