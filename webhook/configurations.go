@@ -334,12 +334,19 @@ const SelfWriteMatchExpression = `request.userInfo.username != 'USERNAME' || obj
 
 // networkPolicyMatchConditions skips netguard's own managed writes when its
 // username is known and needs no escaping in a CEL string.
+// Every other write the admission policies decide completely skips it too
+// (NetworkPolicyMatchExpression).
 func networkPolicyMatchConditions(self string) []admissionregistrationv1.MatchCondition {
+	decided := admissionregistrationv1.MatchCondition{Name: NotDecidedInCELCondition, Expression: NetworkPolicyMatchExpression()}
 	if self == "" || strings.ContainsAny(self, `'\`+"\n\r") {
-		return nil
+		return []admissionregistrationv1.MatchCondition{decided}
 	}
-	return []admissionregistrationv1.MatchCondition{{Name: "not-netguard-managed-write", Expression: strings.Replace(SelfWriteMatchExpression, "USERNAME", self, 1)}}
+	return []admissionregistrationv1.MatchCondition{{Name: "not-netguard-managed-write", Expression: strings.Replace(SelfWriteMatchExpression, "USERNAME", self, 1)}, decided}
 }
+
+// NotDecidedInCELCondition names the NetworkPolicy webhook's match condition
+// that skips the writes the admission policies decide.
+const NotDecidedInCELCondition = "not-decided-in-cel"
 
 func workloadMatchConditions() []admissionregistrationv1.MatchCondition {
 	return []admissionregistrationv1.MatchCondition{{Name: "netguard-annotated", Expression: WorkloadMatchExpression}}

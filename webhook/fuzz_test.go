@@ -107,19 +107,19 @@ func FuzzNetworkPolicyReview(f *testing.F) {
 	del := seed(`{}`)
 	del.Operation, del.Object, del.OldObject = admissionv1.Delete, del.OldObject, del.Object
 	seeds := reviewSeeds(
-		seed(ingressFrom(fromPods)),
-		seed(ingressFrom(`{"ipBlock":{"cidr":"0.0.0.0/0","except":["10.0.0.0/8"]}}`)),
-		seed(egressTo(nsSel(`{"matchExpressions":[{"key":"kubernetes.io/metadata.name","operator":"In","values":["team","prod"]}]}`))),
+		seed(webhooktest.IngressFrom(webhooktest.FromPods)),
+		seed(webhooktest.IngressFrom(`{"ipBlock":{"cidr":"0.0.0.0/0","except":["10.0.0.0/8"]}}`)),
+		seed(webhooktest.EgressTo(webhooktest.NsSel(`{"matchExpressions":[{"key":"kubernetes.io/metadata.name","operator":"In","values":["team","prod"]}]}`))),
 		seed(`{"podSelector":{},"ingress":[{"from":[{}],"ports":[{"port":"http","endPort":3},{"port":0,"protocol":"ICMP"}]}]}`),
 		update, del,
 	)
 	for _, b := range seeds {
 		f.Add(b)
 	}
-	for _, c := range bypassCorpus() {
-		obj := c.obj
+	for _, c := range webhooktest.BypassCorpus() {
+		obj := c.Obj
 		if obj == "" {
-			obj = `{"metadata":{"name":"p","namespace":"team"},"spec":` + c.spec + `}`
+			obj = `{"metadata":{"name":"p","namespace":"team"},"spec":` + c.Spec + `}`
 		}
 		f.Add(review(npRequest("team", []byte(obj))))
 	}

@@ -159,11 +159,28 @@ func TestWebhooksReachOnlyWhatTheyShould(t *testing.T) {
 		{"an annotated Deployment in an ignored namespace", func() error { return createDeployment(ctx, cs, "team-ignored", "web", annotated) }, nil},
 		{"an annotated Deployment in kube-system", func() error { return createDeployment(ctx, cs, "kube-system", "web", annotated) }, nil},
 		{"an annotated Deployment in netguard's namespace", func() error { return createDeployment(ctx, cs, "netguard-system", "web", annotated) }, nil},
-		{"a NetworkPolicy", func() error { return createNetworkPolicy(ctx, cs, "team-a", "allow") },
-			[]call{{"/validate-networkpolicy", "CREATE", "team-a", "allow"}}},
+		// A deny-all is decided by netguard's admission policies in the API
+		// server (docs/admission.md), and deleting a policy netguard does not
+		// manage is always allowed: neither reaches the webhook.
+		{"a NetworkPolicy decided in the API server", func() error { return createNetworkPolicy(ctx, cs, "team-a", "allow") }, nil},
 		{"a NetworkPolicy deleted", func() error {
 			return cs.NetworkingV1().NetworkPolicies("team-a").Delete(ctx, "allow", metav1.DeleteOptions{})
-		}, []call{{"/validate-networkpolicy", "DELETE", "team-a", "allow"}}},
+		}, nil},
+		{"a NetworkPolicy with a namespaceSelector", func() error {
+			np := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "pinned", Namespace: "team-a"}, Spec: networkingv1.NetworkPolicySpec{
+				Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "team-a"}}}}}},
+			}}
+			_, err := cs.NetworkingV1().NetworkPolicies("team-a").Create(ctx, np, metav1.CreateOptions{})
+			return err
+		}, []call{{"/validate-networkpolicy", "CREATE", "team-a", "pinned"}}},
+		{"a managed NetworkPolicy deleted", func() error {
+			np := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "netguard.web", Namespace: "team-a"}}
+			if _, err := cs.NetworkingV1().NetworkPolicies("team-a").Create(ctx, np, metav1.CreateOptions{}); err != nil {
+				return err
+			}
+			rec.take()
+			return cs.NetworkingV1().NetworkPolicies("team-a").Delete(ctx, "netguard.web", metav1.DeleteOptions{})
+		}, []call{{"/validate-networkpolicy", "DELETE", "team-a", "netguard.web"}}},
 		{"a NetworkPolicy in an ignored namespace", func() error { return createNetworkPolicy(ctx, cs, "team-ignored", "allow") }, nil},
 		{"a NetworkPolicy in kube-system", func() error { return createNetworkPolicy(ctx, cs, "kube-system", "allow") }, nil},
 		{"a Deployment with only a misspelt netguard.io annotation", func() error {

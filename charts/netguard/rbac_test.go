@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/netguard/netguard/webhook"
 )
 
 // access is one request as the authorizer sees it. A list or watch with a
@@ -67,6 +69,11 @@ func serveNeeds(ns string) []access {
 	// status.usedBy.
 	out = append(out, each([]string{"update", "patch"}, "netguard.io", []string{"networkprofiles/status"}, "", "dns")...)
 	out = append(out, access{"create", "authentication.k8s.io", "selfsubjectreviews", "", ""})
+	// The admission policies serve applies (server-side apply names the
+	// object, so create is checked by name).
+	for _, name := range webhook.AdmissionPolicyNames {
+		out = append(out, each([]string{"get", "create", "update", "patch"}, "admissionregistration.k8s.io", []string{"validatingadmissionpolicies", "validatingadmissionpolicybindings"}, "", name)...)
+	}
 	return out
 }
 
@@ -110,6 +117,10 @@ func beyondNeeds(ns, secret string) []access {
 		{"create", "batch", "cronjobs", "team-a", ""},
 		{"create", "", "serviceaccounts/token", ns, "netguard"},
 		{"deletecollection", "networking.k8s.io", "networkpolicies", "team-a", ""},
+		// Other admission policies, and deleting netguard's.
+		{"patch", "admissionregistration.k8s.io", "validatingadmissionpolicies", "", "someone-elses"},
+		{"delete", "admissionregistration.k8s.io", "validatingadmissionpolicies", "", "netguard-enforce"},
+		{"list", "admissionregistration.k8s.io", "validatingadmissionpolicybindings", "", ""},
 		// Profiles belong to the platform team.
 		{"create", "netguard.io", "networkprofiles", "", ""},
 		{"update", "netguard.io", "networkprofiles", "", "dns"},

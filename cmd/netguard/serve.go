@@ -49,6 +49,10 @@ type serveOptions struct {
 	ExemptUsernames, ExemptGroups, ExemptNamespaces []string
 	PlatformUsernames, PlatformGroups               []string
 	SelfUsername                                    string
+	// ExcludedNamespaces never reach the webhooks (the chart's
+	// webhooks.excludedNamespaces); the admission policies' bindings
+	// exclude them too.
+	ExcludedNamespaces []string
 	// MaxConcurrentEvaluations is --max-concurrent-evaluations; it
 	// overrides admission.maxConcurrentEvaluations.
 	MaxConcurrentEvaluations int
@@ -119,6 +123,7 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.ExemptNamespaces, "exempt-namespaces", nil, "namespaces never evaluated (replaces exemptions.namespaces; kube-system and --namespace are always exempt)")
 	fs.StringSliceVar(&o.PlatformUsernames, "platform-usernames", nil, "users who may write netguard-managed policies (replaces platformIdentities.usernames)")
 	fs.StringSliceVar(&o.PlatformGroups, "platform-groups", nil, "groups who may write netguard-managed policies (replaces platformIdentities.groups)")
+	fs.StringSliceVar(&o.ExcludedNamespaces, "excluded-namespaces", nil, "namespaces the webhook configurations exclude besides kube-system and --namespace (the chart's webhooks.excludedNamespaces); the ValidatingAdmissionPolicy bindings netguard applies exclude them too")
 	fs.StringVar(&o.SelfUsername, "self-username", "", "netguard's own username; empty asks the API server (SelfSubjectReview)")
 	fs.IntVar(&o.MaxConcurrentEvaluations, "max-concurrent-evaluations", webhook.DefaultMaxConcurrentEvaluations, "NetworkPolicy reviews judged at once by this replica; more wait up to a second, then are answered 429 and counted in netguard_admission_shed_total (overrides admission.maxConcurrentEvaluations)")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas for the controllers (webhooks run on every replica)")
@@ -380,6 +385,14 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams i
 				return nil
 			}
 			close(certsReady)
+		}
+		// The webhook skips the writes the admission policies decide: they
+		// must exist before netguard is ready (docs/admission.md).
+		policyOpts := webhook.AdmissionPolicyOptions{ExcludedNamespaces: append([]string{o.Namespace}, o.ExcludedNamespaces...)}
+		if err := lc.retry(ctx, "admission policies", startLog, func(ctx context.Context) error {
+			return webhook.ApplyAdmissionPolicies(ctx, mgr.GetClient(), &cfg, policyOpts)
+		}); err != nil {
+			return nil
 		}
 		if !o.DisableControllers {
 			if err := srv.SetupControllers(mgr, webhook.ControllerOptions{OrphanGrace: o.OrphanGrace}); err != nil {

@@ -11,12 +11,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/netguard/netguard/certs"
 	"github.com/netguard/netguard/webhook"
@@ -183,7 +185,38 @@ func (c *Cluster) StartNetguard(ctx context.Context, o NetguardOptions) (*Netgua
 			return nil, err
 		}
 	}
+	n.waitAdmissionPolicies(ctx)
 	return n, nil
+}
+
+// admissionProbeNamespace is where waitAdmissionPolicies probes.
+const admissionProbeNamespace = "netguard-admission-probe"
+
+// waitAdmissionPolicies waits, for at most 10s, until the API server
+// enforces the ValidatingAdmissionPolicies serve applied before it was
+// ready: it loads them asynchronously, and a write sent before then in the
+// part they decide is judged by no one (docs/admission.md). It probes with
+// a server-side dry run of a policy open to any source in a namespace at
+// baseline. Best effort: a configuration that exempts the admin, or an old
+// API server, leaves after 10s.
+func (n *Netguard) waitAdmissionPolicies(ctx context.Context) {
+	if err := n.cluster.EnsureNamespace(ctx, admissionProbeNamespace, map[string]string{"netguard.io/enforce": "baseline"}); err != nil {
+		return
+	}
+	cs, err := n.cluster.Clientset()
+	if err != nil {
+		return
+	}
+	probe := []byte(`{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"probe"},"spec":{"podSelector":{},"ingress":[{}]}}`)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		err := cs.NetworkingV1().RESTClient().Post().Namespace(admissionProbeNamespace).Resource("networkpolicies").
+			Param("dryRun", "All").Body(probe).SetHeader("Content-Type", "application/json").Do(ctx).Error()
+		if err != nil && strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // WaitReady polls /readyz until it answers 200.
@@ -259,10 +292,28 @@ func (n *Netguard) RemoveWebhooks(ctx context.Context) error {
 		return err
 	}
 	err = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, webhook.MutatingConfigurationName, metav1.DeleteOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
 	}
-	return err
+	return RemoveAdmissionPolicies(ctx, cs)
+}
+
+// RemoveAdmissionPolicies deletes the ValidatingAdmissionPolicies and
+// bindings netguard serve applies at start: they outlive netguard on
+// purpose (docs/security.md), so a test that is done with netguard removes
+// them with its webhooks.
+func RemoveAdmissionPolicies(ctx context.Context, cs kubernetes.Interface) error {
+	for _, name := range webhook.AdmissionPolicyNames {
+		err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(ctx, name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		err = cs.AdmissionregistrationV1().ValidatingAdmissionPolicies().Delete(ctx, name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	return nil
 }
 
 // Stop sends SIGTERM, waits for a clean exit, and removes the webhook

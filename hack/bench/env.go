@@ -133,12 +133,12 @@ type floorServer struct {
 	URL  string
 }
 
-func startFloor(ctx context.Context, binary, certDir string, log io.Writer) (*floorServer, error) {
+func startFloor(ctx context.Context, binary, certDir string, log io.Writer, extra ...string) (*floorServer, error) {
 	port, err := cluster.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(binary, "-port", strconv.Itoa(port), "-cert-dir", certDir)
+	cmd := exec.Command(binary, append([]string{"-port", strconv.Itoa(port), "-cert-dir", certDir}, extra...)...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -35,7 +36,10 @@ type benchEnv struct {
 	ngPID                 int
 	ngReady               time.Duration
 	floor                 *floorServer
-	logs                  *os.File
+	// honest is the honest floor (hack/loadgen/floor -minimal): decode the
+	// uid, answer allowed.
+	honest *floorServer
+	logs   *os.File
 	// pprofDir and pprofURL: profiles, when -pprof is set.
 	pprofDir, pprofURL string
 }
@@ -81,6 +85,10 @@ func startEnv(ctx context.Context, repo, assets, work, netguardBin, floorBin, pp
 		return nil, err
 	}
 	if e.floor, err = startFloor(ctx, floorBin, e.ng.CertDir, e.logs); err != nil {
+		e.stop()
+		return nil, err
+	}
+	if e.honest, err = startFloor(ctx, floorBin, e.ng.CertDir, e.logs, "-minimal"); err != nil {
 		e.stop()
 		return nil, err
 	}
@@ -132,6 +140,9 @@ func (e *benchEnv) stopNetguard(ctx context.Context) error {
 }
 
 func (e *benchEnv) stop() {
+	if e.honest != nil {
+		e.honest.stop()
+	}
 	if e.floor != nil {
 		e.floor.stop()
 	}
@@ -175,12 +186,13 @@ func kinds(r load.Result) map[string][2]time.Duration {
 	return out
 }
 
-// pair is netguard and the floor under the same load.
+// pair is netguard and the floors under the same load: Floor the
+// controller-runtime one, Honest the fastest no-op webhook.
 type pair struct {
-	Rate, Workers   int
-	Netguard, Floor stat
+	Rate, Workers           int
+	Netguard, Floor, Honest stat
 	// CPU per answered request, from /proc/PID/stat around the run.
-	NetguardCPU, FloorCPU time.Duration
+	NetguardCPU, FloorCPU, HonestCPU time.Duration
 }
 
 type loadResult struct {
@@ -192,6 +204,7 @@ type loadResult struct {
 	NetguardHeap float64
 	NetguardLive float64
 	FloorRSS     float64
+	HonestRSS    float64
 }
 
 // target is one server under load.
@@ -210,7 +223,7 @@ func (e *benchEnv) targets(namespaces []string, s settings) ([]*target, error) {
 	for _, t := range []struct {
 		name, url string
 		pid       int
-	}{{"netguard", e.ng.WebhookURL, e.ngPID}, {"floor", e.floor.URL, e.floor.pid()}} {
+	}{{"netguard", e.ng.WebhookURL, e.ngPID}, {"floor", e.floor.URL, e.floor.pid()}, {"honest", e.honest.URL, e.honest.pid()}} {
 		c, err := load.NewClient(e.ng.CABundle)
 		if err != nil {
 			return nil, err
@@ -222,12 +235,12 @@ func (e *benchEnv) targets(namespaces []string, s settings) ([]*target, error) {
 	return out, nil
 }
 
-// measure runs fn against both targets, the floor first when swap is set,
-// and returns the pair.
+// measure runs fn against every target, in reverse order when swap is
+// set, and returns the pair.
 func measure(ctx context.Context, ts []*target, swap bool, fn func(context.Context, load.Options) (load.Result, error)) (pair, error) {
-	order := []*target{ts[0], ts[1]}
+	order := slices.Clone(ts)
 	if swap {
-		order = []*target{ts[1], ts[0]}
+		slices.Reverse(order)
 	}
 	var p pair
 	for _, t := range order {
@@ -241,9 +254,12 @@ func measure(ctx context.Context, ts []*target, swap bool, fn func(context.Conte
 		if res.OK > 0 {
 			perReq = time.Duration((cpu1 - cpu0) / float64(res.OK) * 1e9)
 		}
-		if t.name == "netguard" {
+		switch t.name {
+		case "netguard":
 			p.Netguard, p.NetguardCPU = summarize(res), perReq
-		} else {
+		case "honest":
+			p.Honest, p.HonestCPU = summarize(res), perReq
+		default:
 			p.Floor, p.FloorCPU = summarize(res), perReq
 		}
 		time.Sleep(500 * time.Millisecond) // let the other side's GC settle
@@ -310,6 +326,7 @@ func runLoad(ctx context.Context, e *benchEnv, s settings) (*loadResult, error) 
 	}
 	res.NetguardRSS, _ = rssBytes(e.ngPID)
 	res.FloorRSS, _ = rssBytes(e.floor.pid())
+	res.HonestRSS, _ = rssBytes(e.honest.pid())
 	res.NetguardHeap, _ = metricValue(e.ng.MetricsURL, "go_memstats_heap_inuse_bytes")
 	res.NetguardLive, _ = metricValue(e.ng.MetricsURL, "go_gc_heap_live_bytes")
 	e.saveProfile(ctx, "heap", "heap-after-load.pprof")

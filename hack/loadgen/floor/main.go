@@ -1,5 +1,6 @@
-// Command floor is the baseline netguard is measured against: a
-// controller-runtime webhook server with netguard's TLS settings and paths
+// Command floor is the baseline netguard is measured against. Two floors:
+// with -minimal the honest one (minimal.go), the fastest no-op webhook;
+// without, a controller-runtime webhook server with netguard's TLS settings and paths
 // whose handlers allow everything. What it costs is what any
 // controller-runtime webhook costs (TLS, HTTP/2, decoding and encoding the
 // AdmissionReview); netguard's own work is the difference.
@@ -26,10 +27,18 @@ import (
 func main() {
 	port := flag.Int("port", 9443, "HTTPS port, bound on 127.0.0.1")
 	certDir := flag.String("cert-dir", "", "directory with tls.crt and tls.key")
+	minimal := flag.Bool("minimal", false, "serve the honest floor (minimal.go) instead of the controller-runtime one")
 	flag.Parse()
 	log.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *minimal {
+		if err := serveMinimal(ctx, *port, *certDir); err != nil {
+			fmt.Fprintln(os.Stderr, "floor:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	srv := crwebhook.NewServer(crwebhook.Options{
 		Host:    "127.0.0.1",
 		Port:    *port,

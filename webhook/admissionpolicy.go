@@ -1,0 +1,251 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/netguard/netguard/rules"
+)
+
+// netguard decides in the API server what CEL can decide exactly: three
+// ValidatingAdmissionPolicies, one per mode, each with a binding whose
+// validationActions are the mode's (enforce: Deny, warn: Warn, audit:
+// Audit; the audit policy writes the webhook's audit annotations). They match the NetworkPolicy writes rules.CELDecidedExpression
+// accepts, read the level from the namespace's labels and the configured
+// defaults as the webhook does, and word their messages as the webhook
+// does. The NetworkPolicy webhook skips exactly those writes
+// (NetworkPolicyMatchExpression), so each write is judged by one of the two.
+// serve applies the policies and bindings at start, before it is ready,
+// from its own configuration; see docs/admission.md.
+
+// Names of the ValidatingAdmissionPolicies and of their bindings (each
+// binding has its policy's name).
+const (
+	AdmissionPolicyEnforce = "netguard-enforce"
+	AdmissionPolicyWarn    = "netguard-warn"
+	// AdmissionPolicyAudit has the NetworkPolicy webhook's name: the API
+	// server prefixes a policy's audit annotations with its name.
+	AdmissionPolicyAudit = "networkpolicies.netguard.io"
+)
+
+// AdmissionPolicyNames are the three policies, enforce, warn, audit.
+var AdmissionPolicyNames = []string{AdmissionPolicyEnforce, AdmissionPolicyWarn, AdmissionPolicyAudit}
+
+// AdmissionPolicyOptions say where the policies apply.
+type AdmissionPolicyOptions struct {
+	// ExcludedNamespaces are the namespaces the webhook configurations
+	// exclude (kube-system, netguard's own, the chart's
+	// webhooks.excludedNamespaces): the bindings exclude them too.
+	ExcludedNamespaces []string
+}
+
+// NetworkPolicyMatchExpression is the CEL condition that sends a
+// NetworkPolicy write to the webhook: every write the admission policies do
+// not decide completely. A DELETE goes to the webhook only for a managed
+// policy: deleting any other is always allowed.
+func NetworkPolicyMatchExpression() string {
+	return `!(request.operation == 'DELETE' ? (oldObject != null && !` + rules.CELManagedExpression("oldObject") + `) : (` + rules.CELDecidedExpression() + `))`
+}
+
+// AdmissionPolicies returns the desired policies and bindings for cfg.
+func AdmissionPolicies(cfg *Config, o AdmissionPolicyOptions) ([]*admissionregistrationv1.ValidatingAdmissionPolicy, []*admissionregistrationv1.ValidatingAdmissionPolicyBinding) {
+	labels := "variables.labels"
+	enforce := rules.CELLevelFor(labels, "enforce", cfg.Defaults.Enforce)
+	common := []admissionregistrationv1.Variable{
+		{Name: "labels", Expression: `has(namespaceObject.metadata.labels) ? namespaceObject.metadata.labels : {}`},
+		{Name: "enforceLevel", Expression: enforce.Level},
+		{Name: "enforceVersion", Expression: enforce.Version},
+		{Name: "enforceViolations", Expression: rules.CELViolationsExpression(rules.CELRank("variables.enforceLevel"), "request.namespace")},
+	}
+	lvOf := func(mode string) admissionregistrationv1.Variable {
+		return admissionregistrationv1.Variable{Name: mode + "LevelVersion", Expression: fmt.Sprintf(`variables.%[1]sVersion == 'latest' ? variables.%[1]sLevel : variables.%[1]sLevel + ':' + variables.%[1]sVersion`, mode)}
+	}
+	modeVars := func(mode string, def LevelVersion) []admissionregistrationv1.Variable {
+		l := rules.CELLevelFor(labels, mode, def)
+		return []admissionregistrationv1.Variable{
+			{Name: mode + "Level", Expression: l.Level},
+			{Name: mode + "Version", Expression: l.Version},
+			{Name: mode + "Violations", Expression: rules.CELViolationsExpression(rules.CELRank("variables."+mode+"Level"), "request.namespace")},
+			lvOf(mode),
+		}
+	}
+	forbidden := metav1.StatusReasonForbidden
+
+	enforcePolicy := newAdmissionPolicy(AdmissionPolicyEnforce, cfg, append(common,
+		lvOf("enforce"),
+		admissionregistrationv1.Variable{Name: "labelNote", Expression: enforceLabelNote(labels, enforce)},
+	))
+	enforcePolicy.Spec.Validations = []admissionregistrationv1.Validation{{
+		Expression:        `size(variables.enforceViolations) == 0`,
+		MessageExpression: `'violates netguard "' + variables.enforceLevelVersion + '": ' + variables.enforceViolations.join('; ') + variables.labelNote`,
+		Message:           "violates netguard: see the NetworkPolicy webhook's message",
+		Reason:            &forbidden,
+	}}
+
+	// One validation per violation, as the webhook sends one warning per
+	// violation; none when enforce denies, as the webhook sends none then.
+	warnPolicy := newAdmissionPolicy(AdmissionPolicyWarn, cfg, append(slices.Clone(common), modeVars("warn", cfg.Defaults.Warn)...))
+	for k := range rules.CELMaxSlots + 1 {
+		warnPolicy.Spec.Validations = append(warnPolicy.Spec.Validations, admissionregistrationv1.Validation{
+			Expression:        fmt.Sprintf(`size(variables.enforceViolations) > 0 || size(variables.warnViolations) <= %d`, k),
+			MessageExpression: fmt.Sprintf(`'would violate netguard "' + variables.warnLevelVersion + '": ' + variables.warnViolations[%d]`, k),
+			Message:           "would violate netguard",
+		})
+	}
+
+	// The audit policy reports through audit annotations of the webhook's
+	// keys: the API server prefixes them with the policy's name, which is
+	// the webhook's, so an audit pipeline reads one key whichever path
+	// decided; an empty value is left out, as the webhook leaves the key out.
+	// Its binding's Audit action has nothing to add.
+	auditPolicy := newAdmissionPolicy(AdmissionPolicyAudit, cfg, append(slices.Clone(common), append(modeVars("audit", cfg.Defaults.Audit), lvOf("enforce"))...))
+	auditPolicy.Spec.AuditAnnotations = []admissionregistrationv1.AuditAnnotation{
+		{Key: AuditAnnotationEnforcePolicy, ValueExpression: `variables.enforceLevelVersion`},
+		{Key: AuditAnnotationViolations, ValueExpression: `size(variables.enforceViolations) > 0 || size(variables.auditViolations) == 0 ? '' : 'would violate netguard "' + variables.auditLevelVersion + '": ' + variables.auditViolations.join('; ')`},
+	}
+
+	excluded := slices.Concat([]string{"kube-system"}, o.ExcludedNamespaces, cfg.ExemptNamespaces)
+	slices.Sort(excluded)
+	excluded = slices.Compact(excluded)
+	policies := []*admissionregistrationv1.ValidatingAdmissionPolicy{enforcePolicy, warnPolicy, auditPolicy}
+	actions := [][]admissionregistrationv1.ValidationAction{{admissionregistrationv1.Deny}, {admissionregistrationv1.Warn}, {admissionregistrationv1.Audit}}
+	var bindings []*admissionregistrationv1.ValidatingAdmissionPolicyBinding
+	for i, p := range policies {
+		bindings = append(bindings, &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+			TypeMeta:   metav1.TypeMeta{APIVersion: admissionregistrationv1.SchemeGroupVersion.String(), Kind: "ValidatingAdmissionPolicyBinding"},
+			ObjectMeta: metav1.ObjectMeta{Name: p.Name, Labels: map[string]string{"app.kubernetes.io/name": "netguard"}},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+				PolicyName:        p.Name,
+				ValidationActions: actions[i],
+				MatchResources:    &admissionregistrationv1.MatchResources{NamespaceSelector: namespaceSelector(excluded)},
+			},
+		})
+	}
+	return policies, bindings
+}
+
+func newAdmissionPolicy(name string, cfg *Config, vars []admissionregistrationv1.Variable) *admissionregistrationv1.ValidatingAdmissionPolicy {
+	fail := admissionregistrationv1.Fail
+	equivalent := admissionregistrationv1.Equivalent
+	conds := []admissionregistrationv1.MatchCondition{{Name: "netguard-decides-in-cel", Expression: rules.CELDecidedExpression()}}
+	if e := exemptUsersExpression(cfg); e != "" {
+		conds = append(conds, admissionregistrationv1.MatchCondition{Name: "not-exempt-or-platform", Expression: e})
+	}
+	return &admissionregistrationv1.ValidatingAdmissionPolicy{
+		TypeMeta:   metav1.TypeMeta{APIVersion: admissionregistrationv1.SchemeGroupVersion.String(), Kind: "ValidatingAdmissionPolicy"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app.kubernetes.io/name": "netguard"}},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			// An expression that cannot be evaluated denies, as the webhook
+			// fails closed.
+			FailurePolicy: &fail,
+			MatchConstraints: &admissionregistrationv1.MatchResources{
+				MatchPolicy: &equivalent,
+				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+					RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+						Rule: admissionregistrationv1.Rule{
+							APIGroups:   []string{"networking.k8s.io"},
+							APIVersions: []string{"v1"},
+							Resources:   []string{"networkpolicies"},
+							Scope:       ptrScope(admissionregistrationv1.NamespacedScope),
+						},
+					},
+				}},
+			},
+			MatchConditions: conds,
+			Variables:       vars,
+		},
+	}
+}
+
+// exemptUsersExpression is true unless the request comes from an exempt or
+// platform identity, which the webhook allows without evaluation.
+func exemptUsersExpression(cfg *Config) string {
+	users := slices.Concat(cfg.ExemptUsernames, cfg.PlatformUsernames)
+	groups := slices.Concat(cfg.ExemptGroups, cfg.PlatformGroups)
+	var parts []string
+	if len(users) > 0 {
+		parts = append(parts, `!(request.userInfo.username in `+celList(users)+`)`)
+	}
+	if len(groups) > 0 {
+		parts = append(parts, `!(has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in `+celList(groups)+`))`)
+	}
+	return strings.Join(parts, " && ")
+}
+
+func celList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// celLabelPlaceholder stands for a label's value in the note's template.
+const celLabelPlaceholder = "cel-label-placeholder"
+
+// enforceLabelNote is labelErrorNote for the enforce mode, in CEL: its
+// wording is taken from labelErrorNote and the rules' parse errors.
+func enforceLabelNote(labels string, l rules.CELLevel) string {
+	_, levelErr := rules.ParseLevel(celLabelPlaceholder)
+	_, versionErr := rules.ParseVersion(celLabelPlaceholder)
+	one := func(label string, err error) string {
+		note := labelErrorNote([]rules.LabelError{{Mode: "enforce", Label: label, Value: celLabelPlaceholder, Err: err}}, "enforce")
+		note = strings.TrimPrefix(note, "; ")
+		body, _, _ := strings.Cut(note, ", so netguard applies")
+		return celTemplate(body, celLabelPlaceholder, labels+"["+strconv.Quote(label)+"]")
+	}
+	note := labelErrorNote([]rules.LabelError{{Mode: "enforce", Label: rules.LabelEnforce, Value: "v", Err: levelErr}}, "enforce")
+	_, tail, _ := strings.Cut(note, ")")
+	return fmt.Sprintf(`(%[1]s || %[2]s) ? '; ' + [%[1]s ? %[3]s : '', %[2]s ? %[4]s : ''].filter(s, s != '').join('; ') + %[5]s : ''`,
+		l.LevelInvalid, l.VersionInvalid, one(rules.LabelEnforce, levelErr), one(rules.LabelEnforceVersion, versionErr), strconv.Quote(tail))
+}
+
+// celTemplate is s as a CEL string expression, with every placeholder
+// replaced by the CEL expression expr.
+func celTemplate(s, placeholder, expr string) string {
+	parts := strings.Split(s, placeholder)
+	q := make([]string, len(parts))
+	for i, p := range parts {
+		q[i] = strconv.Quote(p)
+	}
+	return "(" + strings.Join(q, " + "+expr+" + ") + ")"
+}
+
+// ApplyAdmissionPolicies writes the policies and bindings with server-side
+// apply, policies first, so that a binding never names a policy that does
+// not exist yet.
+func ApplyAdmissionPolicies(ctx context.Context, c client.Client, cfg *Config, o AdmissionPolicyOptions) error {
+	policies, bindings := AdmissionPolicies(cfg, o)
+	var objs []runtime.Object
+	for _, p := range policies {
+		objs = append(objs, p)
+	}
+	for _, b := range bindings {
+		objs = append(objs, b)
+	}
+	var errs []error
+	for _, obj := range objs {
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+		if err != nil {
+			return err
+		}
+		u := &unstructured.Unstructured{Object: m}
+		unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+		unstructured.RemoveNestedField(u.Object, "status")
+		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+			errs = append(errs, fmt.Errorf("apply %s %q: %w", u.GetKind(), u.GetName(), err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,89 @@
+package webhook
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+
+	"github.com/netguard/netguard/rules"
+)
+
+// One policy per mode, each bound with its mode's action, skipping the
+// namespaces the webhooks skip and the exempt ones, and the exempt and
+// platform identities: what the webhook allows without evaluation.
+func TestAdmissionPoliciesShape(t *testing.T) {
+	cfg := &Config{
+		Defaults:          Policy{Enforce: LevelVersion{Level: rules.LevelBaseline}, Warn: LevelVersion{Level: rules.LevelRestricted}, Audit: LevelVersion{Level: rules.LevelRestricted, Version: rules.MajorMinorVersion(1, 0)}},
+		ExemptUsernames:   []string{"ci-bot"},
+		ExemptGroups:      []string{"breakglass"},
+		ExemptNamespaces:  []string{"sandbox"},
+		PlatformUsernames: []string{"platform"},
+		PlatformGroups:    []string{"platform-admins"},
+	}
+	policies, bindings := AdmissionPolicies(cfg, AdmissionPolicyOptions{ExcludedNamespaces: []string{"netguard-system"}})
+	if len(policies) != 3 || len(bindings) != 3 {
+		t.Fatalf("%d policies and %d bindings, want 3 and 3", len(policies), len(bindings))
+	}
+	wantActions := map[string]admissionregistrationv1.ValidationAction{AdmissionPolicyEnforce: admissionregistrationv1.Deny, AdmissionPolicyWarn: admissionregistrationv1.Warn, AdmissionPolicyAudit: admissionregistrationv1.Audit}
+	for i, p := range policies {
+		b := bindings[i]
+		if b.Spec.PolicyName != p.Name || !slices.Equal(b.Spec.ValidationActions, []admissionregistrationv1.ValidationAction{wantActions[p.Name]}) {
+			t.Errorf("binding %s: policy %q actions %v", b.Name, b.Spec.PolicyName, b.Spec.ValidationActions)
+		}
+		var notIn []string
+		for _, r := range b.Spec.MatchResources.NamespaceSelector.MatchExpressions {
+			if r.Key == "kubernetes.io/metadata.name" {
+				notIn = r.Values
+			}
+		}
+		if want := []string{"kube-system", "netguard-system", "sandbox"}; !slices.Equal(notIn, want) {
+			t.Errorf("binding %s skips %v, want %v", b.Name, notIn, want)
+		}
+		if *p.Spec.FailurePolicy != admissionregistrationv1.Fail {
+			t.Errorf("policy %s: failurePolicy %s, want Fail", p.Name, *p.Spec.FailurePolicy)
+		}
+		conds := p.Spec.MatchConditions
+		if len(conds) != 2 || conds[0].Expression != rules.CELDecidedExpression() {
+			t.Fatalf("policy %s: match conditions %+v", p.Name, conds)
+		}
+		for _, who := range []string{`"ci-bot"`, `"platform"`, `"breakglass"`, `"platform-admins"`} {
+			if !strings.Contains(conds[1].Expression, who) {
+				t.Errorf("policy %s: %s is not skipped: %s", p.Name, who, conds[1].Expression)
+			}
+		}
+	}
+	if n := len(policies[1].Spec.Validations); n != rules.CELMaxSlots+1 {
+		t.Errorf("warn policy has %d validations, want one per possible violation (%d)", n, rules.CELMaxSlots+1)
+	}
+	if keys := []string{policies[2].Spec.AuditAnnotations[0].Key, policies[2].Spec.AuditAnnotations[1].Key}; !slices.Equal(keys, []string{AuditAnnotationEnforcePolicy, AuditAnnotationViolations}) {
+		t.Errorf("audit annotations %v", keys)
+	}
+	// The audit default is pinned: its version is in the level's text.
+	var auditVersion string
+	for _, v := range policies[2].Spec.Variables {
+		if v.Name == "auditVersion" {
+			auditVersion = v.Expression
+		}
+	}
+	if !strings.Contains(auditVersion, `"v1.0"`) {
+		t.Errorf("auditVersion %s does not default to v1.0", auditVersion)
+	}
+}
+
+// The webhook skips only what the policies decide, and every DELETE of an
+// unmanaged policy.
+func TestNetworkPolicyMatchExpressionNegatesTheDecidedPart(t *testing.T) {
+	e := NetworkPolicyMatchExpression()
+	if !strings.HasPrefix(e, "!(") || !strings.Contains(e, rules.CELDecidedExpression()) || !strings.Contains(e, rules.CELManagedExpression("oldObject")) {
+		t.Errorf("expression %s", e)
+	}
+	vwc := ValidatingConfiguration(ConfigurationOptions{ClientConfig: func(string) admissionregistrationv1.WebhookClientConfig {
+		return admissionregistrationv1.WebhookClientConfig{}
+	}, SelfUsername: "netguard"})
+	conds := vwc.Webhooks[0].MatchConditions
+	if len(conds) != 2 || conds[1].Name != NotDecidedInCELCondition || conds[1].Expression != e {
+		t.Errorf("NetworkPolicy webhook match conditions %+v", conds)
+	}
+}
