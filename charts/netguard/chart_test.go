@@ -40,9 +40,9 @@ var serveClusterRules = []rbacv1.PolicyRule{
 	{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}, Verbs: []string{"get", "list", "watch", "patch"}},
 	{APIGroups: []string{"netguard.io"}, Resources: []string{"networkprofiles"}, Verbs: []string{"get", "list", "watch"}},
 	{APIGroups: []string{"netguard.io"}, Resources: []string{"networkprofiles/status"}, Verbs: []string{"update", "patch"}},
-	{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch", "patch"}},
 	{APIGroups: []string{"netguard.io"}, Resources: []string{"localnetworkconfigs"}, Verbs: []string{"get", "list", "watch"}},
 	{APIGroups: []string{"netguard.io"}, Resources: []string{"localnetworkconfigs/status"}, Verbs: []string{"update", "patch"}},
+	{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch", "patch"}},
 	{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"selfsubjectreviews"}, Verbs: []string{"create"}},
@@ -565,7 +565,7 @@ func TestInjectionWebhooks(t *testing.T) {
 	r := mustRender(t, valueSetNamed(t, "defaults"))
 	m := get[admissionregistrationv1.MutatingWebhookConfiguration](t, r, "MutatingWebhookConfiguration", "netguard-mutating")
 	v := get[admissionregistrationv1.ValidatingWebhookConfiguration](t, r, "ValidatingWebhookConfiguration", "netguard-validating")
-	if len(m.Webhooks) != 5 || len(v.Webhooks) != 5 {
+	if len(m.Webhooks) != 4 || len(v.Webhooks) != 5 {
 		t.Fatalf("%d mutating and %d validating webhooks, want 4 and 5", len(m.Webhooks), len(v.Webhooks))
 	}
 	mw, vw, guard := m.Webhooks[0], v.Webhooks[1], v.Webhooks[0]
