@@ -337,7 +337,7 @@ func TestHybridSameVerdicts(t *testing.T) {
 	alone := sendDryRun(t, ctx, tenant, cases)
 	reachedAlone := webhookReviews(t, ng) - before
 
-	decidedInCEL, deniedInCEL, warnedInCEL := 0, 0, 0
+	deniedInCEL, warnedInCEL := 0, 0
 	for i, c := range cases {
 		h, w := hybrid[i], alone[i]
 		if w.ByPolicy {
@@ -355,7 +355,7 @@ func TestHybridSameVerdicts(t *testing.T) {
 		}
 	}
 	// Cases the API server refuses itself (invalid objects) reach neither.
-	decidedInCEL = reachedAlone - reached
+	decidedInCEL := reachedAlone - reached
 	t.Logf("%d cases (CREATE and UPDATE of %d objects x %d namespaces); the webhook alone saw %d, with the admission policies %d: they decided %d on their own (%d denials, %d with warnings)",
 		len(cases), len(cases)/2/len(hybridNamespaces), len(hybridNamespaces), reachedAlone, reached, decidedInCEL, deniedInCEL, warnedInCEL)
 	// The comparison proves nothing if CEL decided nothing.
