@@ -341,7 +341,7 @@ func (s *Server) setupLocalController(mgr manager.Manager, grace time.Duration) 
 		}), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
 	for _, kind := range workloadKinds {
 		meta := &metav1.PartialObjectMetadata{}
-		meta.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind})
+		meta.SetGroupVersionKind(workloadGVK(kind))
 		b = b.Watches(meta, componentsHandler(c, workloadDeclared(kind), false), builder.OnlyMetadata, builder.WithPredicates(netguardWorkload()))
 	}
 	return b.Complete(r)
