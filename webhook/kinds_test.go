@@ -62,6 +62,14 @@ func TestMutatorPodsMadeFromTemplates(t *testing.T) {
 	if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, `Pod "web-abc" is invalid: metadata.labels[netguard.io/component]: Forbidden: component "web" is declared by Deployment/web in namespace "team"`) {
 		t.Errorf("a tenant's pod with a forged ownerReference: %+v", resp.AdmissionResponse)
 	}
+	// An exempt user is not judged against the level, and this refusal is
+	// the level's (configuration.md, exemptions).
+	s.cfg.ExemptUsernames = []string{"node-harness"}
+	req.UserInfo.Username = "node-harness"
+	if resp := m.Handle(context.Background(), req); !resp.Allowed || len(resp.Warnings) != 0 {
+		t.Errorf("an exempt user's labelled pod: %+v", resp.AdmissionResponse)
+	}
+	s.cfg.ExemptUsernames = nil
 	// At a namespace enforcing privileged the same is a warning.
 	lax := pod.DeepCopy()
 	lax.Namespace = "lax"

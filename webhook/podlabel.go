@@ -76,6 +76,11 @@ func (m *workloadMutator) checkLabel(ctx context.Context, req admission.Request,
 	if !written || madeFromTemplate(req, o) || m.s.isSelf(req.UserInfo.Username) {
 		return admission.Allowed(""), decision{"allow", "exempt", "none"}
 	}
+	// An exempt user's writes are never judged against a level (as in Pod
+	// Security Admission), and refusing this label is a level's decision.
+	if m.s.cfg.userExempt(req.UserInfo.Username, req.UserInfo.Groups) {
+		return admission.Allowed(""), decision{"allow", "exempt", "none"}
+	}
 	if !m.s.synced.Load() {
 		return admission.Allowed("").WithWarnings("netguard is starting and its caches are not synced: the " + rules.LabelComponent + " label of this " + o.kind.Kind + " was not checked"), decision{"allow", "inject", "none"}
 	}

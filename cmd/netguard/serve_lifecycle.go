@@ -69,6 +69,7 @@ var apiKinds = []schema.GroupVersionKind{
 	{Version: "v1", Kind: "Secret"},
 	{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"},
 	{Group: "netguard.io", Version: "v1alpha1", Kind: "NetworkProfile"},
+	{Group: "netguard.io", Version: "v1alpha1", Kind: "LocalNetworkConfig"},
 	{Group: "apps", Version: "v1", Kind: "Deployment"},
 	{Group: "apps", Version: "v1", Kind: "StatefulSet"},
 	{Group: "apps", Version: "v1", Kind: "DaemonSet"},

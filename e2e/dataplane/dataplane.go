@@ -146,6 +146,21 @@ type Options struct {
 	Log io.Writer
 }
 
+// PodWriter is the user AddHost and AddPod create Pods as (impersonated, in
+// the group system:masters). The harness stands in for the workload
+// controllers, which netguard trusts to copy a pod template's
+// netguard.io/component label; any other writer of that label is refused
+// where a workload owns the component (docs/security.md, hand-labelled
+// pods). So the cluster's netguard exempts this user: --exempt-usernames.
+const PodWriter = "netguard-dataplane"
+
+// podClient is a clientset that acts as PodWriter.
+func podClient(cfg *rest.Config) (kubernetes.Interface, error) {
+	wc := rest.CopyConfig(cfg)
+	wc.Impersonate = rest.ImpersonationConfig{UserName: PodWriter, Groups: []string{"system:masters", "system:authenticated"}}
+	return kubernetes.NewForConfig(wc)
+}
+
 // Dataplane is a running kube-network-policies with its pod range.
 type Dataplane struct {
 	// Subnet is the run's pod range, 10.244.Index.0/24.
@@ -162,6 +177,7 @@ type Dataplane struct {
 	Caps    Capabilities
 
 	cs       kubernetes.Interface
+	podCS    kubernetes.Interface
 	cmd      *exec.Cmd
 	done     chan error
 	verdicts *Verdicts
@@ -197,6 +213,10 @@ func Start(ctx context.Context, o Options) (dp *Dataplane, retErr error) {
 	if err != nil {
 		return nil, err
 	}
+	podCS, err := podClient(o.Config)
+	if err != nil {
+		return nil, err
+	}
 	dp = &Dataplane{
 		Subnet:   netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 244, byte(idx), 0}), 24),
 		Index:    idx,
@@ -204,6 +224,7 @@ func Start(ctx context.Context, o Options) (dp *Dataplane, retErr error) {
 		NodeName: fmt.Sprintf("dataplane-%d", idx),
 		Caps:     caps,
 		cs:       cs,
+		podCS:    podCS,
 		LogPath:  filepath.Join(o.Dir, "kube-network-policies.log"),
 		dir:      o.Dir,
 	}

@@ -97,7 +97,7 @@ func (dp *Dataplane) AddPod(ctx context.Context, spec PodSpec) (*Host, error) {
 			}},
 		},
 	}
-	pods := dp.cs.CoreV1().Pods(spec.Namespace)
+	pods := dp.podCS.CoreV1().Pods(spec.Namespace)
 	// The service account admission plugin needs the namespace's "default"
 	// ServiceAccount, which the controller manager creates a moment after the
 	// namespace (or not at all, where it does not run).

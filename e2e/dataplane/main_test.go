@@ -97,7 +97,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	ngLog := &lockedBuffer{}
-	ng, err := testCluster.StartNetguard(ctx, cluster.NetguardOptions{Binary: netguardBin, Log: ngLog, Args: []string{"--exempt-usernames=" + bypassUser}})
+	ng, err := testCluster.StartNetguard(ctx, cluster.NetguardOptions{Binary: netguardBin, Log: ngLog, Args: []string{"--exempt-usernames=" + bypassUser + "," + dataplane.PodWriter}})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "start netguard: %v\n%s", err, ngLog.b)
 		return 1

@@ -64,6 +64,10 @@ func Attach(ctx context.Context, path string) (*Dataplane, error) {
 	if err != nil {
 		return nil, err
 	}
+	podCS, err := podClient(cfg)
+	if err != nil {
+		return nil, err
+	}
 	dp := &Dataplane{
 		Subnet:   netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 244, byte(st.Index), 0}), 24),
 		Index:    st.Index,
@@ -72,6 +76,7 @@ func Attach(ctx context.Context, path string) (*Dataplane, error) {
 		Chain:    st.Chain,
 		LogPath:  st.LogPath,
 		cs:       cs,
+		podCS:    podCS,
 		dir:      filepath.Dir(path),
 		attached: true,
 	}

@@ -71,7 +71,7 @@ func run(binary, assets, crds, logTo, knp, helper string) error {
 	}
 	defer logFile.Close()
 	fmt.Fprintln(os.Stderr, "starting netguard serve ...")
-	ng, err := c.StartNetguard(ctx, cluster.NetguardOptions{Binary: abs(binary), Args: []string{"--log-format=console", "--audit-reports=" + reportFormats}, Log: logFile})
+	ng, err := c.StartNetguard(ctx, cluster.NetguardOptions{Binary: abs(binary), Args: []string{"--log-format=console", "--audit-reports=" + reportFormats, "--exempt-usernames=" + dataplane.PodWriter}, Log: logFile})
 	if err != nil {
 		return fmt.Errorf("%w (log: %s)", err, logTo)
 	}
