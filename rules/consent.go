@@ -260,6 +260,10 @@ type Provider struct {
 	// Closed, when not "", says why the platform closes consent for the
 	// provider's namespace.
 	Closed string
+	// Selector selects the component's pods in its namespace: nil for an
+	// annotated workload's (netguard.io/component), a LocalNetworkConfig
+	// component's effective podSelector otherwise.
+	Selector *metav1.LabelSelector
 }
 
 // Consumer is a component of another namespace that depends on a provider.
@@ -278,6 +282,8 @@ type Consumer struct {
 	// Closed, when not "", says why the platform closes consent for the
 	// consumer's namespace.
 	Closed string
+	// Selector selects the consumer's pods, as Provider.Selector.
+	Selector *metav1.LabelSelector
 }
 
 // namespaceLabelsOf returns the labels selectors see for a namespace:
@@ -411,25 +417,58 @@ func IsCrossNamespacePolicy(name, c string) bool {
 
 // namespacePeer selects the pods of component in namespace, by the
 // namespace's kubernetes.io/metadata.name, which the API server sets and no
-// one can change.
-func namespacePeer(namespace, component string) networkingv1.NetworkPolicyPeer {
+// one can change, and by sel, the component's pods there (nil: the
+// netguard.io/component label of an annotated workload's pods).
+func namespacePeer(namespace, component string, sel *metav1.LabelSelector) networkingv1.NetworkPolicyPeer {
+	if sel == nil {
+		sel = componentSelector(component)
+	}
 	return networkingv1.NetworkPolicyPeer{
 		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: namespace}},
-		PodSelector:       componentSelector(component),
+		PodSelector:       sel.DeepCopy(),
 	}
 }
 
-// consentPolicies generates w's cross-namespace policies for component c,
-// from its dependencies on other namespaces (remote) and its exposures, and
-// the other sides found in consent. Every declaration that opens nothing
-// is a warning.
-func consentPolicies(w Workload, c string, remote []Dependency, exposures []Exposure, consent *Consent) ([]*networkingv1.NetworkPolicy, []Violation) {
+// consentSubject is the side consentPolicies generates for: one component
+// of one namespace, declared by annotations or by a LocalNetworkConfig.
+type consentSubject struct {
+	namespace       string
+	namespaceLabels map[string]string
+	component       string
+	// policy starts a policy named name of the component's owner that
+	// selects the component's pods.
+	policy func(name string) *networkingv1.NetworkPolicy
+	// dependsOn and exposeTo are the declarations' field paths, and
+	// dependsOnName and exposeToName how a message names them.
+	dependsOn, exposeTo         string
+	dependsOnName, exposeToName string
+	// declarer names what may declare a provider, in "no ... in namespace
+	// X declares component Y".
+	declarer string
+}
+
+// workloadSubject is the subject for annotated workload w of component c.
+func workloadSubject(w Workload, c string) consentSubject {
+	annPath := field.NewPath("metadata", "annotations")
+	return consentSubject{
+		namespace: w.Namespace, namespaceLabels: w.NamespaceLabels, component: c,
+		policy:    func(name string) *networkingv1.NetworkPolicy { return newPolicy(w, c, name, c) },
+		dependsOn: annPath.Key(AnnotationDependsOn).String(), exposeTo: annPath.Key(AnnotationExposeTo).String(),
+		dependsOnName: AnnotationDependsOn, exposeToName: AnnotationExposeTo,
+		declarer: "workload",
+	}
+}
+
+// consentPolicies generates the cross-namespace policies of the subject
+// component, from its dependencies on other namespaces (remote) and its
+// exposures, and the other sides found in consent. Every declaration that
+// opens nothing is a warning.
+func consentPolicies(s consentSubject, remote []Dependency, exposures []Exposure, consent *Consent) ([]*networkingv1.NetworkPolicy, []Violation) {
 	var (
 		policies []*networkingv1.NetworkPolicy
 		warnings []Violation
 	)
-	annPath := field.NewPath("metadata", "annotations")
-	dependsOn, exposeTo := annPath.Key(AnnotationDependsOn).String(), annPath.Key(AnnotationExposeTo).String()
+	c := s.component
 	warn := func(at, format string, args ...any) {
 		warnings = append(warnings, Violation{Rule: AuditOneSidedConsent, Field: at, Message: fmt.Sprintf(format, args...)})
 	}
@@ -438,18 +477,19 @@ func consentPolicies(w Workload, c string, remote []Dependency, exposures []Expo
 	}
 	if consent != nil && consent.Closed != "" {
 		for _, d := range remote {
-			warn(dependsOn, "%s: %q opens nothing: %s", AnnotationDependsOn, d.String(), consent.Closed)
+			warn(s.dependsOn, "%s: %q opens nothing: %s", s.dependsOnName, d.String(), consent.Closed)
 		}
 		if len(exposures) > 0 {
-			warn(exposeTo, "%s: opens nothing: %s", AnnotationExposeTo, consent.Closed)
+			warn(s.exposeTo, "%s: opens nothing: %s", s.exposeToName, consent.Closed)
 		}
 		return nil, warnings
 	}
 	if len(remote) > 0 {
-		egress := newPolicy(w, c, crossNamespaceEgressName(c), c)
+		egress := s.policy(crossNamespaceEgressName(c))
 		egress.Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}
 		var (
 			target string
+			peer   *metav1.LabelSelector
 			ports  []networkingv1.NetworkPolicyPort
 		)
 		flush := func() {
@@ -458,7 +498,7 @@ func consentPolicies(w Workload, c string, remote []Dependency, exposures []Expo
 			}
 			ns, comp, _ := strings.Cut(target, "/")
 			egress.Spec.Egress = append(egress.Spec.Egress, networkingv1.NetworkPolicyEgressRule{
-				To:    []networkingv1.NetworkPolicyPeer{namespacePeer(ns, comp)},
+				To:    []networkingv1.NetworkPolicyPeer{namespacePeer(ns, comp, peer)},
 				Ports: ports,
 			})
 			ports = nil
@@ -466,7 +506,7 @@ func consentPolicies(w Workload, c string, remote []Dependency, exposures []Expo
 		for _, d := range remote {
 			if d.Target() != target {
 				flush()
-				target = d.Target()
+				target, peer = d.Target(), nil
 			}
 			var p Provider
 			found := false
@@ -475,15 +515,15 @@ func consentPolicies(w Workload, c string, remote []Dependency, exposures []Expo
 			}
 			switch {
 			case !found:
-				warn(dependsOn, "%s: %q is one-sided and opens nothing: no workload in namespace %q declares component %q; the path opens when it does and exposes port %s to namespace %q with %s", AnnotationDependsOn, d.String(), d.Namespace, d.Component, d.PortString(), w.Namespace, AnnotationExposeTo)
+				warn(s.dependsOn, "%s: %q is one-sided and opens nothing: no %s in namespace %q declares component %q; the path opens when it does and exposes port %s to namespace %q with %s", s.dependsOnName, d.String(), s.declarer, d.Namespace, d.Component, d.PortString(), s.namespace, AnnotationExposeTo)
 				continue
 			case p.Closed != "":
-				warn(dependsOn, "%s: %q opens nothing: %s", AnnotationDependsOn, d.String(), p.Closed)
+				warn(s.dependsOn, "%s: %q opens nothing: %s", s.dependsOnName, d.String(), p.Closed)
 				continue
 			}
-			agreed := AgreedPorts(w.Namespace, w.NamespaceLabels, d, p.Exposures)
+			agreed := AgreedPorts(s.namespace, s.namespaceLabels, d, p.Exposures)
 			if len(agreed) == 0 {
-				warn(dependsOn, "%s: %q is one-sided and opens nothing: %s in namespace %q does not expose port %s to namespace %q (%s)", AnnotationDependsOn, d.String(), p.Ref, d.Namespace, d.PortString(), w.Namespace, AnnotationExposeTo)
+				warn(s.dependsOn, "%s: %q is one-sided and opens nothing: %s in namespace %q does not expose port %s to namespace %q (%s)", s.dependsOnName, d.String(), p.Ref, d.Namespace, d.PortString(), s.namespace, p.exposeToName())
 				continue
 			}
 			if len(agreed) != 1 || portString(agreed[0]) != d.PortString() {
@@ -491,8 +531,9 @@ func consentPolicies(w Workload, c string, remote []Dependency, exposures []Expo
 				for _, a := range agreed {
 					got = append(got, portString(a))
 				}
-				warn(dependsOn, "%s: %q opens only %s: %s in namespace %q exposes no more of it to namespace %q", AnnotationDependsOn, d.String(), strings.Join(got, ","), p.Ref, d.Namespace, w.Namespace)
+				warn(s.dependsOn, "%s: %q opens only %s: %s in namespace %q exposes no more of it to namespace %q", s.dependsOnName, d.String(), strings.Join(got, ","), p.Ref, d.Namespace, s.namespace)
 			}
+			peer = p.Selector
 			ports = append(ports, agreed...)
 		}
 		flush()
@@ -501,9 +542,9 @@ func consentPolicies(w Workload, c string, remote []Dependency, exposures []Expo
 		}
 	}
 	if len(exposures) > 0 {
-		ingress, w2 := providerIngress(w, c, exposures, consent)
+		ingress, w2 := providerIngress(s, exposures, consent)
 		for _, msg := range w2 {
-			warn(exposeTo, "%s", msg)
+			warn(s.exposeTo, "%s", msg)
 		}
 		if ingress != nil {
 			policies = append(policies, ingress)
@@ -512,13 +553,23 @@ func consentPolicies(w Workload, c string, remote []Dependency, exposures []Expo
 	return policies, warnings
 }
 
-// providerIngress is the ingress policy of provider c from the consumers
-// that agree with its exposures, or nil.
-func providerIngress(w Workload, c string, exposures []Exposure, consent *Consent) (*networkingv1.NetworkPolicy, []string) {
+// exposeToName is how a message names the provider's consent: its
+// annotation, or a LocalNetworkConfig's exposeTo.
+func (p Provider) exposeToName() string {
+	if strings.HasPrefix(p.Ref, KindLocalNetworkConfig+"/") {
+		return "exposeTo"
+	}
+	return AnnotationExposeTo
+}
+
+// providerIngress is the ingress policy of the subject provider from the
+// consumers that agree with its exposures, or nil.
+func providerIngress(s consentSubject, exposures []Exposure, consent *Consent) (*networkingv1.NetworkPolicy, []string) {
+	c := s.component
 	var consumers []Consumer
 	if consent != nil {
 		for _, k := range consent.Consumers {
-			if k.Namespace != w.Namespace && k.Closed == "" {
+			if k.Namespace != s.namespace && k.Closed == "" {
 				consumers = append(consumers, k)
 			}
 		}
@@ -530,7 +581,7 @@ func providerIngress(w Workload, c string, exposures []Exposure, consent *Consen
 		return consumers[i].Component < consumers[j].Component
 	})
 	var warnings []string
-	in := newPolicy(w, c, crossNamespaceIngressName(c), c)
+	in := s.policy(crossNamespaceIngressName(c))
 	in.Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
 	admitted := 0
 	for i, k := range consumers {
@@ -539,7 +590,7 @@ func providerIngress(w Workload, c string, exposures []Exposure, consent *Consen
 		}
 		var deps []Dependency
 		for _, d := range k.DependsOn {
-			if d.Namespace == w.Namespace && d.Component == c {
+			if d.Namespace == s.namespace && d.Component == c {
 				deps = append(deps, agreedDependencies(k.Namespace, k.NamespaceLabels, d, exposures)...)
 			}
 		}
@@ -547,13 +598,13 @@ func providerIngress(w Workload, c string, exposures []Exposure, consent *Consen
 			continue
 		}
 		if admitted == MaxConsumersPerComponent {
-			warnings = append(warnings, fmt.Sprintf("%s: more than %d components of other namespaces depend on %q; the others are left out: narrow the namespace selector", AnnotationExposeTo, MaxConsumersPerComponent, c))
+			warnings = append(warnings, fmt.Sprintf("%s: more than %d components of other namespaces depend on %q; the others are left out: narrow the namespace selector", s.exposeToName, MaxConsumersPerComponent, c))
 			break
 		}
 		admitted++
 		sort.Slice(deps, func(i, j int) bool { return deps[i].less(deps[j]) })
 		in.Spec.Ingress = append(in.Spec.Ingress, networkingv1.NetworkPolicyIngressRule{
-			From:  []networkingv1.NetworkPolicyPeer{namespacePeer(k.Namespace, k.Component)},
+			From:  []networkingv1.NetworkPolicyPeer{namespacePeer(k.Namespace, k.Component, k.Selector)},
 			Ports: groupByComponent(compactDependencies(deps))[0].ports,
 		})
 	}
@@ -562,7 +613,7 @@ func providerIngress(w Workload, c string, exposures []Exposure, consent *Consen
 		for _, e := range exposures {
 			sels = append(sels, e.String())
 		}
-		warnings = append(warnings, fmt.Sprintf("%s: %q is one-sided and opens nothing yet: no component of a matching namespace depends on %s/%s on an exposed port", AnnotationExposeTo, strings.Join(sels, "; "), w.Namespace, c))
+		warnings = append(warnings, fmt.Sprintf("%s: %q is one-sided and opens nothing yet: no component of a matching namespace depends on %s/%s on an exposed port", s.exposeToName, strings.Join(sels, "; "), s.namespace, c))
 		return nil, warnings
 	}
 	return in, warnings
@@ -598,11 +649,31 @@ func agreedDependencies(consumerNamespace string, consumerLabels map[string]stri
 // with no cross-namespace declaration, or that does not own its component.
 // Cost is linear in the set and its declarations.
 func ResolveConsent(ws []Workload, cfg CrossNamespaceConfig, levelOf func(namespace string, labels map[string]string) Level) []*Consent {
-	type claimant struct {
-		index int
-		ann   Annotations
-	}
-	claims := map[string][]claimant{} // NAMESPACE/COMPONENT -> claimants
+	out, _ := ResolveConsentWithLocals(ws, nil, cfg, levelOf)
+	return out
+}
+
+// consentParty is one claimant of a component in ResolveConsentWithLocals:
+// an annotated workload, or a component of a LocalNetworkConfig.
+type consentParty struct {
+	claimant  Workload // for ComponentOwner and Ref
+	labels    map[string]string
+	component string
+	remote    []Dependency
+	exposes   []Exposure
+	selector  *metav1.LabelSelector // nil: the netguard.io/component label
+	ws, ls, c int                   // ws index, or ls index and component index; -1 when unused
+}
+
+// ResolveConsentWithLocals is ResolveConsent for a set that also holds
+// LocalNetworkConfigs, whose components take part as consumers and
+// providers like annotated workloads, and own their names by the same
+// order (ComponentOwner). It returns the workloads' consents, as
+// ResolveConsent does, and for each ls[i].Components[j] its consent in
+// locals[i][j]. A LocalNetworkConfig that does not validate claims its
+// components' names and declares nothing.
+func ResolveConsentWithLocals(ws []Workload, ls []LocalConfig, cfg CrossNamespaceConfig, levelOf func(namespace string, labels map[string]string) Level) (workloads []*Consent, locals [][]*Consent) {
+	var parties []consentParty
 	for i, w := range ws {
 		if _, ok := ClaimedComponent(w); !ok {
 			continue
@@ -611,55 +682,84 @@ func ResolveConsent(ws []Workload, cfg CrossNamespaceConfig, levelOf func(namesp
 		if len(errs) > 0 {
 			continue
 		}
-		key := w.Namespace + "/" + ann.Component
-		claims[key] = append(claims[key], claimant{index: i, ann: ann})
+		_, remote := splitDependencies(w.Namespace, ann.DependsOn)
+		parties = append(parties, consentParty{claimant: w, labels: w.NamespaceLabels, component: ann.Component, remote: remote, exposes: ann.ExposeTo, ws: i, ls: -1, c: -1})
 	}
-	owners := make(map[string]claimant, len(claims))
-	keys := make([]string, 0, len(claims))
-	for key, cs := range claims {
-		cands := make([]Workload, len(cs))
-		for j, c := range cs {
-			cands[j] = ws[c.index]
+	locals = make([][]*Consent, len(ls))
+	for i, l := range ls {
+		locals[i] = make([]*Consent, len(l.Components))
+		valid := map[string]localComponent{}
+		if comps, _, errs := validateLocal(l); len(errs) == 0 {
+			for _, c := range comps {
+				valid[c.name] = c
+			}
 		}
-		owners[key] = cs[ComponentOwner(cands)]
+		for j, c := range l.Components {
+			if !isDNS1123Label(c.Name) {
+				continue
+			}
+			p := consentParty{claimant: l.Claimant(c.Name), labels: l.NamespaceLabels, component: c.Name, ws: -1, ls: i, c: j}
+			if v, ok := valid[c.Name]; ok {
+				_, p.remote = splitDependencies(l.Namespace, v.deps)
+				p.exposes = v.exposes
+				p.selector = v.selector
+			}
+			parties = append(parties, p)
+		}
+	}
+	claims := map[string][]int{} // NAMESPACE/COMPONENT -> parties
+	for i, p := range parties {
+		key := p.claimant.Namespace + "/" + p.component
+		claims[key] = append(claims[key], i)
+	}
+	owners := make(map[string]int, len(claims))
+	keys := make([]string, 0, len(claims))
+	for key, idx := range claims {
+		cands := make([]Workload, len(idx))
+		for j, k := range idx {
+			cands[j] = parties[k].claimant
+		}
+		owners[key] = idx[ComponentOwner(cands)]
 		keys = append(keys, key)
 	}
 	sort.Strings(keys)
-	closed := func(w Workload) string { return cfg.Closed(w.Namespace, levelOf(w.Namespace, w.NamespaceLabels)) }
+	closed := func(p consentParty) string {
+		return cfg.Closed(p.claimant.Namespace, levelOf(p.claimant.Namespace, p.labels))
+	}
 	consumers := map[string][]Consumer{} // provider NAMESPACE/COMPONENT -> its consumers
 	for _, key := range keys {
-		o := owners[key]
-		w := ws[o.index]
-		_, remote := splitDependencies(w.Namespace, o.ann.DependsOn)
-		for j, d := range remote {
-			if j > 0 && remote[j-1].Target() == d.Target() {
+		p := parties[owners[key]]
+		for j, d := range p.remote {
+			if j > 0 && p.remote[j-1].Target() == d.Target() {
 				continue
 			}
 			consumers[d.Target()] = append(consumers[d.Target()], Consumer{
-				Namespace: w.Namespace, NamespaceLabels: w.NamespaceLabels, Component: o.ann.Component,
-				Ref: w.Ref(), DependsOn: remote, Closed: closed(w),
+				Namespace: p.claimant.Namespace, NamespaceLabels: p.labels, Component: p.component,
+				Ref: p.claimant.Ref(), DependsOn: p.remote, Closed: closed(p), Selector: p.selector,
 			})
 		}
 	}
-	out := make([]*Consent, len(ws))
+	workloads = make([]*Consent, len(ws))
 	for _, key := range keys {
-		o := owners[key]
-		w := ws[o.index]
-		_, remote := splitDependencies(w.Namespace, o.ann.DependsOn)
-		if len(remote) == 0 && len(o.ann.ExposeTo) == 0 {
+		p := parties[owners[key]]
+		if len(p.remote) == 0 && len(p.exposes) == 0 {
 			continue
 		}
-		c := &Consent{Closed: closed(w), Providers: map[string]Provider{}}
-		for _, d := range remote {
-			if p, ok := owners[d.Target()]; ok {
-				pw := ws[p.index]
-				c.Providers[d.Target()] = Provider{Ref: pw.Ref(), Exposures: p.ann.ExposeTo, Closed: closed(pw)}
+		c := &Consent{Closed: closed(p), Providers: map[string]Provider{}}
+		for _, d := range p.remote {
+			if o, ok := owners[d.Target()]; ok {
+				pp := parties[o]
+				c.Providers[d.Target()] = Provider{Ref: pp.claimant.Ref(), Exposures: pp.exposes, Closed: closed(pp), Selector: pp.selector}
 			}
 		}
-		if len(o.ann.ExposeTo) > 0 {
+		if len(p.exposes) > 0 {
 			c.Consumers = consumers[key]
 		}
-		out[o.index] = c
+		if p.ws >= 0 {
+			workloads[p.ws] = c
+		} else {
+			locals[p.ls][p.c] = c
+		}
 	}
-	return out
+	return workloads, locals
 }

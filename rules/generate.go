@@ -169,7 +169,7 @@ func Generate(w Workload, profiles map[string]Profile) (Generated, field.ErrorLi
 
 	c := ann.Component
 	local, remote := splitDependencies(w.Namespace, ann.DependsOn)
-	policies, oneSided := consentPolicies(w, c, remote, ann.ExposeTo, w.Consent)
+	policies, oneSided := consentPolicies(workloadSubject(w, c), remote, ann.ExposeTo, w.Consent)
 	out.OneSided = oneSided
 	for _, v := range oneSided {
 		out.Warnings = append(out.Warnings, v.Message)

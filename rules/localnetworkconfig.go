@@ -76,9 +76,26 @@ type LocalComponent struct {
 	Name        string
 	PodSelector *metav1.LabelSelector
 	DependsOn   []LocalDependency
-	// ExposeTo counts spec.components[NAME].exposeTo entries (not
-	// supported yet).
-	ExposeTo int
+	// ExposeTo are spec.components[NAME].exposeTo.
+	ExposeTo []LocalExposure
+	// Consent is what other namespaces declare towards this component, as
+	// the caller found it (see Workload.Consent); nil: nothing is known, so
+	// each cross-namespace declaration is one-sided.
+	Consent *Consent
+}
+
+// LocalExposure is one exposeTo entry: the component's Ports are offered to
+// the components of the namespaces NamespaceSelector selects.
+type LocalExposure struct {
+	NamespaceSelector *metav1.LabelSelector
+	Ports             []LocalExposedPort
+}
+
+// LocalExposedPort is one port, or range, of an exposeTo entry.
+type LocalExposedPort struct {
+	Port     intstr.IntOrString
+	EndPort  *int32
+	Protocol string
 }
 
 // LocalDependency is one dependsOn entry.
@@ -139,33 +156,15 @@ func LocalSelector(sel *metav1.LabelSelector) *metav1.LabelSelector {
 	return out
 }
 
-// UnsupportedLocalFields rejects the fields of the API that netguard does
-// not act on yet: dependsOn[].namespace and exposeTo (cross-namespace
-// dependencies by consent). It is the one place that does; remove it when
-// they are wired.
-func UnsupportedLocalFields(l LocalConfig) field.ErrorList {
-	var errs field.ErrorList
-	for _, c := range l.Components {
-		p := componentPath(c.Name)
-		for i, d := range c.DependsOn {
-			if d.Namespace != "" {
-				errs = append(errs, field.Forbidden(p.Child("dependsOn").Index(i).Child("namespace"), "is not supported yet: netguard does not generate cross-namespace dependencies; remove it, or use a NetworkProfile the platform offers"))
-			}
-		}
-		if c.ExposeTo > 0 {
-			errs = append(errs, field.Forbidden(p.Child("exposeTo"), "is not supported yet: netguard does not generate cross-namespace dependencies; remove it"))
-		}
-	}
-	return errs
-}
-
 // localComponent is a validated component.
 type localComponent struct {
 	name     string
 	selector *metav1.LabelSelector // effective (LocalSelector)
 	norm     NormalizedSelector    // of the effective selector
-	deps     []Dependency          // sorted, deduplicated
+	deps     []Dependency          // sorted, deduplicated; cross-namespace ones have Namespace
 	profiles []string              // sorted, deduplicated
+	exposes  []Exposure
+	consent  *Consent
 }
 
 // ValidateLocalConfig checks what l says on its own, without the cluster:
@@ -199,7 +198,6 @@ func validateLocal(l LocalConfig) ([]localComponent, []string, field.ErrorList) 
 	if total > MaxLocalDependencies {
 		return nil, nil, field.ErrorList{field.TooMany(compsPath, total, MaxLocalDependencies)}
 	}
-	errs = append(errs, UnsupportedLocalFields(l)...)
 	comps := append([]LocalComponent(nil), l.Components...)
 	sort.Slice(comps, func(i, j int) bool { return comps[i].Name < comps[j].Name })
 	for _, c := range comps {
@@ -208,7 +206,7 @@ func validateLocal(l LocalConfig) ([]localComponent, []string, field.ErrorList) 
 			errs = append(errs, field.Invalid(p, shown(c.Name), "a component name "+componentHelp(c.Name)))
 			continue
 		}
-		lc := localComponent{name: c.Name}
+		lc := localComponent{name: c.Name, consent: c.Consent}
 		sel, serrs := validatePodSelector(c.PodSelector, p.Child("podSelector"))
 		errs = append(errs, serrs...)
 		if len(serrs) == 0 {
@@ -247,19 +245,28 @@ func validateLocal(l LocalConfig) ([]localComponent, []string, field.ErrorList) 
 					continue
 				}
 				tok := d.Component + ":" + d.Port.String()
+				if d.Namespace != "" {
+					tok = d.Namespace + "/" + tok
+				}
 				if d.Protocol != "" {
 					tok += "/" + d.Protocol
 				}
 				dep, msg := parseDependency(tok)
 				if msg != "" {
 					path := dp.Child("port")
-					if !isDNS1123Label(d.Component) {
+					switch {
+					case d.Namespace != "" && !isDNS1123Label(d.Namespace):
+						path = dp.Child("namespace")
+					case !isDNS1123Label(d.Component):
 						path = dp.Child("component")
-					} else if strings.HasPrefix(msg, "protocol") {
+					case strings.HasPrefix(msg, "protocol"):
 						path = dp.Child("protocol")
 					}
 					errs = append(errs, field.Invalid(path, shown(tok), msg))
 					continue
+				}
+				if dep.Namespace == l.Namespace {
+					dep.Namespace = "" // this namespace, said in full
 				}
 				if seenDep[dep.String()] {
 					warnings = append(warnings, fmt.Sprintf("%s: %q is listed twice", dp, dep.String()))
@@ -270,7 +277,13 @@ func validateLocal(l LocalConfig) ([]localComponent, []string, field.ErrorList) 
 			}
 		}
 		sort.Slice(lc.deps, func(i, j int) bool { return lc.deps[i].less(lc.deps[j]) })
+		if n := len(CrossNamespaceTargets(l.Namespace, lc.deps)); n > MaxCrossNamespaceTargets {
+			errs = append(errs, field.TooMany(p.Child("dependsOn"), n, MaxCrossNamespaceTargets))
+		}
 		sort.Strings(lc.profiles)
+		exposes, eerrs := validateLocalExposures(c.ExposeTo, p.Child("exposeTo"))
+		errs = append(errs, eerrs...)
+		lc.exposes = exposes
 		out = append(out, lc)
 	}
 	if len(errs) > 0 {
@@ -289,6 +302,95 @@ func validateLocal(l LocalConfig) ([]localComponent, []string, field.ErrorList) 
 		return nil, warnings, errs
 	}
 	return out, warnings, nil
+}
+
+// validateLocalExposures converts a component's exposeTo entries, or says
+// what is wrong with them. An entry must select namespaces by at least one
+// label: an empty selector would offer the component to every namespace,
+// which is said explicitly (kubernetes.io/metadata.name Exists) when meant.
+func validateLocalExposures(in []LocalExposure, p *field.Path) ([]Exposure, field.ErrorList) {
+	if len(in) > MaxExposuresPerComponent {
+		return nil, field.ErrorList{field.TooMany(p, len(in), MaxExposuresPerComponent)}
+	}
+	var (
+		out  []Exposure
+		errs field.ErrorList
+	)
+	for i, e := range in {
+		ep := p.Index(i)
+		sp := ep.Child("namespaceSelector")
+		sel := e.NamespaceSelector
+		if sel == nil || len(sel.MatchLabels)+len(sel.MatchExpressions) == 0 {
+			errs = append(errs, field.Required(sp, "must select the consumer namespaces by at least one label, e.g. matchLabels: {kubernetes.io/metadata.name: kannika-data}; to offer the component to every namespace say so: matchExpressions: [{key: kubernetes.io/metadata.name, operator: Exists}]"))
+			continue
+		}
+		if n := len(sel.MatchLabels) + len(sel.MatchExpressions); n > MaxRequirementsPerSelector {
+			errs = append(errs, field.TooMany(sp, n, MaxRequirementsPerSelector))
+			continue
+		}
+		if _, serrs := NormalizeSelector(sel, sp); len(serrs) > 0 {
+			errs = append(errs, serrs...)
+			continue
+		}
+		if len(e.Ports) == 0 {
+			errs = append(errs, field.Required(ep.Child("ports"), "list at least one port offered"))
+			continue
+		}
+		if len(e.Ports) > MaxPortsPerExposure {
+			errs = append(errs, field.TooMany(ep.Child("ports"), len(e.Ports), MaxPortsPerExposure))
+			continue
+		}
+		var deps []Dependency
+		bad := false
+		for j, port := range e.Ports {
+			pp := ep.Child("ports").Index(j)
+			tok := port.Port.String()
+			if port.EndPort != nil {
+				if port.Port.Type != intstr.Int {
+					errs = append(errs, field.Invalid(pp.Child("endPort"), *port.EndPort, "needs a numeric port: a named port has no range"))
+					bad = true
+					continue
+				}
+				if *port.EndPort < port.Port.IntVal {
+					errs = append(errs, field.Invalid(pp.Child("endPort"), *port.EndPort, fmt.Sprintf("must not be below port %d", port.Port.IntVal)))
+					bad = true
+					continue
+				}
+				if *port.EndPort > port.Port.IntVal {
+					tok = fmt.Sprintf("%d-%d", port.Port.IntVal, *port.EndPort)
+				}
+			}
+			if strings.ContainsAny(tok, ":/, \t\n") {
+				errs = append(errs, field.Invalid(pp.Child("port"), shown(tok), portHelp))
+				bad = true
+				continue
+			}
+			if port.Protocol != "" {
+				tok += "/" + port.Protocol
+			}
+			d, msg := parseDependency("x:" + tok)
+			if msg != "" {
+				path := pp.Child("port")
+				if strings.HasPrefix(msg, "protocol") {
+					path = pp.Child("protocol")
+				}
+				errs = append(errs, field.Invalid(path, shown(tok), msg))
+				bad = true
+				continue
+			}
+			deps = append(deps, d)
+		}
+		if bad {
+			continue
+		}
+		sort.Slice(deps, func(i, j int) bool { return deps[i].less(deps[j]) })
+		x := Exposure{NamespaceSelector: sel.DeepCopy()}
+		for _, g := range groupByComponent(compactDependencies(deps)) {
+			x.Ports = append(x.Ports, g.ports...)
+		}
+		out = append(out, x)
+	}
+	return out, errs
 }
 
 // validatePodSelector checks a component's podSelector: valid, not empty,
@@ -459,6 +561,21 @@ type LocalGenerated struct {
 	// Digest is Digest(Policies).
 	Digest   string
 	Warnings []string
+	// OneSided are the cross-namespace declarations that open nothing, as
+	// audit findings; their messages are in Warnings too.
+	OneSided []Violation
+}
+
+// localSubject is the consent subject for component c of l.
+func localSubject(l LocalConfig, c localComponent) consentSubject {
+	p := componentPath(c.name)
+	return consentSubject{
+		namespace: l.Namespace, namespaceLabels: l.NamespaceLabels, component: c.name,
+		policy:    func(name string) *networkingv1.NetworkPolicy { return newLocalPolicy(l, c.name, name, c.selector) },
+		dependsOn: p.Child("dependsOn").String(), exposeTo: p.Child("exposeTo").String(),
+		dependsOnName: p.Child("dependsOn").String(), exposeToName: p.Child("exposeTo").String(),
+		declarer: "workload or LocalNetworkConfig",
+	}
 }
 
 // GenerateLocal returns the NetworkPolicies l's components declare.
@@ -507,10 +624,17 @@ func GenerateLocal(l LocalConfig, profiles map[string]Profile, index ComponentIn
 			}
 			used = append(used, pr)
 		}
-		if len(c.deps) > 0 {
+		local, remote := splitDependencies(l.Namespace, c.deps)
+		cross, oneSided := consentPolicies(localSubject(l, c), remote, c.exposes, c.consent)
+		policies = append(policies, cross...)
+		out.OneSided = append(out.OneSided, oneSided...)
+		for _, v := range oneSided {
+			out.Warnings = append(out.Warnings, v.Message)
+		}
+		if len(local) > 0 {
 			eg := newLocalPolicy(l, c.name, "netguard."+c.name+".depends-on", c.selector)
 			eg.Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}
-			for _, g := range groupByComponent(c.deps) {
+			for _, g := range groupByComponent(local) {
 				target, known := resolve(g.component)
 				if !known {
 					out.Warnings = append(out.Warnings, fmt.Sprintf("%s: component %q is not declared in namespace %q: its policies select pods labelled %s=%s, which none may carry yet; declare it in a LocalNetworkConfig or annotate its workload", p, g.component, l.Namespace, LabelComponent, g.component))
@@ -547,7 +671,7 @@ func GenerateLocal(l LocalConfig, profiles map[string]Profile, index ComponentIn
 		}
 	}
 	if len(errs) > 0 {
-		return LocalGenerated{Warnings: out.Warnings}, errs
+		return LocalGenerated{Warnings: out.Warnings, OneSided: out.OneSided}, errs
 	}
 	sort.Slice(policies, func(i, j int) bool { return policies[i].Name < policies[j].Name })
 	out.Policies = policies
@@ -598,6 +722,9 @@ func LocalGeneratedViolations(gen LocalGenerated, level Level, version Version) 
 			continue
 		}
 		path := componentPath(p.Labels[LabelComponent]).Child("dependsOn").String()
+		if p.Name == crossNamespaceIngressName(p.Labels[LabelComponent]) {
+			path = componentPath(p.Labels[LabelComponent]).Child("exposeTo").String()
+		}
 		for _, v := range policyViolations(p, p.Labels[LabelComponent], level, version) {
 			out = append(out, Violation{Rule: v.Rule, Field: path, Message: describePolicyViolation(p.Name, v)})
 		}

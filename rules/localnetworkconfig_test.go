@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -145,8 +146,27 @@ func TestValidateLocalConfig(t *testing.T) {
 		{"bad protocol", func(l *LocalConfig) { l.Components[0].DependsOn[0].Protocol = "ICMP" }, `dependsOn[0].protocol`},
 		{"no port", func(l *LocalConfig) { l.Components[0].DependsOn[0].Port = nil }, `dependsOn[0].port: Required value`},
 		{"bad name", func(l *LocalConfig) { l.Components[1].Name = "Back_end" }, `spec.components[Back_end]`},
-		{"namespace", func(l *LocalConfig) { l.Components[0].DependsOn[0].Namespace = "kannika-system" }, `dependsOn[0].namespace: Forbidden: is not supported yet`},
-		{"exposeTo", func(l *LocalConfig) { l.Components[1].ExposeTo = 1 }, `spec.components[backend].exposeTo: Forbidden: is not supported yet`},
+		{"bad namespace", func(l *LocalConfig) { l.Components[0].DependsOn[0].Namespace = "Kannika_System" }, `dependsOn[0].namespace: Invalid value`},
+		{"empty exposeTo selector", func(l *LocalConfig) {
+			l.Components[1].ExposeTo = []LocalExposure{{NamespaceSelector: &metav1.LabelSelector{}, Ports: []LocalExposedPort{{Port: intstr.FromInt32(8080)}}}}
+		}, `spec.components[backend].exposeTo[0].namespaceSelector: Required value: must select the consumer namespaces by at least one label`},
+		{"exposeTo without ports", func(l *LocalConfig) {
+			l.Components[1].ExposeTo = []LocalExposure{{NamespaceSelector: lncSelector("team", "a")}}
+		}, `exposeTo[0].ports: Required value`},
+		{"exposeTo range on a name", func(l *LocalConfig) {
+			end := int32(90)
+			l.Components[1].ExposeTo = []LocalExposure{{NamespaceSelector: lncSelector("team", "a"), Ports: []LocalExposedPort{{Port: intstr.FromString("http"), EndPort: &end}}}}
+		}, `exposeTo[0].ports[0].endPort: Invalid value: 90: needs a numeric port`},
+		{"exposeTo range backwards", func(l *LocalConfig) {
+			end := int32(80)
+			l.Components[1].ExposeTo = []LocalExposure{{NamespaceSelector: lncSelector("team", "a"), Ports: []LocalExposedPort{{Port: intstr.FromInt32(90), EndPort: &end}}}}
+		}, `exposeTo[0].ports[0].endPort: Invalid value: 80: must not be below port 90`},
+		{"exposeTo bad protocol", func(l *LocalConfig) {
+			l.Components[1].ExposeTo = []LocalExposure{{NamespaceSelector: lncSelector("team", "a"), Ports: []LocalExposedPort{{Port: intstr.FromInt32(90), Protocol: "ICMP"}}}}
+		}, `exposeTo[0].ports[0].protocol`},
+		{"exposeTo bad selector", func(l *LocalConfig) {
+			l.Components[1].ExposeTo = []LocalExposure{{NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: "Near"}}}, Ports: []LocalExposedPort{{Port: intstr.FromInt32(90)}}}}
+		}, `exposeTo[0].namespaceSelector`},
 		{"too many components", func(l *LocalConfig) {
 			for i := 0; i < MaxLocalComponents; i++ {
 				l.Components = append(l.Components, LocalComponent{Name: "c" + strings.Repeat("x", i%5) + string(rune('a'+i%26))})
@@ -297,5 +317,106 @@ func TestAnnotatedWorkloadResolvesLocalComponents(t *testing.T) {
 	}
 	if v := ev.Reach(webPod, backend, Port{Number: 80}); v.Allowed {
 		t.Errorf("web -> backend:80 allowed")
+	}
+}
+
+// The seed's Kannika Armory, with the backup pods made by the platform and
+// selected by a LocalNetworkConfig in kannika-data: its component depends
+// on kannika-system's event-gateway (an annotated Deployment) and exposes
+// its metrics port to kannika-system's api (a component of a
+// LocalNetworkConfig there). Consent opens exactly the agreed paths, each
+// side's policy in its own namespace, and a stranger namespace that
+// declares the same dependency gets nothing.
+func TestLocalNetworkConfigConsent(t *testing.T) {
+	ws := []Workload{{Kind: "Deployment", Namespace: "kannika-system", Name: "event-gateway", Annotations: map[string]string{
+		AnnotationExposeTo: "kubernetes.io/metadata.name=kannika-data:8082",
+	}}, {Kind: "Deployment", Namespace: "intruder", Name: "backup", Annotations: map[string]string{
+		AnnotationDependsOn: "kannika-system/event-gateway:8082",
+	}}}
+	data := LocalConfig{Namespace: "kannika-data", Name: "armory", Components: []LocalComponent{{
+		Name: "backup", PodSelector: lncSelector("app.kubernetes.io/part-of", "kannika-backup"),
+		DependsOn: []LocalDependency{{Namespace: "kannika-system", Component: "event-gateway", Port: portOf("8082")}, {Namespace: "kannika-system", Component: "api", Port: portOf("8080")}},
+		ExposeTo:  []LocalExposure{{NamespaceSelector: lncSelector("kubernetes.io/metadata.name", "kannika-system"), Ports: []LocalExposedPort{{Port: intstr.FromInt32(9000)}}}},
+	}}}
+	system := LocalConfig{Namespace: "kannika-system", Name: "armory", Components: []LocalComponent{{
+		Name: "api", PodSelector: lncSelector("app.kubernetes.io/name", "kannika-api"),
+		DependsOn: []LocalDependency{{Namespace: "kannika-data", Component: "backup", Port: portOf("9000")}},
+	}}}
+	locals := []LocalConfig{data, system}
+	wc, lc := ResolveConsentWithLocals(ws, locals, CrossNamespaceConfig{}, func(string, map[string]string) Level { return LevelBaseline })
+	var all []*networkingv1.NetworkPolicy
+	var warnings []string
+	for i, w := range ws {
+		w.Consent = wc[i]
+		g, errs := Generate(w, nil)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		all = append(all, g.Policies...)
+		warnings = append(warnings, g.Warnings...)
+	}
+	for i, l := range locals {
+		for j := range l.Components {
+			l.Components[j].Consent = lc[i][j]
+		}
+		g, errs := GenerateLocal(l, nil, nil)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		all = append(all, g.Policies...)
+		warnings = append(warnings, g.Warnings...)
+	}
+	names := map[string]bool{}
+	for _, p := range all {
+		names[p.Namespace+"/"+p.Name] = true
+	}
+	for _, want := range []string{
+		"kannika-data/netguard.backup.cross-namespace-egress", "kannika-data/netguard.backup.cross-namespace-ingress",
+		"kannika-system/netguard.event-gateway.cross-namespace-ingress", "kannika-system/netguard.api.cross-namespace-egress",
+	} {
+		if !names[want] {
+			t.Errorf("missing %s; have %v", want, names)
+		}
+	}
+	for _, ns := range []string{"kannika-system", "kannika-data", "intruder"} {
+		all = append(all, NamespaceBaseline(ns, BaselineOptions{})...)
+	}
+	ev, err := NewEvaluator(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := Endpoint{Namespace: "kannika-system", Name: "event-gateway", Labels: map[string]string{LabelComponent: "event-gateway"}}
+	api := Endpoint{Namespace: "kannika-system", Name: "api", Labels: map[string]string{"app.kubernetes.io/name": "kannika-api"}}
+	backup := Endpoint{Namespace: "kannika-data", Name: "backup-job-x", Labels: map[string]string{"app.kubernetes.io/part-of": "kannika-backup"}}
+	intruder := Endpoint{Namespace: "intruder", Name: "backup", Labels: map[string]string{LabelComponent: "backup"}}
+	// A pod of kannika-data that the component does not select.
+	other := Endpoint{Namespace: "kannika-data", Name: "other", Labels: map[string]string{"app.kubernetes.io/part-of": "something-else"}}
+	endpoints := []Endpoint{gw, api, backup, intruder, other}
+	open := map[string]bool{
+		"kannika-data/backup-job-x -> kannika-system/event-gateway 8082": true,
+		"kannika-system/api -> kannika-data/backup-job-x 9000":           true,
+	}
+	for _, from := range endpoints {
+		for _, to := range endpoints {
+			if from.Namespace == to.Namespace && from.Name == to.Name {
+				continue
+			}
+			for _, n := range []int32{8080, 8082, 9000} {
+				key := fmt.Sprintf("%s/%s -> %s/%s %d", from.Namespace, from.Name, to.Namespace, to.Name, n)
+				if got := ev.Reach(from, to, Port{Number: n}).Allowed; got != open[key] {
+					t.Errorf("%s: allowed=%v, want %v", key, got, open[key])
+				}
+			}
+		}
+	}
+	joined := strings.Join(warnings, "\n")
+	for _, want := range []string{
+		// api exposes nothing, so backup's dependency on it is one-sided.
+		`spec.components[backup].dependsOn: "kannika-system/api:8080" is one-sided and opens nothing: LocalNetworkConfig/armory in namespace "kannika-system" does not expose port 8080 to namespace "kannika-data" (exposeTo)`,
+		`netguard.io/depends-on: "kannika-system/event-gateway:8082" is one-sided and opens nothing: Deployment/event-gateway in namespace "kannika-system" does not expose port 8082 to namespace "intruder"`,
+	} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("warnings %q lack %q", warnings, want)
+		}
 	}
 }

@@ -20,7 +20,19 @@ func (p *NetworkProfile) ToRulesProfile() rules.Profile {
 func (l *LocalNetworkConfig) ToRulesLocalConfig(nsLabels map[string]string) rules.LocalConfig {
 	out := rules.LocalConfig{Namespace: l.Namespace, Name: l.Name, UID: l.UID, Created: l.CreationTimestamp.Time, NamespaceLabels: nsLabels}
 	for name, c := range l.Spec.Components {
-		lc := rules.LocalComponent{Name: name, PodSelector: c.PodSelector.DeepCopy(), ExposeTo: len(c.ExposeTo)}
+		lc := rules.LocalComponent{Name: name, PodSelector: c.PodSelector.DeepCopy()}
+		for _, e := range c.ExposeTo {
+			re := rules.LocalExposure{NamespaceSelector: e.NamespaceSelector.DeepCopy()}
+			for _, p := range e.Ports {
+				rp := rules.LocalExposedPort{Port: p.Port, Protocol: p.Protocol}
+				if p.EndPort != nil {
+					end := *p.EndPort
+					rp.EndPort = &end
+				}
+				re.Ports = append(re.Ports, rp)
+			}
+			lc.ExposeTo = append(lc.ExposeTo, re)
+		}
 		for _, d := range c.DependsOn {
 			rd := rules.LocalDependency{Component: d.Component, Namespace: d.Namespace, Protocol: d.Protocol, NetworkProfile: d.NetworkProfile}
 			if d.Port != nil {
