@@ -731,3 +731,21 @@ func LocalGeneratedViolations(gen LocalGenerated, level Level, version Version) 
 	}
 	return out
 }
+
+// LocalConsentDeclarations returns what component of l declares across
+// namespaces: its dependencies on other namespaces, its exposures and the
+// effective selector of its pods. ok is false when l does not validate or
+// has no such component: it then declares nothing.
+func LocalConsentDeclarations(l LocalConfig, component string) (remote []Dependency, exposures []Exposure, selector *metav1.LabelSelector, ok bool) {
+	comps, _, errs := validateLocal(l)
+	if len(errs) > 0 {
+		return nil, nil, nil, false
+	}
+	for _, c := range comps {
+		if c.name == component {
+			_, remote = splitDependencies(l.Namespace, c.deps)
+			return remote, c.exposes, c.selector, true
+		}
+	}
+	return nil, nil, nil, false
+}

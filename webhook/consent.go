@@ -9,12 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-
-	"k8s.io/client-go/util/workqueue"
 
 	"github.com/netguard/netguard/rules"
 )
@@ -105,35 +102,55 @@ func (in *injector) consentClosed(namespace string, labels map[string]string) st
 // consent finds what other namespaces declare towards w (ann are its parsed
 // annotations), or nil when w declares nothing across namespaces.
 func (in *injector) consent(ctx context.Context, w rules.Workload, ann rules.Annotations) (*rules.Consent, error) {
-	targets := rules.CrossNamespaceTargets(w.Namespace, ann.DependsOn)
-	if len(targets) == 0 && len(ann.ExposeTo) == 0 {
+	_, remote := splitRemote(w.Namespace, ann.DependsOn)
+	if len(remote) == 0 && len(ann.ExposeTo) == 0 {
 		return nil, nil
 	}
-	out := &rules.Consent{Closed: in.consentClosed(w.Namespace, w.NamespaceLabels), Providers: map[string]rules.Provider{}}
+	return in.consentFor(ctx, w.Namespace, w.NamespaceLabels, ann.Component, remote, len(ann.ExposeTo) > 0)
+}
+
+// splitRemote returns the dependencies of a declarer of namespace on other
+// namespaces.
+func splitRemote(namespace string, deps []rules.Dependency) (local, remote []rules.Dependency) {
+	for _, d := range deps {
+		if d.Namespace == "" || d.Namespace == namespace {
+			local = append(local, d)
+		} else {
+			remote = append(remote, d)
+		}
+	}
+	return local, remote
+}
+
+// consentFor finds the other sides of component's cross-namespace
+// declarations in namespace: the owners of the components its remote
+// dependencies name and, when it exposes itself, its consumers. Annotated
+// workloads and LocalNetworkConfig components are found alike.
+func (in *injector) consentFor(ctx context.Context, namespace string, nsLabels map[string]string, component string, remote []rules.Dependency, exposes bool) (*rules.Consent, error) {
+	out := &rules.Consent{Closed: in.consentClosed(namespace, nsLabels), Providers: map[string]rules.Provider{}}
 	if out.Closed != "" {
 		return out, nil
 	}
-	for _, t := range targets {
-		ns, component, _ := cutTarget(t)
-		owner, err := in.componentOwnerIn(ctx, ns, component)
+	for _, d := range remote {
+		t := d.Target()
+		if _, done := out.Providers[t]; done {
+			continue
+		}
+		p, err := in.partyOf(ctx, d.Namespace, d.Component)
 		if err != nil {
 			return nil, err
 		}
-		if owner == nil {
-			continue
+		if p == nil || !p.valid {
+			continue // no owner; or its own admission and audit report it
 		}
-		pann, _, errs := rules.ParseAnnotations(owner.Name, owner.Annotations, field.NewPath("metadata"))
-		if len(errs) > 0 {
-			continue // the provider's own admission and audit report it
-		}
-		labels, err := in.namespaceLabels(ctx, ns)
+		labels, err := in.namespaceLabels(ctx, d.Namespace)
 		if err != nil {
-			return nil, fmt.Errorf("read namespace %q: %w", ns, err)
+			return nil, fmt.Errorf("read namespace %q: %w", d.Namespace, err)
 		}
-		out.Providers[t] = rules.Provider{Ref: owner.Ref(), Exposures: pann.ExposeTo, Closed: in.consentClosed(ns, labels)}
+		out.Providers[t] = rules.Provider{Ref: p.ref, Exposures: p.exposures, Closed: in.consentClosed(d.Namespace, labels), Selector: p.selector}
 	}
-	if len(ann.ExposeTo) > 0 {
-		consumers, err := in.consumersOf(ctx, w.Namespace, ann.Component)
+	if exposes {
+		consumers, err := in.consumersOf(ctx, namespace, component)
 		if err != nil {
 			return nil, err
 		}
@@ -151,9 +168,24 @@ func cutTarget(t string) (namespace, component string, ok bool) {
 	return "", t, false
 }
 
-// componentOwnerIn returns the live workload that owns component in
-// namespace, or nil.
-func (in *injector) componentOwnerIn(ctx context.Context, namespace, component string) (*rules.Workload, error) {
+// party is the owner of a component of a namespace, as consent sees it:
+// an annotated workload or a LocalNetworkConfig's component.
+type party struct {
+	ref string
+	// valid is false when the owner's declarations do not parse: it
+	// declares nothing then.
+	valid     bool
+	remote    []rules.Dependency
+	exposures []rules.Exposure
+	// selector selects its pods; nil for an annotated workload's
+	// (netguard.io/component).
+	selector *metav1.LabelSelector
+}
+
+// partyOf returns the live owner of component in namespace, or nil. The
+// owner is chosen among annotated workloads and LocalNetworkConfigs by
+// rules.ComponentOwner, as everywhere else.
+func (in *injector) partyOf(ctx context.Context, namespace, component string) (*party, error) {
 	var claimants []rules.Workload
 	for _, kind := range workloadKinds {
 		items, err := in.listIndexed(ctx, kind, namespace, indexComponent, component)
@@ -166,21 +198,63 @@ func (in *injector) componentOwnerIn(ctx context.Context, namespace, component s
 			}
 		}
 	}
+	locals, err := in.localConfigs(ctx, namespace, "")
+	if err != nil {
+		return nil, err
+	}
+	byRef := map[string]rules.LocalConfig{}
+	for _, l := range locals {
+		if slices.Contains(l.ComponentNames(), component) {
+			claimants = append(claimants, l.Claimant(component))
+			byRef[l.Ref()] = l
+		}
+	}
 	if len(claimants) == 0 {
 		return nil, nil
 	}
 	owner := claimants[rules.ComponentOwner(claimants)]
-	return &owner, nil
+	if owner.Kind == rules.KindLocalNetworkConfig {
+		remote, exposures, sel, ok := rules.LocalConsentDeclarations(byRef[owner.Ref()], component)
+		return &party{ref: owner.Ref(), valid: ok, remote: remote, exposures: exposures, selector: sel}, nil
+	}
+	ann, _, errs := rules.ParseAnnotations(owner.Name, owner.Annotations, field.NewPath("metadata"))
+	if len(errs) > 0 {
+		return &party{ref: owner.Ref()}, nil
+	}
+	_, remote := splitRemote(namespace, ann.DependsOn)
+	return &party{ref: owner.Ref(), valid: true, remote: remote, exposures: ann.ExposeTo}, nil
 }
 
-// consumersOf returns the components of other namespaces whose depends-on
-// names namespace/component, each with its namespace's labels. A workload
-// that does not own its component in its namespace is left out: it gets no
-// policies there either.
+// consumersOf returns the components of other namespaces whose
+// dependencies name namespace/component, annotated workloads and
+// LocalNetworkConfig components alike, each with its namespace's labels. A
+// declarer that does not own its component in its namespace is left out:
+// it gets no policies there either.
 func (in *injector) consumersOf(ctx context.Context, namespace, component string) ([]rules.Consumer, error) {
 	target := namespace + "/" + component
 	var out []rules.Consumer
 	labelsOf := map[string]map[string]string{}
+	add := func(ns, comp, ref string) error {
+		owner, err := in.partyOf(ctx, ns, comp)
+		if err != nil {
+			return err
+		}
+		if owner == nil || owner.ref != ref || !owner.valid {
+			return nil
+		}
+		labels, seen := labelsOf[ns]
+		if !seen {
+			if labels, err = in.namespaceLabels(ctx, ns); err != nil {
+				return fmt.Errorf("read namespace %q: %w", ns, err)
+			}
+			labelsOf[ns] = labels
+		}
+		out = append(out, rules.Consumer{
+			Namespace: ns, NamespaceLabels: labels, Component: comp, Ref: ref,
+			DependsOn: owner.remote, Closed: in.consentClosed(ns, labels), Selector: owner.selector,
+		})
+		return nil
+	}
 	for _, kind := range workloadKinds {
 		items, err := in.listIndexed(ctx, kind, "", indexConsentTargets, target)
 		if err != nil {
@@ -192,93 +266,43 @@ func (in *injector) consumersOf(ctx context.Context, namespace, component string
 				continue
 			}
 			cw := toRulesWorkload(kind, o)
-			ann, _, errs := rules.ParseAnnotations(cw.Name, cw.Annotations, field.NewPath("metadata"))
-			if len(errs) > 0 {
+			c, ok := rules.ClaimedComponent(cw)
+			if !ok {
 				continue
 			}
-			if owner, err := in.componentOwnerIn(ctx, o.Namespace, ann.Component); err != nil {
+			if err := add(o.Namespace, c, cw.Ref()); err != nil {
 				return nil, err
-			} else if owner != nil && owner.Ref() != cw.Ref() {
-				continue
 			}
-			labels, seen := labelsOf[o.Namespace]
-			if !seen {
-				if labels, err = in.namespaceLabels(ctx, o.Namespace); err != nil {
-					return nil, fmt.Errorf("read namespace %q: %w", o.Namespace, err)
-				}
-				labelsOf[o.Namespace] = labels
+		}
+	}
+	locals, err := in.localsTargeting(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	for i := range locals {
+		o := &locals[i]
+		if o.Namespace == namespace || !o.DeletionTimestamp.IsZero() {
+			continue
+		}
+		for _, comp := range localComponentsTargeting(o, target) {
+			if err := add(o.Namespace, comp, rules.KindLocalNetworkConfig+"/"+o.Name); err != nil {
+				return nil, err
 			}
-			out = append(out, rules.Consumer{
-				Namespace: o.Namespace, NamespaceLabels: labels, Component: ann.Component,
-				Ref: cw.Ref(), DependsOn: ann.DependsOn, Closed: in.consentClosed(o.Namespace, labels),
-			})
 		}
 	}
 	return out, nil
 }
 
-// consentPeers enqueues, for a workload event of any kind, the workloads of
+// consentPeers enqueues, for a workload event of srcKind, the workloads of
 // kind on the other side of its cross-namespace declarations, before and
 // after an update: the providers its depends-on names and, when it exposes
 // itself, the consumers that name it. So a path opens or closes on the
 // provider's side when a consumer appears, changes or goes, and the other
 // way round, without a write by the user.
 func (s *Server) consentPeers(kind, srcKind string) handler.EventHandler {
-	add := func(ctx context.Context, o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-		if o == nil || !rules.HasConsentDeclarations(o.GetAnnotations()) {
-			return
-		}
-		for _, req := range s.injector.peerRequests(ctx, kind, srcKind, o) {
-			q.Add(req)
-		}
-	}
-	return handler.Funcs{
-		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			add(ctx, e.Object, q)
-		},
-		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			add(ctx, e.ObjectOld, q)
-			add(ctx, e.ObjectNew, q)
-		},
-		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			add(ctx, e.Object, q)
-		},
-		GenericFunc: func(ctx context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			add(ctx, e.Object, q)
-		},
-	}
-}
-
-// peerRequests are the workloads of kind on the other side of the
-// cross-namespace declarations of o, a workload of srcKind.
-func (in *injector) peerRequests(ctx context.Context, kind, srcKind string, o client.Object) []reconcile.Request {
-	log := logf.FromContext(ctx)
-	var reqs []reconcile.Request
-	addAll := func(items []metav1.PartialObjectMetadata) {
-		for i := range items {
-			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: items[i].Namespace, Name: items[i].Name}})
-		}
-	}
-	for _, t := range consentTargetsIndexValue(o) {
-		ns, component, _ := cutTarget(t)
-		items, err := in.listIndexed(ctx, kind, ns, indexComponent, component)
-		if err != nil {
-			log.Error(err, "list the providers of a cross-namespace dependency", "target", t)
-			continue
-		}
-		addAll(items)
-	}
-	if _, ok := o.GetAnnotations()[rules.AnnotationExposeTo]; ok {
-		for _, c := range componentIndexValue(srcKind)(o) {
-			items, err := in.listIndexed(ctx, kind, "", indexConsentTargets, o.GetNamespace()+"/"+c)
-			if err != nil {
-				log.Error(err, "list the consumers of an exposed component", "component", c)
-				continue
-			}
-			addAll(items)
-		}
-	}
-	return reqs
+	return s.consentPeersHandler(kind, func(o client.Object) ([]string, []string) {
+		return workloadConsentDeclarations(srcKind, o)
+	})
 }
 
 // namespaceConsentPeers enqueues, when a namespace's labels change (which
@@ -308,7 +332,8 @@ func (s *Server) namespaceConsentPeers(c client.Reader, kind string) handler.Map
 				if other == kind {
 					reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.Namespace, Name: o.Name}})
 				}
-				reqs = append(reqs, s.injector.peerRequests(ctx, kind, other, o)...)
+				targets, exposed := workloadConsentDeclarations(other, o)
+				reqs = append(reqs, s.injector.consentPeerRequests(ctx, kind, o.Namespace, targets, exposed)...)
 			}
 		}
 		return reqs

@@ -9,10 +9,13 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
 	"github.com/netguard/netguard/rules"
 	"github.com/netguard/netguard/webhook/webhooktest"
 )
@@ -203,7 +206,8 @@ func TestConsentJudgedByLevelWithoutOtherNamespaceChecks(t *testing.T) {
 }
 
 func TestConsentPeerRequests(t *testing.T) {
-	s, _ := consentServer(t, rules.CrossNamespaceConfig{}, gateway(), backup("kannika-data"), backup("intruder"))
+	lnc := armoryLNC()
+	s, _ := consentServer(t, rules.CrossNamespaceConfig{}, gateway(), backup("kannika-data"), backup("intruder"), lnc)
 	ctx := context.Background()
 	names := func(reqs []reconcile.Request) []string {
 		var out []string
@@ -211,15 +215,91 @@ func TestConsentPeerRequests(t *testing.T) {
 			out = append(out, r.String())
 		}
 		slices.Sort(out)
-		return out
+		return slices.Compact(out)
 	}
-	if got := names(s.injector.peerRequests(ctx, "Deployment", "Deployment", backup("kannika-data"))); !slices.Equal(got, []string{"kannika-system/event-gateway"}) {
+	peers := func(kind, src string, o client.Object) []string {
+		targets, exposed := workloadConsentDeclarations(src, o)
+		return names(s.injector.consentPeerRequests(ctx, kind, o.GetNamespace(), targets, exposed))
+	}
+	if got := peers("Deployment", "Deployment", backup("kannika-data")); !slices.Equal(got, []string{"kannika-system/event-gateway"}) {
 		t.Errorf("a consumer's event enqueues %v, want its provider", got)
 	}
-	if got := names(s.injector.peerRequests(ctx, "Deployment", "Deployment", gateway())); !slices.Equal(got, []string{"intruder/backup", "kannika-data/backup"}) {
+	if got := peers("Deployment", "Deployment", gateway()); !slices.Equal(got, []string{"intruder/backup", "kannika-data/backup"}) {
 		t.Errorf("a provider's event enqueues %v, want the workloads that name it", got)
 	}
-	if got := s.injector.peerRequests(ctx, "StatefulSet", "Deployment", gateway()); len(got) != 0 {
+	if got := peers("StatefulSet", "Deployment", gateway()); len(got) != 0 {
 		t.Errorf("StatefulSet controller enqueues %v", got)
+	}
+	// LocalNetworkConfigs on either side.
+	if got := peers(rules.KindLocalNetworkConfig, "Deployment", gateway()); !slices.Equal(got, []string{"kannika-data/armory"}) {
+		t.Errorf("a provider's event enqueues LocalNetworkConfigs %v, want the one whose component names it", got)
+	}
+	targets, exposed := localConsentDeclarations(lnc)
+	if got := names(s.injector.consentPeerRequests(ctx, "Deployment", lnc.Namespace, targets, exposed)); !slices.Equal(got, []string{"kannika-system/event-gateway"}) {
+		t.Errorf("a LocalNetworkConfig's event enqueues %v, want its provider", got)
+	}
+}
+
+// armoryLNC selects kannika-data's backup pods, which the platform makes,
+// and depends on kannika-system's event-gateway.
+func armoryLNC() *netguardv1alpha1.LocalNetworkConfig {
+	p := intstr.FromInt32(8082)
+	return &netguardv1alpha1.LocalNetworkConfig{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "kannika-data", Name: "armory", UID: "uid-armory"},
+		Spec: netguardv1alpha1.LocalNetworkConfigSpec{Components: map[string]netguardv1alpha1.LocalComponent{
+			"backup-job": {
+				PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/part-of": "kannika-backup"}},
+				DependsOn:   []netguardv1alpha1.LocalDependency{{Namespace: "kannika-system", Component: "event-gateway", Port: &p}},
+			},
+		}},
+	}
+}
+
+// A LocalNetworkConfig component consumes an annotated provider: its
+// egress goes to the provider's pods, and the provider's ingress admits
+// exactly the component's pods (its podSelector, never a label it could
+// not carry).
+func TestConsentLocalNetworkConfigConsumer(t *testing.T) {
+	lnc := armoryLNC()
+	s, _ := consentServer(t, rules.CrossNamespaceConfig{}, gateway(), lnc)
+	ctx := context.Background()
+	res, err := s.injector.generateLocal(ctx, lnc.ToRulesLocalConfig(nil), nil)
+	if err != nil || len(res.errs) > 0 {
+		t.Fatal(err, res.errs)
+	}
+	if len(res.gen.OneSided) > 0 {
+		t.Errorf("agreed dependency reported one-sided: %v", res.gen.OneSided)
+	}
+	var eg *networkingv1.NetworkPolicy
+	for _, p := range res.gen.Policies {
+		if p.Name == "netguard.backup-job.cross-namespace-egress" {
+			eg = p
+		}
+	}
+	if eg == nil {
+		t.Fatalf("no egress policy; got %v (warnings %q)", res.gen.Policies, res.gen.Warnings)
+	}
+	if eg.Spec.PodSelector.MatchLabels["app.kubernetes.io/part-of"] != "kannika-backup" || eg.Spec.Egress[0].To[0].PodSelector.MatchLabels[rules.LabelComponent] != "event-gateway" {
+		t.Errorf("egress %+v", eg.Spec)
+	}
+	gen, ferrs, err := s.injector.generate(ctx, toRulesWorkload("Deployment", gateway()))
+	if err != nil || len(ferrs) > 0 {
+		t.Fatal(err, ferrs)
+	}
+	if got := gen.Record().Policies; !slices.Equal(got, []string{"netguard.event-gateway.cross-namespace-ingress"}) {
+		t.Fatalf("provider policies %v (warnings %q)", got, gen.Warnings)
+	}
+	from := gen.Policies[0].Spec.Ingress[0].From[0]
+	if from.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "kannika-data" || from.PodSelector.MatchLabels["app.kubernetes.io/part-of"] != "kannika-backup" || len(from.PodSelector.MatchExpressions) != 1 {
+		t.Errorf("provider ingress from %+v", from)
+	}
+	// The provider withdraws: the component's dependency is one-sided.
+	s2, _ := consentServer(t, rules.CrossNamespaceConfig{}, webhooktest.Deployment("kannika-system", "event-gateway", map[string]string{rules.AnnotationComponent: "event-gateway"}), lnc)
+	res, err = s2.injector.generateLocal(ctx, lnc.ToRulesLocalConfig(nil), nil)
+	if err != nil || len(res.errs) > 0 {
+		t.Fatal(err, res.errs)
+	}
+	if len(res.gen.Policies) != 0 || len(res.gen.OneSided) != 1 || !strings.Contains(res.gen.OneSided[0].Message, `spec.components[backup-job].dependsOn: "kannika-system/event-gateway:8082" is one-sided and opens nothing: Deployment/event-gateway in namespace "kannika-system" does not expose port 8082`) {
+		t.Errorf("one-sided: policies %v, findings %v", res.gen.Policies, res.gen.OneSided)
 	}
 }

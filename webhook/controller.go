@@ -348,6 +348,10 @@ func (s *Server) SetupControllers(mgr manager.Manager, o ControllerOptions) erro
 			// A LocalNetworkConfig's components are selected by their
 			// podSelector: its dependents follow it.
 			Watches(&netguardv1alpha1.LocalNetworkConfig{}, localConsumers(mgr.GetClient(), gvk), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+			// And the other side of cross-namespace consent, when it is a
+			// LocalNetworkConfig's component.
+			Watches(&netguardv1alpha1.LocalNetworkConfig{}, s.consentPeersHandler(kind, localConsentDeclarations), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+			Watches(namespaceMetadata(), handler.EnqueueRequestsFromMapFunc(s.namespaceLocalConsentPeers(mgr.GetClient(), kind)), builder.OnlyMetadata, builder.WithPredicates(predicate.LabelChangedPredicate{})).
 			Complete(r)
 		if err != nil {
 			return fmt.Errorf("%s controller: %w", kind, err)

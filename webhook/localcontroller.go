@@ -94,6 +94,11 @@ func (r *localReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 		reason = "Invalid"
 	case len(problems) > 0:
 		reason = "ComponentConflict"
+	case len(res.gen.OneSided) > 0:
+		reason = "OneSidedConsent"
+		for _, v := range res.gen.OneSided {
+			problems = append(problems, v.Message)
+		}
 	}
 	if !blocking {
 		verdict, err := r.s.judgeLocal(ctx, l.Namespace, res.gen)
@@ -319,6 +324,11 @@ func (s *Server) setupLocalController(mgr manager.Manager, grace time.Duration) 
 	}); err != nil {
 		return fmt.Errorf("index LocalNetworkConfigs by profile: %w", err)
 	}
+	if err := idx.IndexField(ctx, &netguardv1alpha1.LocalNetworkConfig{}, indexLocalConsentTargets, func(o client.Object) []string {
+		return localConsentTargets(o.(*netguardv1alpha1.LocalNetworkConfig))
+	}); err != nil {
+		return fmt.Errorf("index LocalNetworkConfigs by cross-namespace dependency: %w", err)
+	}
 	c := mgr.GetClient()
 	r := &localReconciler{s: s, client: c, orphanGrace: grace}
 	b := ctrl.NewControllerManagedBy(mgr).
@@ -343,7 +353,11 @@ func (s *Server) setupLocalController(mgr manager.Manager, grace time.Duration) 
 		meta := &metav1.PartialObjectMetadata{}
 		meta.SetGroupVersionKind(workloadGVK(kind))
 		b = b.Watches(meta, componentsHandler(c, workloadDeclared(kind), false), builder.OnlyMetadata, builder.WithPredicates(netguardWorkload()))
+		// The other side of cross-namespace consent.
+		b = b.Watches(workloadMetadata(kind), s.consentPeers(rules.KindLocalNetworkConfig, kind), builder.OnlyMetadata)
 	}
+	b = b.Watches(&netguardv1alpha1.LocalNetworkConfig{}, s.consentPeersHandler(rules.KindLocalNetworkConfig, localConsentDeclarations), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(namespaceMetadata(), handler.EnqueueRequestsFromMapFunc(s.namespaceLocalConsentPeers(c, rules.KindLocalNetworkConfig)), builder.OnlyMetadata, builder.WithPredicates(predicate.LabelChangedPredicate{}))
 	return b.Complete(r)
 }
 

@@ -132,7 +132,11 @@ func (in *injector) generateLocal(ctx context.Context, l rules.LocalConfig, newc
 	if err != nil {
 		return localResult{}, err
 	}
-	gen, gerrs := rules.GenerateLocal(l.Without(res.lost), profiles, nc.Index)
+	l, err = in.withLocalConsent(ctx, l.Without(res.lost))
+	if err != nil {
+		return localResult{}, err
+	}
+	gen, gerrs := rules.GenerateLocal(l, profiles, nc.Index)
 	res.gen = gen
 	res.errs = append(res.errs, gerrs...)
 	return res, nil

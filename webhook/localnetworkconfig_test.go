@@ -109,14 +109,21 @@ func TestLocalValidatorDenies(t *testing.T) {
 			l.Spec.Components["frontend"] = fe
 			return l
 		}(), http.StatusForbidden, `violates netguard`},
-		{"unsupported", func() *netguardv1alpha1.LocalNetworkConfig {
+		{"bad namespace", func() *netguardv1alpha1.LocalNetworkConfig {
 			l := testLNC("team", "shop", "8080")
 			delete(l.Spec.Components, "backend")
 			fe := l.Spec.Components["frontend"]
-			fe.DependsOn[0].Namespace = "elsewhere"
+			fe.DependsOn[0].Namespace = "Else_where"
 			l.Spec.Components["frontend"] = fe
 			return l
-		}(), http.StatusUnprocessableEntity, `spec.components[frontend].dependsOn[0].namespace: Forbidden: is not supported yet`},
+		}(), http.StatusUnprocessableEntity, `spec.components[frontend].dependsOn[0].namespace: Invalid value`},
+		{"exposed to every namespace by an empty selector", func() *netguardv1alpha1.LocalNetworkConfig {
+			l := testLNC("team", "shop", "8080")
+			be := l.Spec.Components["backend"]
+			be.ExposeTo = []netguardv1alpha1.LocalExposure{{Ports: []netguardv1alpha1.LocalExposedPort{{Port: intstr.FromInt32(8080)}}}}
+			l.Spec.Components["backend"] = be
+			return l
+		}(), http.StatusUnprocessableEntity, `spec.components[backend].exposeTo[0].namespaceSelector: Required value`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
