@@ -118,8 +118,10 @@ type AuditInput struct {
 	// Baseline is how netguard generates the namespace baseline.
 	Baseline BaselineOptions
 	// Consent holds what other namespaces declare towards the namespace's
-	// workloads, by Workload.Ref (see ResolveConsent); a workload with
-	// cross-namespace declarations and no entry has no agreeing other side.
+	// workloads, by Workload.Ref, and towards its LocalNetworkConfigs'
+	// components, by LocalConsentKey (see ResolveConsentWithLocals); a
+	// declarer with cross-namespace declarations and no entry has no
+	// agreeing other side.
 	Consent map[string]*Consent
 	// ConsentUnknown says the caller could not see the other namespaces
 	// (an audit of one namespace): cross-namespace declarations are not
@@ -527,7 +529,29 @@ func auditLocalConfigs(in AuditInput, annotated []Workload, byName map[string]*n
 				r.Violations = append(r.Violations, Violation{Rule: rule, Field: e.Field, Message: e.ErrorBody()})
 			}
 		}
+		comps := make([]LocalComponent, len(l.Components))
+		copy(comps, l.Components)
+		l.Components = comps
+		crossing := false
+		for j, c := range l.Components {
+			if c.Consent == nil {
+				l.Components[j].Consent = in.Consent[LocalConsentKey(l, c.Name)]
+			}
+			crossing = crossing || localDeclaresConsent(l.Namespace, c)
+		}
+		unknown := in.ConsentUnknown && crossing
 		g, errs := GenerateLocal(l.Without(lost), in.Profiles, nc.Index)
+		if unknown {
+			// The other side cannot be seen: what the component holds
+			// across namespaces is taken as it is.
+			for name, np := range byName {
+				if np.Annotations[AnnotationWorkload] == l.Ref() && IsCrossNamespacePolicy(name, np.Labels[LabelComponent]) {
+					accounted[name] = true
+				}
+			}
+		} else if len(errs) == 0 {
+			r.Violations = append(r.Violations, g.OneSided...)
+		}
 		for _, e := range errs {
 			unsure = true
 			rule := AuditInvalidLocalNetworkConfig
@@ -554,6 +578,9 @@ func auditLocalConfigs(in AuditInput, annotated []Workload, byName map[string]*n
 			continue
 		}
 		for _, p := range g.Policies {
+			if unknown && IsCrossNamespacePolicy(p.Name, p.Labels[LabelComponent]) {
+				continue
+			}
 			accounted[p.Name] = true
 			switch live := byName[p.Name]; {
 			case live == nil:
@@ -567,4 +594,21 @@ func auditLocalConfigs(in AuditInput, annotated []Workload, byName map[string]*n
 		out = append(out, r)
 	}
 	return out
+}
+
+// LocalConsentKey is the key of component c of l in AuditInput.Consent.
+func LocalConsentKey(l LocalConfig, c string) string { return l.Namespace + "/" + l.Ref() + "/" + c }
+
+// localDeclaresConsent reports whether c declares anything across
+// namespaces: an exposure, or a dependency on another namespace.
+func localDeclaresConsent(namespace string, c LocalComponent) bool {
+	if len(c.ExposeTo) > 0 {
+		return true
+	}
+	for _, d := range c.DependsOn {
+		if d.Namespace != "" && d.Namespace != namespace {
+			return true
+		}
+	}
+	return false
 }

@@ -453,6 +453,18 @@ func (a *auditor) resolveConsent(ctx context.Context, in *rules.AuditInput) {
 		}
 		in.Consent[w.Ref()] = c
 	}
+	for i, l := range in.LocalConfigs {
+		if l.NamespaceLabels == nil {
+			l.NamespaceLabels = in.Labels
+		}
+		withConsent, err := lookup.withLocalConsent(ctx, l)
+		if err != nil {
+			a.log.Info("cannot resolve cross-namespace consent; not judging it this pass", "namespace", in.Namespace, "error", err.Error())
+			in.ConsentUnknown = true
+			return
+		}
+		in.LocalConfigs[i] = withConsent
+	}
 }
 
 // readerNamespaces reads namespace labels from a cache; a namespace that is

@@ -524,11 +524,29 @@ func (s *clusterState) consent(wc webhook.Config) (map[string]map[string]*rules.
 			all = append(all, w)
 		}
 	}
-	consents := rules.ResolveConsent(all, wc.CrossNamespace, func(_ string, l map[string]string) rules.Level {
+	var locals []rules.LocalConfig
+	for _, ns := range s.namespaces {
+		for _, l := range s.locals[ns.Name] {
+			l.NamespaceLabels = labels[ns.Name]
+			locals = append(locals, l)
+		}
+	}
+	consents, localConsents := rules.ResolveConsentWithLocals(all, locals, wc.CrossNamespace, func(_ string, l map[string]string) rules.Level {
 		p, _ := rules.PolicyForNamespace(wc.Defaults, l)
 		return p.Enforce.Level
 	})
 	out := map[string]map[string]*rules.Consent{}
+	for i, l := range locals {
+		for j, c := range l.Components {
+			if localConsents[i][j] == nil {
+				continue
+			}
+			if out[l.Namespace] == nil {
+				out[l.Namespace] = map[string]*rules.Consent{}
+			}
+			out[l.Namespace][rules.LocalConsentKey(l, c.Name)] = localConsents[i][j]
+		}
+	}
 	for i, w := range all {
 		if consents[i] == nil {
 			continue

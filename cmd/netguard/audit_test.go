@@ -262,10 +262,12 @@ func everyFinding(t *testing.T) *fakeCluster {
 			Labels:      map[string]string{rules.LabelManagedBy: rules.ManagedByValue},
 			Annotations: map[string]string{rules.AnnotationWorkload: "Deployment/gone"}}},
 		// LocalNetworkConfigs whose components may select the same pods,
-		// and one with a field that is not supported yet.
+		// one whose cross-namespace dependency has no other side, and one
+		// that does not validate.
 		localConfig("shop", "edge", "gw", map[string]string{"app": "gw"}),
 		localConfig("shop", "wide", "all", map[string]string{"tier": "x"}),
 		crossConfig("shop"),
+		exposeEverywhereConfig("shop"),
 		ns("tools", map[string]string{rules.LabelEnforce: "strict"}),
 		netpol("tools", rules.DefaultDenyPolicyName, networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{}}}),
 	}
@@ -320,8 +322,9 @@ func TestAuditReportsEveryFinding(t *testing.T) {
 		"StatefulSet api":                     {"staleGeneratedPolicy", "staleGeneratedRecord"},
 		"Namespace tools":                     {"invalidNamespaceLabel", "missingGeneratedPolicy", "weakDefaultDeny"},
 		"LocalNetworkConfig edge":             {"overlappingComponent"},
-		"LocalNetworkConfig wide":             {"overlappingComponent", "overlappingComponent"},
-		"LocalNetworkConfig cross":            {"invalidLocalNetworkConfig"},
+		"LocalNetworkConfig wide":             {"overlappingComponent"},
+		"LocalNetworkConfig cross":            {"oneSidedConsent"},
+		"LocalNetworkConfig everywhere":       {"invalidLocalNetworkConfig"},
 	}
 	for _, ids := range got {
 		slices.Sort(ids)
@@ -618,8 +621,18 @@ func localConfig(namespace, name, component string, labels map[string]string) *n
 		}}}
 }
 
+// exposeEverywhereConfig exposes a component with an empty namespace
+// selector, which netguard refuses: it must be said explicitly.
+func exposeEverywhereConfig(namespace string) *netguardv1alpha1.LocalNetworkConfig {
+	l := localConfig(namespace, "everywhere", "metrics", map[string]string{"app": "metrics", "tier": "metrics"})
+	c := l.Spec.Components["metrics"]
+	c.ExposeTo = []netguardv1alpha1.LocalExposure{{Ports: []netguardv1alpha1.LocalExposedPort{{Port: intstr.FromInt32(9090)}}}}
+	l.Spec.Components["metrics"] = c
+	return l
+}
+
 func crossConfig(namespace string) *netguardv1alpha1.LocalNetworkConfig {
-	l := localConfig(namespace, "cross", "gateway", map[string]string{"app": "gateway"})
+	l := localConfig(namespace, "cross", "gateway", map[string]string{"app": "gateway", "tier": "gateway"})
 	p := intstr.FromInt32(8082)
 	c := l.Spec.Components["gateway"]
 	c.DependsOn = []netguardv1alpha1.LocalDependency{{Namespace: "kannika-system", Component: "event-gateway", Port: &p}}

@@ -112,9 +112,21 @@ func collectWorkloads(ms []manifest) workloadSet {
 	for i, w := range set.workloads {
 		plain[i] = w.Workload
 	}
-	consents := rules.ResolveConsent(plain, rules.CrossNamespaceConfig{}, func(string, map[string]string) rules.Level { return rules.LevelPrivileged })
+	locals := make([]rules.LocalConfig, len(set.locals))
+	for i, l := range set.locals {
+		locals[i] = l.LocalConfig
+	}
+	consents, localConsents := rules.ResolveConsentWithLocals(plain, locals, rules.CrossNamespaceConfig{}, func(string, map[string]string) rules.Level { return rules.LevelPrivileged })
 	for i := range set.workloads {
 		set.workloads[i].Consent = consents[i]
+	}
+	for i := range set.locals {
+		comps := make([]rules.LocalComponent, len(set.locals[i].Components))
+		copy(comps, set.locals[i].Components)
+		for j := range comps {
+			comps[j].Consent = localConsents[i][j]
+		}
+		set.locals[i].Components = comps
 	}
 	return set
 }
