@@ -222,19 +222,6 @@ func TestLocalNetworkConfig(t *testing.T) {
 		}
 	})
 
-	t.Run("cross-namespace fields are not supported yet", func(t *testing.T) {
-		x := shopConfig(ns, "8080")
-		x.Name = "cross"
-		x.Spec.Components = map[string]netguardv1alpha1.LocalComponent{"gw": {
-			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "gw"}},
-			DependsOn:   []netguardv1alpha1.LocalDependency{{Namespace: "kannika-system", Component: "event-gateway", Port: lncPort("8082")}},
-		}}
-		err := c.Create(ctx, x)
-		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "not supported yet") {
-			t.Fatalf("create: %v", err)
-		}
-	})
-
 	t.Run("an annotated workload depending on a LocalNetworkConfig component selects its podSelector", func(t *testing.T) {
 		web := webhooktest.Deployment(ns, "web", map[string]string{rules.AnnotationDependsOn: "backend:8080"})
 		if _, err := cs.AppsV1().Deployments(ns).Create(ctx, web, metav1.CreateOptions{}); err != nil {
@@ -278,5 +265,87 @@ func TestLocalNetworkConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		eventually(t, 60*time.Second, "policies garbage-collected", wantNames(ctx, cs, ns, ref))
+	})
+}
+
+// A LocalNetworkConfig component consumes a provider of another namespace
+// by consent, through the real API server: its egress is written at
+// admission, the provider's ingress follows from the controller (no write
+// by the provider's team), a dependency nobody agreed to stays closed and
+// shows in the status, and deleting the LocalNetworkConfig closes the
+// provider's side again.
+func TestLocalNetworkConfigConsent(t *testing.T) {
+	startNetguard(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cs, err := testCluster.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := profileClient(t)
+	prov, cons := "lnc-provider", "lnc-consumer"
+	for _, ns := range []string{prov, cons} {
+		if err := testCluster.EnsureNamespace(ctx, ns, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gw := webhooktest.Deployment(prov, "gateway", map[string]string{rules.AnnotationExposeTo: "kubernetes.io/metadata.name=" + cons + ":8082"})
+	if _, err := cs.AppsV1().Deployments(prov).Create(ctx, gw, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	lnc := &netguardv1alpha1.LocalNetworkConfig{ObjectMeta: metav1.ObjectMeta{Name: "armory", Namespace: cons},
+		Spec: netguardv1alpha1.LocalNetworkConfigSpec{Components: map[string]netguardv1alpha1.LocalComponent{
+			"backup": {
+				PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/part-of": "backup"}},
+				DependsOn: []netguardv1alpha1.LocalDependency{
+					{Namespace: prov, Component: "gateway", Port: lncPort("8082")},
+					{Namespace: prov, Component: "missing", Port: lncPort("9000")},
+				},
+			},
+		}}}
+	if err := c.Create(ctx, lnc); err != nil {
+		t.Fatal(err)
+	}
+	eg, err := cs.NetworkingV1().NetworkPolicies(cons).Get(ctx, "netguard.backup.cross-namespace-egress", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the consumer's egress is not there when the create returns: %v", err)
+	}
+	if len(eg.Spec.Egress) != 1 || eg.Spec.PodSelector.MatchLabels["app.kubernetes.io/part-of"] != "backup" ||
+		eg.Spec.Egress[0].To[0].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != prov ||
+		eg.Spec.Egress[0].To[0].PodSelector.MatchLabels[rules.LabelComponent] != "gateway" ||
+		len(eg.Spec.Egress[0].Ports) != 1 || eg.Spec.Egress[0].Ports[0].Port.IntVal != 8082 {
+		t.Errorf("consumer egress: %+v", eg.Spec)
+	}
+	eventually(t, 60*time.Second, "the provider's ingress admits the component's pods", func() error {
+		in, err := cs.NetworkingV1().NetworkPolicies(prov).Get(ctx, "netguard.gateway.cross-namespace-ingress", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if len(in.Spec.Ingress) != 1 || in.Spec.Ingress[0].From[0].PodSelector.MatchLabels["app.kubernetes.io/part-of"] != "backup" ||
+			in.Spec.Ingress[0].From[0].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != cons {
+			return fmt.Errorf("ingress %+v", in.Spec.Ingress)
+		}
+		return nil
+	})
+	eventually(t, 60*time.Second, "status reports the one-sided dependency", func() error {
+		got := &netguardv1alpha1.LocalNetworkConfig{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: cons, Name: "armory"}, got); err != nil {
+			return err
+		}
+		cond := apimeta.FindStatusCondition(got.Status.Conditions, "Ready")
+		if cond == nil || cond.Reason != "OneSidedConsent" || len(got.Status.Problems) != 1 || !strings.Contains(got.Status.Problems[0], `"`+prov+`/missing:9000" is one-sided and opens nothing`) {
+			return fmt.Errorf("status %+v", got.Status)
+		}
+		return nil
+	})
+	if err := c.Delete(ctx, lnc); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "the provider's ingress closes with the consumer gone", func() error {
+		_, err := cs.NetworkingV1().NetworkPolicies(prov).Get(ctx, "netguard.gateway.cross-namespace-ingress", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("still there (%v)", err)
 	})
 }
