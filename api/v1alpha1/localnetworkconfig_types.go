@@ -57,9 +57,11 @@ type LocalComponent struct {
 	// +kubebuilder:validation:MaxItems=64
 	DependsOn []LocalDependency `json:"dependsOn,omitempty"`
 
-	// ExposeTo offers the component's ports to pods of other namespaces
-	// that declare a dependency on it. Not supported yet: netguard rejects
-	// it at admission.
+	// ExposeTo offers the component's ports to the components of other
+	// namespaces that declare a dependency on it (dependsOn with a
+	// namespace). A path opens only where both sides agree: the consumer's
+	// namespace matches an entry's namespaceSelector and the port is
+	// offered. See docs/security.md, cross-namespace consent.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
@@ -78,8 +80,10 @@ type LocalDependency struct {
 	// +kubebuilder:validation:MaxLength=63
 	Component string `json:"component,omitempty"`
 
-	// Namespace is the namespace of Component when it is not this one.
-	// Not supported yet: netguard rejects it at admission.
+	// Namespace is the namespace of Component when it is not this one: a
+	// cross-namespace dependency, which opens only when the component's
+	// owner there exposes the port to this namespace (netguard.io/expose-to
+	// or exposeTo). The platform may turn this off or limit it by level.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	Namespace string `json:"namespace,omitempty"`
@@ -105,10 +109,14 @@ type LocalDependency struct {
 }
 
 // LocalExposure offers ports of a component to the namespaces a selector
-// picks. Not supported yet.
+// picks.
 type LocalExposure struct {
 	// NamespaceSelector selects the namespaces, by their labels, whose
-	// components may connect.
+	// components may connect. It must not be empty; to offer the component
+	// to every namespace say so with the expression
+	// {key: kubernetes.io/metadata.name, operator: Exists}. It never appears
+	// in a policy: only the consumers that match it and declare the
+	// dependency are admitted.
 	NamespaceSelector metav1.LabelSelector `json:"namespaceSelector"`
 
 	// Ports are the ports offered.
