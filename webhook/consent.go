@@ -186,6 +186,13 @@ type party struct {
 // owner is chosen among annotated workloads and LocalNetworkConfigs by
 // rules.ComponentOwner, as everywhere else.
 func (in *injector) partyOf(ctx context.Context, namespace, component string) (*party, error) {
+	return in.partyOfWith(ctx, namespace, component, nil)
+}
+
+// partyOfWith is partyOf reading the namespace's LocalNetworkConfigs through
+// locals, a per-call memo by namespace (nil: no memo), so that resolving
+// many consumers of one namespace lists its LocalNetworkConfigs once.
+func (in *injector) partyOfWith(ctx context.Context, namespace, component string, locals map[string][]rules.LocalConfig) (*party, error) {
 	var claimants []rules.Workload
 	for _, kind := range workloadKinds {
 		items, err := in.listIndexed(ctx, kind, namespace, indexComponent, component)
@@ -198,12 +205,18 @@ func (in *injector) partyOf(ctx context.Context, namespace, component string) (*
 			}
 		}
 	}
-	locals, err := in.localConfigs(ctx, namespace, "")
-	if err != nil {
-		return nil, err
+	ls, cached := locals[namespace]
+	if !cached {
+		var err error
+		if ls, err = in.localConfigs(ctx, namespace, ""); err != nil {
+			return nil, err
+		}
+		if locals != nil {
+			locals[namespace] = ls
+		}
 	}
 	byRef := map[string]rules.LocalConfig{}
-	for _, l := range locals {
+	for _, l := range ls {
 		if slices.Contains(l.ComponentNames(), component) {
 			claimants = append(claimants, l.Claimant(component))
 			byRef[l.Ref()] = l
@@ -234,16 +247,26 @@ func (in *injector) consumersOf(ctx context.Context, namespace, component string
 	target := namespace + "/" + component
 	var out []rules.Consumer
 	labelsOf := map[string]map[string]string{}
+	locals := map[string][]rules.LocalConfig{}
+	// Each NAMESPACE/COMPONENT is resolved once: several claimants of one
+	// component name the same owner.
+	owners := map[string]*party{}
 	add := func(ns, comp, ref string) error {
-		owner, err := in.partyOf(ctx, ns, comp)
-		if err != nil {
-			return err
+		key := ns + "/" + comp
+		owner, seen := owners[key]
+		if !seen {
+			var err error
+			if owner, err = in.partyOfWith(ctx, ns, comp, locals); err != nil {
+				return err
+			}
+			owners[key] = owner
 		}
 		if owner == nil || owner.ref != ref || !owner.valid {
 			return nil
 		}
 		labels, seen := labelsOf[ns]
 		if !seen {
+			var err error
 			if labels, err = in.namespaceLabels(ctx, ns); err != nil {
 				return fmt.Errorf("read namespace %q: %w", ns, err)
 			}
@@ -275,12 +298,12 @@ func (in *injector) consumersOf(ctx context.Context, namespace, component string
 			}
 		}
 	}
-	locals, err := in.localsTargeting(ctx, target)
+	consumers, err := in.localsTargeting(ctx, target)
 	if err != nil {
 		return nil, err
 	}
-	for i := range locals {
-		o := &locals[i]
+	for i := range consumers {
+		o := &consumers[i]
 		if o.Namespace == namespace || !o.DeletionTimestamp.IsZero() {
 			continue
 		}
