@@ -318,24 +318,37 @@ func (sc *seedScenario) check(t *testing.T, ctx context.Context) error {
 			}
 		}
 	}
-	// Addresses outside the pod network, one connection at a time: on the
-	// ports of their rows and just outside them, to and from every member
-	// of a guarded namespace.
+	// Addresses outside the pod network, one connection at a time, to and
+	// from every member of a guarded namespace: on the ports of their rows
+	// and just outside them, and inbound on the ports of the "*" rows (any
+	// pod of the cluster is not any address).
 	type extProbe struct {
 		ext      string
 		outbound bool // from a member to ext
 		port     seedPort
 	}
 	extProbes := map[extProbe]bool{}
+	var externals []string
 	for _, r := range sc.table {
 		for _, ext := range []string{r.from, r.to} {
 			if !isAddress(ext) {
 				continue
 			}
+			externals = append(externals, ext)
 			for _, p := range parseSeedPorts(t, r.ports) {
 				for _, n := range []int32{p.lo - 1, p.lo, p.hi, p.hi + 1} {
 					extProbes[extProbe{ext, ext == r.to, seedPort{n, n, p.proto}}] = true
 				}
+			}
+		}
+	}
+	for _, r := range sc.table {
+		if r.from != "*" {
+			continue
+		}
+		for _, ext := range externals {
+			for _, p := range parseSeedPorts(t, r.ports) {
+				extProbes[extProbe{ext, false, seedPort{p.lo, p.lo, p.proto}}] = true
 			}
 		}
 	}
@@ -814,6 +827,324 @@ func TestSeedLonghorn(t *testing.T) {
 		probes: []string{"80", "2049", "8080", "9000"},
 	}
 	eventually(t, 60*time.Second, "Longhorn's connectivity as its networking page documents it", func() error {
+		return sc.check(t, ctx)
+	})
+}
+
+// IBM Event Processing with the IBM Operator for Apache Flink (seed 003) in
+// event-processing. The two operators come from Helm charts and are
+// annotated. What they create carries only their labels: the Event
+// Processing instance (a Deployment), and a Flink cluster in native
+// Kubernetes mode, a job manager Deployment whose task manager pods the job
+// manager creates itself, owned by its Deployment. Two LocalNetworkConfigs,
+// one per operator's objects, declare them. "Anywhere" in the seed's tables
+// is a platform profile: an ingress rule without peers (or, for the Flink
+// REST API, "inside the cluster", any namespace).
+const flinkOperators = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: flink-operator
+  namespace: event-processing
+  annotations:
+    netguard.io/depends-on: flink-jobmanager:8081
+    netguard.io/profiles: ep-webhook-9443
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: flink-operator}}
+  template:
+    metadata: {labels: {app.kubernetes.io/name: flink-operator}}
+    spec:
+      containers:
+      - {name: operator, image: registry.example/flink-operator:1, ports: [{name: webhook, containerPort: 9443}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ep-operator
+  namespace: event-processing
+  annotations:
+    netguard.io/profiles: ep-https-8443
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: ep-operator}}
+  template:
+    metadata: {labels: {app.kubernetes.io/name: ep-operator}}
+    spec:
+      containers:
+      - {name: operator, image: registry.example/ep-operator:1, ports: [{name: webhook, containerPort: 8443}]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: debug
+  namespace: event-processing
+  labels: {app: debug}
+spec:
+  containers:
+  - {name: shell, image: registry.example/shell:1}
+`
+
+// What the operators create: the Event Processing instance orders-ep and
+// the Flink cluster orders-flink's job manager.
+const flinkOperands = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: orders-ep
+  namespace: event-processing
+spec:
+  selector: {matchLabels: {app.kubernetes.io/instance: orders-ep}}
+  template:
+    metadata:
+      labels: {app.kubernetes.io/instance: orders-ep, app.kubernetes.io/name: event-processing, app.kubernetes.io/managed-by: ep-operator}
+    spec:
+      containers:
+      - name: ep
+        image: registry.example/event-processing:1
+        ports:
+        - {name: ui, containerPort: 8443}
+        - {name: kafka-admin, containerPort: 7000}
+        - {name: frontend, containerPort: 3000}
+        - {name: backend, containerPort: 8888}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: orders-flink
+  namespace: event-processing
+  labels: {app: orders-flink, component: jobmanager, type: flink-native-kubernetes}
+spec:
+  selector: {matchLabels: {app: orders-flink, component: jobmanager, type: flink-native-kubernetes}}
+  template:
+    metadata:
+      labels: {app: orders-flink, component: jobmanager, type: flink-native-kubernetes, app.kubernetes.io/managed-by: flink-operator}
+    spec:
+      containers:
+      - name: flink-main-container
+        image: registry.example/flink:1
+        ports:
+        - {name: rest, containerPort: 8081}
+        - {name: jobmanager-rpc, containerPort: 6123}
+        - {name: blobserver, containerPort: 6124}
+`
+
+// The task managers the job manager starts, owned by its Deployment
+// (JOBMANAGER_UID is filled in once it exists).
+const flinkTaskManagers = `apiVersion: v1
+kind: Pod
+metadata:
+  name: orders-flink-taskmanager-1-1
+  namespace: event-processing
+  labels: {app: orders-flink, component: taskmanager, type: flink-native-kubernetes, app.kubernetes.io/managed-by: flink-operator}
+  ownerReferences:
+  - {apiVersion: apps/v1, kind: Deployment, name: orders-flink, uid: JOBMANAGER_UID, controller: true}
+spec:
+  containers:
+  - name: flink-main-container
+    image: registry.example/flink:1
+    ports:
+    - {name: rest, containerPort: 8081}
+    - {name: rpc, containerPort: 6123}
+    - {name: blob, containerPort: 6124}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: orders-flink-taskmanager-1-2
+  namespace: event-processing
+  labels: {app: orders-flink, component: taskmanager, type: flink-native-kubernetes, app.kubernetes.io/managed-by: flink-operator}
+  ownerReferences:
+  - {apiVersion: apps/v1, kind: Deployment, name: orders-flink, uid: JOBMANAGER_UID, controller: true}
+spec:
+  containers:
+  - name: flink-main-container
+    image: registry.example/flink:1
+    ports:
+    - {name: rest, containerPort: 8081}
+    - {name: rpc, containerPort: 6123}
+    - {name: blob, containerPort: 6124}
+`
+
+// Both configurations select by app.kubernetes.io/managed-by among others:
+// the components of a namespace must be provably disjoint, and the two
+// operators' label sets share that key only.
+const flinkConfigs = `apiVersion: netguard.io/v1alpha1
+kind: LocalNetworkConfig
+metadata:
+  name: orders-flink
+  namespace: event-processing
+spec:
+  components:
+    flink-jobmanager:
+      podSelector:
+        matchLabels: {app: orders-flink, component: jobmanager, type: flink-native-kubernetes, app.kubernetes.io/managed-by: flink-operator}
+      dependsOn:
+      - {component: flink-jobmanager, port: 6123}
+      - {component: flink-jobmanager, port: 6124}
+      - {component: flink-taskmanager, port: 6123}
+      - {component: flink-taskmanager, port: 6124}
+      - {networkProfile: ep-flink-rest}
+    flink-taskmanager:
+      podSelector:
+        matchLabels: {app: orders-flink, component: taskmanager, type: flink-native-kubernetes, app.kubernetes.io/managed-by: flink-operator}
+      dependsOn:
+      - {component: flink-jobmanager, port: 6123}
+      - {component: flink-jobmanager, port: 6124}
+      - {component: flink-taskmanager, port: 6123}
+      - {component: flink-taskmanager, port: 6124}
+      - {networkProfile: ep-flink-rest}
+---
+apiVersion: netguard.io/v1alpha1
+kind: LocalNetworkConfig
+metadata:
+  name: orders-ep
+  namespace: event-processing
+spec:
+  components:
+    event-processing:
+      podSelector:
+        matchLabels: {app.kubernetes.io/instance: orders-ep, app.kubernetes.io/managed-by: ep-operator}
+      dependsOn:
+      - {component: event-processing, port: 7000}
+      - {component: event-processing, port: 3000}
+      - {component: event-processing, port: 8888}
+      - {component: flink-jobmanager, port: rest}
+      - {networkProfile: ep-https-8443}
+`
+
+const flinkProfiles = `apiVersion: netguard.io/v1alpha1
+kind: NetworkProfile
+metadata:
+  name: ep-https-8443
+spec:
+  description: HTTPS on 8443 from anywhere (the Event Processing UI and its operator's webhook)
+  namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: event-processing}}
+  ingress:
+  - ports: [{protocol: TCP, port: 8443}]
+---
+apiVersion: netguard.io/v1alpha1
+kind: NetworkProfile
+metadata:
+  name: ep-webhook-9443
+spec:
+  description: the Flink operator's webhook on 9443 from anywhere
+  namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: event-processing}}
+  ingress:
+  - ports: [{protocol: TCP, port: 9443}]
+---
+apiVersion: netguard.io/v1alpha1
+kind: NetworkProfile
+metadata:
+  name: ep-flink-rest
+spec:
+  description: the Flink REST API on 8081 from any pod of the cluster
+  namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: event-processing}}
+  ingress:
+  - from: [{namespaceSelector: {}}]
+    ports: [{protocol: TCP, port: 8081}]
+`
+
+const flinkLookalike = `apiVersion: v1
+kind: Pod
+metadata:
+  name: flink-lookalike
+  namespace: seed-strangers
+  labels: {app: orders-flink, component: jobmanager, type: flink-native-kubernetes, app.kubernetes.io/managed-by: flink-operator}
+spec:
+  containers:
+  - {name: app, image: registry.example/app:1, ports: [{containerPort: 8081}, {containerPort: 6123}]}
+`
+
+func TestSeedEventProcessingFlink(t *testing.T) {
+	startNetguard(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	cs, err := testCluster.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ns = "event-processing"
+	seedNamespaces(t, ctx, ns)
+	if err := applyAs(ctx, testCluster.KubeconfigPath, flinkProfiles+"---\n"+flinkLookalike); err != nil {
+		t.Fatalf("the platform team's profiles and the look-alike: %v", err)
+	}
+	admin := seedTenant(t, ctx, cs, "event-processing-admin", ns)
+	c := profileClient(t)
+	for _, m := range []struct{ what, manifests string }{
+		{"the operators' charts", flinkOperators},
+		{"the operators' objects", flinkOperands},
+		{"the LocalNetworkConfigs", flinkConfigs},
+	} {
+		if err := applyAs(ctx, admin, m.manifests); err != nil {
+			t.Fatalf("%s, as the namespace's admin: %v", m.what, err)
+		}
+	}
+	jm, err := cs.AppsV1().Deployments(ns).Get(ctx, "orders-flink", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := applyAs(ctx, admin, strings.ReplaceAll(flinkTaskManagers, "JOBMANAGER_UID", string(jm.UID))); err != nil {
+		t.Fatalf("the task managers, as the namespace's admin: %v", err)
+	}
+	eventually(t, 60*time.Second, "Event Processing's and Flink's policies", func() error {
+		for _, name := range []string{"orders-flink", "orders-ep"} {
+			if err := lncReady(ctx, cs, c, ns, name)(); err != nil {
+				return err
+			}
+		}
+		return policiesExist(ctx, cs, ns, append(baselinePolicies,
+			"netguard.flink-operator.depends-on", "netguard.flink-operator.to.flink-jobmanager",
+			"netguard.flink-operator.profile.ep-webhook-9443", "netguard.ep-operator.profile.ep-https-8443")...)()
+	})
+
+	const (
+		anywhere = "203.0.113.7"
+		ep       = ns + "/"
+	)
+	sc := &seedScenario{
+		namespaces: []string{ns, seedStrangers},
+		guarded:    []string{ns},
+		groups: map[string][]string{
+			ep + "ep-operator":           {ep + "ep-operator"},
+			ep + "flink-operator":        {ep + "flink-operator"},
+			ep + "event-processing":      {ep + "orders-ep"},
+			ep + "flink-jobmanager":      {ep + "orders-flink"},
+			ep + "flink-taskmanager":     {ep + "orders-flink-taskmanager-1-1", ep + "orders-flink-taskmanager-1-2"},
+			ep + "debug":                 {ep + "debug"},
+			seedStrangers + "/lookalike": {seedStrangers + "/flink-lookalike"},
+		},
+		table: []seedPath{
+			// Event Processing operator pod, ingress: 8443 from anywhere
+			// (its validating webhook).
+			{"*", ep + "ep-operator", "8443"},
+			{anywhere, ep + "ep-operator", "8443"},
+			// Flink operator pod, ingress: 9443 from anywhere (its webhook).
+			{"*", ep + "flink-operator", "9443"},
+			{anywhere, ep + "flink-operator", "9443"},
+			// Event Processing pod, ingress: 8443 from anywhere (the UI).
+			{"*", ep + "event-processing", "8443"},
+			{anywhere, ep + "event-processing", "8443"},
+			// Event Processing pod, ingress: 7000 (Kafka administration),
+			// 3000 (UI frontend), 8888 (UI backend) from the instance's pods.
+			{ep + "event-processing", ep + "event-processing", "7000,3000,8888"},
+			// Flink operand pods, ingress: 8081 (REST API) from anywhere
+			// inside the cluster.
+			{"*", ep + "flink-jobmanager", "8081"},
+			{"*", ep + "flink-taskmanager", "8081"},
+			// Flink operand pods, ingress, and Flink pods, egress: 6123
+			// (RPC) and 6124 (blob server) among the Flink pods.
+			{ep + "flink-jobmanager", ep + "flink-jobmanager", "6123,6124"},
+			{ep + "flink-jobmanager", ep + "flink-taskmanager", "6123,6124"},
+			{ep + "flink-taskmanager", ep + "flink-jobmanager", "6123,6124"},
+			{ep + "flink-taskmanager", ep + "flink-taskmanager", "6123,6124"},
+			// Event Processing pod, egress: Flink, for submitting jobs (the
+			// port is the job manager's REST API, as in the seed's
+			// stream-authoring policy).
+			{ep + "event-processing", ep + "flink-jobmanager", "8081"},
+			// The seed's job manager policy: the Flink operator reaches the
+			// REST API.
+			{ep + "flink-operator", ep + "flink-jobmanager", "8081"},
+		},
+		probes: []string{"80", "443", "6122", "6125", "8080", "9249"},
+	}
+	eventually(t, 60*time.Second, "Event Processing's and Flink's connectivity as their tables document it", func() error {
 		return sc.check(t, ctx)
 	})
 }
