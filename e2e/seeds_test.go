@@ -134,7 +134,7 @@ func namespaceOf(ref string) string {
 }
 
 // probePorts are the ports tried between every pair: each row's ends, its
-// middle and the ports just outside it, the same numbers over UDP, and the
+// middle and the ports just outside it, its first port over UDP, and the
 // scenario's own.
 func (sc *seedScenario) probePorts(t *testing.T) []seedPort {
 	set := map[seedPort]bool{}
