@@ -310,18 +310,7 @@ func (s *Server) setupLocalController(mgr manager.Manager, grace time.Duration) 
 	}); err != nil {
 		return fmt.Errorf("index LocalNetworkConfigs by component: %w", err)
 	}
-	if err := idx.IndexField(ctx, &netguardv1alpha1.LocalNetworkConfig{}, indexLocalProfiles, func(o client.Object) []string {
-		var out []string
-		for _, c := range o.(*netguardv1alpha1.LocalNetworkConfig).Spec.Components {
-			for _, d := range c.DependsOn {
-				if d.NetworkProfile != "" {
-					out = append(out, d.NetworkProfile)
-				}
-			}
-		}
-		slices.Sort(out)
-		return slices.Compact(out)
-	}); err != nil {
+	if err := idx.IndexField(ctx, &netguardv1alpha1.LocalNetworkConfig{}, indexLocalProfiles, localProfileNames); err != nil {
 		return fmt.Errorf("index LocalNetworkConfigs by profile: %w", err)
 	}
 	if err := idx.IndexField(ctx, &netguardv1alpha1.LocalNetworkConfig{}, indexLocalConsentTargets, func(o client.Object) []string {
@@ -420,4 +409,19 @@ func localConsumers(c client.Reader, gvk schema.GroupVersionKind) handler.EventH
 			add(ctx, []client.Object{e.Object}, q)
 		},
 	}
+}
+
+// localProfileNames are the NetworkProfiles a LocalNetworkConfig's
+// components list, sorted (the indexLocalProfiles index).
+func localProfileNames(o client.Object) []string {
+	var out []string
+	for _, c := range o.(*netguardv1alpha1.LocalNetworkConfig).Spec.Components {
+		for _, d := range c.DependsOn {
+			if d.NetworkProfile != "" {
+				out = append(out, d.NetworkProfile)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

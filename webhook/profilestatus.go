@@ -26,7 +26,7 @@ import (
 
 // profileUsageReconciler keeps a NetworkProfile's status.usedBy: the number
 // of workloads of the cached kinds whose netguard.io/profiles annotation
-// lists it. It counts from the cache's profile index, and writes the status
+// lists it, plus the LocalNetworkConfig components that list it. It counts from the cache's profile index, and writes the status
 // subresource only when the count or the observed generation changed.
 type profileUsageReconciler struct {
 	client client.Client
@@ -66,7 +66,8 @@ func (r *profileUsageReconciler) Reconcile(ctx context.Context, req reconcile.Re
 }
 
 // countProfileUsers counts the workloads of every cached kind that list
-// profile in their netguard.io/profiles annotation.
+// profile in their netguard.io/profiles annotation, and the
+// LocalNetworkConfig components that list it in their dependsOn.
 func countProfileUsers(ctx context.Context, c client.Reader, profile string) (int32, error) {
 	var n int32
 	for _, kind := range workloadKinds {
@@ -76,7 +77,42 @@ func countProfileUsers(ctx context.Context, c client.Reader, profile string) (in
 		}
 		n += int32(len(list.Items))
 	}
+	locals := &netguardv1alpha1.LocalNetworkConfigList{}
+	if err := c.List(ctx, locals, client.MatchingFields{indexLocalProfiles: profile}); err != nil {
+		return 0, fmt.Errorf("list LocalNetworkConfigs using NetworkProfile %s: %w", profile, err)
+	}
+	for i := range locals.Items {
+		for _, comp := range locals.Items[i].Spec.Components {
+			if slices.ContainsFunc(comp.DependsOn, func(d netguardv1alpha1.LocalDependency) bool { return d.NetworkProfile == profile }) {
+				n++
+			}
+		}
+	}
 	return n, nil
+}
+
+// localProfiles enqueues the profiles a LocalNetworkConfig's components
+// list, before and after an update.
+func localProfiles() handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		l, ok := o.(*netguardv1alpha1.LocalNetworkConfig)
+		if !ok {
+			return nil
+		}
+		names := map[string]bool{}
+		for _, c := range l.Spec.Components {
+			for _, d := range c.DependsOn {
+				if d.NetworkProfile != "" {
+					names[d.NetworkProfile] = true
+				}
+			}
+		}
+		var out []reconcile.Request
+		for _, n := range slices.Sorted(maps.Keys(names)) {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: n}})
+		}
+		return out
+	})
 }
 
 // listedProfiles are the profile names a workload's annotation lists, as the
@@ -143,6 +179,8 @@ func setupProfileUsage(mgr manager.Manager) error {
 		meta := workloadMetadata(kind)
 		b = b.Watches(meta, workloadProfiles(), builder.OnlyMetadata)
 	}
+	// EnqueueRequestsFromMapFunc maps both sides of an update.
+	b = b.Watches(&netguardv1alpha1.LocalNetworkConfig{}, localProfiles(), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
 	if err := b.Complete(&profileUsageReconciler{client: mgr.GetClient()}); err != nil {
 		return fmt.Errorf("profile-usage controller: %w", err)
 	}

@@ -36,6 +36,7 @@ func TestProfileUsageCountsUsers(t *testing.T) {
 		WithIndex(&batchv1.Job{}, indexProfiles, func(o client.Object) []string { return listedProfiles(o) }).
 		WithIndex(&batchv1.CronJob{}, indexProfiles, func(o client.Object) []string { return listedProfiles(o) }).
 		WithIndex(&corev1.Pod{}, indexProfiles, func(o client.Object) []string { return listedProfiles(o) }).
+		WithIndex(&netguardv1alpha1.LocalNetworkConfig{}, indexLocalProfiles, localProfileNames).
 		WithObjects(
 			&netguardv1alpha1.NetworkProfile{ObjectMeta: metav1.ObjectMeta{Name: "dns", Generation: 3}},
 			&netguardv1alpha1.NetworkProfile{ObjectMeta: metav1.ObjectMeta{Name: "unused", Generation: 1}},
@@ -43,6 +44,13 @@ func TestProfileUsageCountsUsers(t *testing.T) {
 			uses(&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "b", Name: "web"}}, "scrape"),
 			uses(&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "b", Name: "db"}}, "dns"),
 			uses(&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: "c", Name: "agent"}}, "dns"),
+			// Two components of a LocalNetworkConfig use it, a third does not.
+			&netguardv1alpha1.LocalNetworkConfig{ObjectMeta: metav1.ObjectMeta{Namespace: "d", Name: "platform"}, Spec: netguardv1alpha1.LocalNetworkConfigSpec{
+				Components: map[string]netguardv1alpha1.LocalComponent{
+					"manager":  {DependsOn: []netguardv1alpha1.LocalDependency{{NetworkProfile: "dns"}}},
+					"instance": {DependsOn: []netguardv1alpha1.LocalDependency{{NetworkProfile: "dns"}, {NetworkProfile: "scrape"}}},
+					"ui":       {DependsOn: []netguardv1alpha1.LocalDependency{{NetworkProfile: "scrape"}}},
+				}}},
 		).Build()
 	r := &profileUsageReconciler{client: c}
 	get := func(name string) *netguardv1alpha1.NetworkProfile {
@@ -59,8 +67,8 @@ func TestProfileUsageCountsUsers(t *testing.T) {
 		}
 	}
 	dns := get("dns")
-	if dns.Status.UsedBy != 3 || dns.Status.ObservedGeneration != 3 {
-		t.Errorf("dns status = %+v, want usedBy 3 (a/web, b/db, c/agent), observedGeneration 3", dns.Status)
+	if dns.Status.UsedBy != 5 || dns.Status.ObservedGeneration != 3 {
+		t.Errorf("dns status = %+v, want usedBy 5 (a/web, b/db, c/agent, d/platform's manager and instance), observedGeneration 3", dns.Status)
 	}
 	if u := get("unused"); u.Status.UsedBy != 0 || u.Status.ObservedGeneration != 1 {
 		t.Errorf("unused status = %+v, want usedBy 0, observedGeneration 1", u.Status)
@@ -83,8 +91,8 @@ func TestProfileUsageCountsUsers(t *testing.T) {
 	if _, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: types.NamespacedName{Name: "dns"}}); err != nil {
 		t.Fatal(err)
 	}
-	if got := get("dns").Status.UsedBy; got != 2 {
-		t.Errorf("after a/web dropped the profile usedBy = %d, want 2", got)
+	if got := get("dns").Status.UsedBy; got != 4 {
+		t.Errorf("after a/web dropped the profile usedBy = %d, want 4", got)
 	}
 	// A profile that does not exist is not an error.
 	if _, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: types.NamespacedName{Name: "gone"}}); err != nil {

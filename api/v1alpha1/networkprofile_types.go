@@ -38,8 +38,10 @@ type NetworkProfile struct {
 // its informer takes.
 type NetworkProfileStatus struct {
 	// UsedBy is the number of workloads (Deployments, StatefulSets,
-	// DaemonSets) whose netguard.io/profiles annotation lists the profile,
-	// in every namespace, whether or not the namespace may use it.
+	// DaemonSets, Jobs, CronJobs, Pods) whose netguard.io/profiles
+	// annotation lists the profile, plus the LocalNetworkConfig components
+	// whose dependsOn lists it, in every namespace, whether or not the
+	// namespace may use it.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	UsedBy int32 `json:"usedBy"`
