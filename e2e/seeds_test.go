@@ -1293,9 +1293,8 @@ spec:
 `
 
 // TestSeedKannikaArmory declares the resource side with LocalNetworkConfigs
-// (the platform's pods carry no annotations). It needs dependsOn[].namespace
-// and exposeTo of LocalNetworkConfig, which netguard refuses until they are
-// wired ("not supported yet").
+// (the platform's pods carry no annotations), by consent with
+// dependsOn[].namespace and exposeTo.
 func TestSeedKannikaArmory(t *testing.T) {
 	seedKannika(t, "kannika-system", "kannika-data", "kannika-other", false)
 }
@@ -1337,9 +1336,6 @@ func seedKannika(t *testing.T, sys, data, other string, annotated bool) {
 			m += "---\n" + kannikaBystander
 		}
 		if err := applyAs(ctx, owner[ns], fill(m, ns)); err != nil {
-			if strings.Contains(err.Error(), "not supported yet") {
-				t.Fatalf("%s's owner applies the backup pod, the restore Job and a LocalNetworkConfig whose components depend on %s/api:8082 (dependsOn[].namespace) and expose 9000 to %s (exposeTo): refused, because this netguard does not support cross-namespace LocalNetworkConfigs yet (docs/localnetworkconfig.md, \"Not supported yet\"). The test passes once they are wired:\n%v", ns, sys, sys, err)
-			}
 			t.Fatalf("%s's owner applies the backup pod and the restore Job: %v", ns, err)
 		}
 	}
