@@ -367,6 +367,13 @@ func splitDependencies(namespace string, deps []Dependency) (local, remote []Dep
 	return local, remote
 }
 
+// RemoteDependencies returns the dependencies of a declarer of namespace on
+// other namespaces, in their order.
+func RemoteDependencies(namespace string, deps []Dependency) []Dependency {
+	_, remote := splitDependencies(namespace, deps)
+	return remote
+}
+
 // CrossNamespaceTargets returns the distinct NAMESPACE/COMPONENT targets of
 // the dependencies of a workload of namespace on other namespaces, sorted.
 func CrossNamespaceTargets(namespace string, deps []Dependency) []string {
@@ -688,21 +695,14 @@ func ResolveConsentWithLocals(ws []Workload, ls []LocalConfig, cfg CrossNamespac
 	locals = make([][]*Consent, len(ls))
 	for i, l := range ls {
 		locals[i] = make([]*Consent, len(l.Components))
-		valid := map[string]localComponent{}
-		if comps, _, errs := validateLocal(l); len(errs) == 0 {
-			for _, c := range comps {
-				valid[c.name] = c
-			}
-		}
+		declared, _ := LocalConsentDeclarations(l)
 		for j, c := range l.Components {
 			if !isDNS1123Label(c.Name) {
 				continue
 			}
 			p := consentParty{claimant: l.Claimant(c.Name), labels: l.NamespaceLabels, component: c.Name, ws: -1, ls: i, c: j}
-			if v, ok := valid[c.Name]; ok {
-				_, p.remote = splitDependencies(l.Namespace, v.deps)
-				p.exposes = v.exposes
-				p.selector = v.selector
+			if d, ok := declared[c.Name]; ok {
+				p.remote, p.exposes, p.selector = d.Remote, d.Exposures, d.Selector
 			}
 			parties = append(parties, p)
 		}

@@ -732,20 +732,27 @@ func LocalGeneratedViolations(gen LocalGenerated, level Level, version Version) 
 	return out
 }
 
-// LocalConsentDeclarations returns what component of l declares across
-// namespaces: its dependencies on other namespaces, its exposures and the
-// effective selector of its pods. ok is false when l does not validate or
-// has no such component: it then declares nothing.
-func LocalConsentDeclarations(l LocalConfig, component string) (remote []Dependency, exposures []Exposure, selector *metav1.LabelSelector, ok bool) {
+// LocalConsent is what one component of a LocalNetworkConfig declares
+// across namespaces.
+type LocalConsent struct {
+	// Remote are its dependencies on other namespaces.
+	Remote    []Dependency
+	Exposures []Exposure
+	// Selector is the effective selector of its pods.
+	Selector *metav1.LabelSelector
+}
+
+// LocalConsentDeclarations returns what each component of l declares across
+// namespaces, by component name, validating l once. ok is false when l does
+// not validate: it then declares nothing.
+func LocalConsentDeclarations(l LocalConfig) (map[string]LocalConsent, bool) {
 	comps, _, errs := validateLocal(l)
 	if len(errs) > 0 {
-		return nil, nil, nil, false
+		return nil, false
 	}
+	out := make(map[string]LocalConsent, len(comps))
 	for _, c := range comps {
-		if c.name == component {
-			_, remote = splitDependencies(l.Namespace, c.deps)
-			return remote, c.exposes, c.selector, true
-		}
+		out[c.name] = LocalConsent{Remote: RemoteDependencies(l.Namespace, c.deps), Exposures: c.exposes, Selector: c.selector}
 	}
-	return nil, nil, nil, false
+	return out, true
 }

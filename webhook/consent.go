@@ -102,24 +102,11 @@ func (in *injector) consentClosed(namespace string, labels map[string]string) st
 // consent finds what other namespaces declare towards w (ann are its parsed
 // annotations), or nil when w declares nothing across namespaces.
 func (in *injector) consent(ctx context.Context, w rules.Workload, ann rules.Annotations) (*rules.Consent, error) {
-	_, remote := splitRemote(w.Namespace, ann.DependsOn)
+	remote := rules.RemoteDependencies(w.Namespace, ann.DependsOn)
 	if len(remote) == 0 && len(ann.ExposeTo) == 0 {
 		return nil, nil
 	}
 	return in.consentFor(ctx, w.Namespace, w.NamespaceLabels, ann.Component, remote, len(ann.ExposeTo) > 0)
-}
-
-// splitRemote returns the dependencies of a declarer of namespace on other
-// namespaces.
-func splitRemote(namespace string, deps []rules.Dependency) (local, remote []rules.Dependency) {
-	for _, d := range deps {
-		if d.Namespace == "" || d.Namespace == namespace {
-			local = append(local, d)
-		} else {
-			remote = append(remote, d)
-		}
-	}
-	return local, remote
 }
 
 // consentFor finds the other sides of component's cross-namespace
@@ -227,15 +214,15 @@ func (in *injector) partyOfWith(ctx context.Context, namespace, component string
 	}
 	owner := claimants[rules.ComponentOwner(claimants)]
 	if owner.Kind == rules.KindLocalNetworkConfig {
-		remote, exposures, sel, ok := rules.LocalConsentDeclarations(byRef[owner.Ref()], component)
-		return &party{ref: owner.Ref(), valid: ok, remote: remote, exposures: exposures, selector: sel}, nil
+		declared, ok := rules.LocalConsentDeclarations(byRef[owner.Ref()])
+		d := declared[component]
+		return &party{ref: owner.Ref(), valid: ok, remote: d.Remote, exposures: d.Exposures, selector: d.Selector}, nil
 	}
 	ann, _, errs := rules.ParseAnnotations(owner.Name, owner.Annotations, field.NewPath("metadata"))
 	if len(errs) > 0 {
 		return &party{ref: owner.Ref()}, nil
 	}
-	_, remote := splitRemote(namespace, ann.DependsOn)
-	return &party{ref: owner.Ref(), valid: true, remote: remote, exposures: ann.ExposeTo}, nil
+	return &party{ref: owner.Ref(), valid: true, remote: rules.RemoteDependencies(namespace, ann.DependsOn), exposures: ann.ExposeTo}, nil
 }
 
 // consumersOf returns the components of other namespaces whose

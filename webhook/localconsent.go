@@ -101,12 +101,13 @@ func (in *injector) withLocalConsent(ctx context.Context, l rules.LocalConfig) (
 	comps := make([]rules.LocalComponent, len(l.Components))
 	copy(comps, l.Components)
 	l.Components = comps
+	declared, _ := rules.LocalConsentDeclarations(l)
 	for i, c := range l.Components {
-		remote, exposures, _, ok := rules.LocalConsentDeclarations(l, c.Name)
-		if !ok || (len(remote) == 0 && len(exposures) == 0) {
+		d, ok := declared[c.Name]
+		if !ok || (len(d.Remote) == 0 && len(d.Exposures) == 0) {
 			continue
 		}
-		consent, err := in.consentFor(ctx, l.Namespace, l.NamespaceLabels, c.Name, remote, len(exposures) > 0)
+		consent, err := in.consentFor(ctx, l.Namespace, l.NamespaceLabels, c.Name, d.Remote, len(d.Exposures) > 0)
 		if err != nil {
 			return l, err
 		}

@@ -95,20 +95,11 @@ func countProfileUsers(ctx context.Context, c client.Reader, profile string) (in
 // list, before and after an update.
 func localProfiles() handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-		l, ok := o.(*netguardv1alpha1.LocalNetworkConfig)
-		if !ok {
+		if _, ok := o.(*netguardv1alpha1.LocalNetworkConfig); !ok {
 			return nil
 		}
-		names := map[string]bool{}
-		for _, c := range l.Spec.Components {
-			for _, d := range c.DependsOn {
-				if d.NetworkProfile != "" {
-					names[d.NetworkProfile] = true
-				}
-			}
-		}
 		var out []reconcile.Request
-		for _, n := range slices.Sorted(maps.Keys(names)) {
+		for _, n := range localProfileNames(o) {
 			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: n}})
 		}
 		return out
