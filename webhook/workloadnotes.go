@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"sync"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -53,33 +55,68 @@ func userNetguardAnnotations(a map[string]string) map[string]string {
 // metadata). It costs one cached list per workload kind, and runs only when
 // the annotations are written. A workload written a moment ago (kubectl
 // apply of api, then web) may not be cached yet, so a warning is confirmed
-// with a metadata list from the API server before it is given: a false
-// warning would teach people to ignore the true ones. When neither can be
-// read it says nothing: warnings must not cost an admission.
+// with the API server before it is given: a false warning would teach people
+// to ignore the true ones. The confirmation is one metadata list per kind,
+// all at once, each of at most confirmListLimit objects; when a namespace
+// holds more, or a list fails, it says nothing: warnings must not cost an
+// admission, and a tenant must not make netguard read an unbounded list on
+// every write.
 func (m *workloadMutator) dependencyWarnings(ctx context.Context, w rules.Workload) []string {
 	ann, _, errs := rules.ParseAnnotations(w.Name, w.Annotations, field.NewPath("metadata"))
 	if len(errs) > 0 || len(ann.DependsOn) == 0 {
 		return nil
 	}
-	warnings := undeclaredIn(ctx, m.s.injector.cache, w, ann)
+	warnings := undeclaredIn(ctx, m.s.injector.cache, w, ann, 0)
 	if len(warnings) == 0 || m.s.apiReader == nil {
 		return warnings
 	}
-	return undeclaredIn(ctx, m.s.apiReader, w, ann)
+	return undeclaredIn(ctx, m.s.apiReader, w, ann, confirmListLimit)
 }
 
-// undeclaredIn is dependencyWarnings against one reader.
-func undeclaredIn(ctx context.Context, r client.Reader, w rules.Workload, ann rules.Annotations) []string {
+// confirmListLimit bounds each list that confirms a dependency warning with
+// the API server.
+const confirmListLimit = 500
+
+// undeclaredIn is dependencyWarnings against one reader. With limit > 0 the
+// lists run concurrently, each of at most limit objects, and a namespace
+// with more of a kind gives no warnings.
+func undeclaredIn(ctx context.Context, r client.Reader, w rules.Workload, ann rules.Annotations, limit int64) []string {
+	lists := make([]*metav1.PartialObjectMetadataList, len(workloadKinds))
+	locals := &netguardv1alpha1.LocalNetworkConfigList{}
+	read := make([]func() error, 0, len(workloadKinds)+1)
+	var opts []client.ListOption
+	if limit > 0 {
+		opts = append(opts, client.Limit(limit))
+	}
+	for i, kind := range workloadKinds {
+		lists[i] = workloadMetadataList(kind)
+		read = append(read, func() error {
+			if err := r.List(ctx, lists[i], append([]client.ListOption{client.InNamespace(w.Namespace)}, opts...)...); err != nil {
+				return fmt.Errorf("list %ss: %w", kind, err)
+			}
+			if lists[i].Continue != "" {
+				return fmt.Errorf("more than %d %ss", limit, kind)
+			}
+			return nil
+		})
+	}
+	read = append(read, func() error {
+		// LocalNetworkConfigs are few (netguard bounds their components);
+		// a namespace without the CRD has none.
+		if err := r.List(ctx, locals, client.InNamespace(w.Namespace)); err != nil {
+			locals.Items = nil
+		}
+		return nil
+	})
+	if err := runAll(limit > 0, read); err != nil {
+		logf.FromContext(ctx).V(1).Info("cannot list workloads for dependency warnings", "error", err.Error())
+		return nil
+	}
 	declared := map[string]bool{ann.Component: true}
 	unannotated := map[string]string{}
-	for _, kind := range workloadKinds {
-		list := workloadMetadataList(kind)
-		if err := r.List(ctx, list, client.InNamespace(w.Namespace)); err != nil {
-			logf.FromContext(ctx).V(1).Info("cannot list workloads for dependency warnings", "kind", kind, "error", err.Error())
-			return nil
-		}
-		for i := range list.Items {
-			o := &list.Items[i]
+	for i, kind := range workloadKinds {
+		for j := range lists[i].Items {
+			o := &lists[i].Items[j]
 			if kind == w.Kind && o.Name == w.Name {
 				continue // the request's version counts, not the cached one
 			}
@@ -96,17 +133,39 @@ func undeclaredIn(ctx context.Context, r client.Reader, w rules.Workload, ann ru
 			}
 		}
 	}
-	locals := &netguardv1alpha1.LocalNetworkConfigList{}
-	if err := r.List(ctx, locals, client.InNamespace(w.Namespace)); err == nil {
-		for _, l := range locals.Items {
-			for c := range l.Spec.Components {
-				declared[c] = true
-			}
+	for _, l := range locals.Items {
+		for c := range l.Spec.Components {
+			declared[c] = true
 		}
 	}
 	return rules.UndeclaredDependencies(w.Namespace, ann.DependsOn,
 		func(c string) bool { return declared[c] },
 		func(name string) string { return unannotated[name] })
+}
+
+// runAll runs fns, concurrently when concurrent is set, and returns the
+// first error in the order of fns.
+func runAll(concurrent bool, fns []func() error) error {
+	errs := make([]error, len(fns))
+	if !concurrent {
+		for i, f := range fns {
+			if errs[i] = f(); errs[i] != nil {
+				return errs[i]
+			}
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	for i, f := range fns {
+		wg.Go(func() { errs[i] = f() })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // keptOnMissingProfile admits an update that leaves the netguard.io

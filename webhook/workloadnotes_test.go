@@ -5,11 +5,14 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/netguard/netguard/rules"
 	"github.com/netguard/netguard/webhook/webhooktest"
@@ -120,5 +123,46 @@ func TestMutatorDependencyWarnings(t *testing.T) {
 	}
 	if !resp.Allowed || !slices.Equal(resp.Warnings, want) {
 		t.Errorf("warnings:\n got %q\nwant %q", resp.Warnings, want)
+	}
+}
+
+// The API server confirms a dependency warning with bounded lists: each
+// carries confirmListLimit, and a namespace with more workloads of a kind
+// than one list holds gives no warning rather than make netguard read all of
+// them on every write.
+func TestMutatorDependencyWarningsBoundedConfirmation(t *testing.T) {
+	for _, truncated := range []bool{false, true} {
+		s, c := testServer(t)
+		var mu sync.Mutex
+		var limits []int64
+		s.apiReader = interceptor.NewClient(c.(client.WithWatch), interceptor.Funcs{List: func(ctx context.Context, cl client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if err := cl.List(ctx, list, opts...); err != nil {
+				return err
+			}
+			if l, ok := list.(*metav1.PartialObjectMetadataList); ok {
+				mu.Lock()
+				limits = append(limits, (&client.ListOptions{}).ApplyOptions(opts).Limit)
+				mu.Unlock()
+				if truncated && l.GroupVersionKind().Kind == "PodList" {
+					l.Continue = "more"
+				}
+			}
+			return nil
+		}})
+		m := &workloadMutator{s: s}
+		d := webhooktest.Deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "ghost:80"})
+		resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, d, nil, false))
+		warned := slices.ContainsFunc(resp.Warnings, func(w string) bool { return strings.Contains(w, `"ghost"`) })
+		if !resp.Allowed || warned == truncated {
+			t.Errorf("truncated=%v: allowed %v, warnings %q", truncated, resp.Allowed, resp.Warnings)
+		}
+		if len(limits) != len(workloadKinds) {
+			t.Errorf("truncated=%v: %d metadata lists from the API server, want one per kind (%d)", truncated, len(limits), len(workloadKinds))
+		}
+		for _, l := range limits {
+			if l != confirmListLimit {
+				t.Errorf("truncated=%v: a confirming list with limit %d, want %d", truncated, l, confirmListLimit)
+			}
+		}
 	}
 }

@@ -248,19 +248,35 @@ func parseTLSVersion(s string) (uint16, error) {
 }
 
 // restConfig follows kubectl: --kubeconfig, then $KUBECONFIG, then in-cluster.
+// Either way the client-side rate limiter is off unless the kubeconfig sets
+// one, as controller-runtime's GetConfig does: netguard's reads and writes at
+// admission happen while the API server waits for its answer, so client-go's
+// default limit (5 requests a second, bursts of 10) turned into admission
+// latency (a Deployment whose dependency warnings were confirmed with live
+// lists waited 1.2 s). Flow control is the API server's priority and
+// fairness.
 func (o *serveOptions) restConfig() (*rest.Config, error) {
 	if o.Kubeconfig != "" {
 		cfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
 		if err != nil {
 			return nil, fmt.Errorf("--kubeconfig %q: %w", o.Kubeconfig, err)
 		}
-		return cfg, nil
+		return withoutClientRateLimit(cfg), nil
 	}
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		return nil, fmt.Errorf("no kubeconfig: set --kubeconfig or $KUBECONFIG, or run in a cluster: %w", err)
 	}
-	return cfg, nil
+	return withoutClientRateLimit(cfg), nil
+}
+
+// withoutClientRateLimit turns client-go's rate limiter off when cfg sets
+// no limit of its own.
+func withoutClientRateLimit(cfg *rest.Config) *rest.Config {
+	if cfg.QPS == 0 && cfg.RateLimiter == nil {
+		cfg.QPS = -1
+	}
+	return cfg
 }
 
 func init() {

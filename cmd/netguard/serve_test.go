@@ -93,3 +93,28 @@ func TestVersionOutput(t *testing.T) {
 		t.Fatalf("version json: %s", out.String())
 	}
 }
+
+// serve reads and writes while the API server waits for its answer, so a
+// kubeconfig without a rate limit of its own gets none on the client side
+// (client-go's default of 5 requests a second held an annotated Deployment
+// for 1.2 s). A limit the kubeconfig's user chose is kept.
+func TestServeRestConfigHasNoClientRateLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	kubeconfig := "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:6443\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: t\n"
+	if err := os.WriteFile(path, []byte(kubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := defaultServeOptions()
+	o.Kubeconfig = path
+	cfg, err := o.restConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.QPS >= 0 || cfg.RateLimiter != nil {
+		t.Errorf("QPS %v, RateLimiter %v: want the client-side limiter off (QPS < 0)", cfg.QPS, cfg.RateLimiter)
+	}
+	cfg.QPS = 50
+	if got := withoutClientRateLimit(cfg); got.QPS != 50 {
+		t.Errorf("a QPS the config sets must be kept, got %v", got.QPS)
+	}
+}
