@@ -12,8 +12,9 @@ package rules
 //     annotations and the current NetworkProfiles generate;
 //   - which generated policies no workload generates any more.
 //
-// `netguard audit` and serve's background audit both call AuditNamespace, so
-// the command and the netguard_audit_violations gauge never disagree.
+// `netguard audit` and serve's background audit both read their input with
+// the same reader (webhook.AuditReader) and call AuditNamespace, so the
+// command and the netguard_audit_violations gauge never disagree.
 
 import (
 	"fmt"

@@ -11,9 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/flowcontrol"
@@ -21,7 +19,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
 	"github.com/netguard/netguard/rules"
 )
 
@@ -141,7 +138,7 @@ func SetupAudit(mgr manager.Manager, o AuditOptions) error {
 	a := newAuditor(mgr.GetCache(), mgr.GetEventRecorder("netguard"), o, mgr.GetLogger().WithName("audit"))
 	// The cache holds NetworkPolicies as metadata only (policyMetadata):
 	// their specs come from the API server, a namespace at a time.
-	a.policies = mgr.GetAPIReader()
+	a.input.Policies = mgr.GetAPIReader()
 	a.waitForCache = mgr.GetCache().WaitForCacheSync
 	a.reports = newReportWriter(mgr.GetClient(), o.Reports, a.log.WithName("reports"))
 	return mgr.Add(a)
@@ -149,9 +146,11 @@ func SetupAudit(mgr manager.Manager, o AuditOptions) error {
 
 // auditor is the background audit's state between cycles.
 type auditor struct {
+	// reader is the manager's cache, which consent is resolved from.
 	reader client.Reader
-	// policies reads NetworkPolicies with their specs, page by page.
-	policies     client.Reader
+	// input reads what the audit judges, as `netguard audit` does: the
+	// cache whole, NetworkPolicies with their specs page by page.
+	input        AuditReader
 	events       events.EventRecorder
 	opts         AuditOptions
 	log          logr.Logger
@@ -170,7 +169,8 @@ type auditor struct {
 	enforce map[string]rules.Level
 	// lastEvent is when an object last got an Event, by object key.
 	lastEvent map[string]time.Time
-	// noProfiles is set once the NetworkProfile API was found missing.
+	// noProfiles is set while the NetworkProfile API is missing, so that
+	// it is logged once, not every cycle.
 	noProfiles bool
 	// reports writes policy reports; nil when they are off.
 	reports *reportWriter
@@ -178,7 +178,7 @@ type auditor struct {
 
 func newAuditor(r client.Reader, rec events.EventRecorder, o AuditOptions, log logr.Logger) *auditor {
 	return &auditor{
-		reader: r, policies: r, events: rec, opts: o, log: log, now: time.Now,
+		reader: r, input: AuditReader{Metadata: r, Policies: r, PolicyPageSize: auditPageSize}, events: rec, opts: o, log: log, now: time.Now,
 		bucket:    flowcontrol.NewTokenBucketPassiveRateLimiter(o.EventQPS, o.EventBurst),
 		seen:      map[string]bool{},
 		series:    map[string]map[[2]string]bool{},
@@ -209,19 +209,14 @@ func (a *auditor) Start(ctx context.Context) error {
 	}
 }
 
-var namespaceListGVK = schema.GroupVersionKind{Version: "v1", Kind: "NamespaceList"}
-
 // cycle audits namespaces in name order from the cursor on, until the
 // object budget is spent or the pass is complete.
 func (a *auditor) cycle(ctx context.Context) error {
 	start := a.now()
-	nsList := &metav1.PartialObjectMetadataList{}
-	nsList.SetGroupVersionKind(namespaceListGVK)
-	if err := a.reader.List(ctx, nsList); err != nil {
-		return fmt.Errorf("list namespaces: %w", err)
+	items, err := a.input.Namespaces(ctx)
+	if err != nil {
+		return err
 	}
-	items := nsList.Items
-	sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
 	profiles, err := a.profiles(ctx)
 	if err != nil {
 		return err
@@ -275,24 +270,16 @@ func (a *auditor) finishPass() {
 }
 
 // profiles reads every NetworkProfile. Without the CRD there are none, and
-// workloads that name one are reported as unknownProfile.
+// workloads that name one are reported as unknownProfile (AuditReader).
 func (a *auditor) profiles(ctx context.Context) (map[string]rules.Profile, error) {
-	out := map[string]rules.Profile{}
-	if a.noProfiles {
-		return out, nil
+	out, installed, err := a.input.Profiles(ctx)
+	if err != nil {
+		return nil, err
 	}
-	list := &netguardv1alpha1.NetworkProfileList{}
-	if err := a.reader.List(ctx, list); err != nil {
-		if meta.IsNoMatchError(err) {
-			a.noProfiles = true
-			a.log.Info("the NetworkProfile CRD is not installed; auditing without profiles")
-			return out, nil
-		}
-		return nil, fmt.Errorf("list NetworkProfiles: %w", err)
+	if !installed && !a.noProfiles {
+		a.log.Info("the NetworkProfile CRD is not installed; auditing without profiles")
 	}
-	for i := range list.Items {
-		out[list.Items[i].Name] = list.Items[i].ToRulesProfile()
-	}
+	a.noProfiles = !installed
 	return out, nil
 }
 
@@ -302,35 +289,11 @@ const auditPageSize = 500
 // auditNamespace audits one namespace, updates its gauge series and emits
 // Events. It returns the number of objects it evaluated.
 func (a *auditor) auditNamespace(ctx context.Context, ns *metav1.PartialObjectMetadata, profiles map[string]rules.Profile) (int, error) {
-	in := rules.AuditInput{Namespace: ns.Name, Labels: ns.Labels, Defaults: a.opts.Defaults, Profiles: profiles}
-	for cont := ""; ; {
-		nps := &networkingv1.NetworkPolicyList{}
-		if err := a.policies.List(ctx, nps, client.InNamespace(ns.Name), client.Limit(auditPageSize), client.Continue(cont)); err != nil {
-			return 0, fmt.Errorf("list NetworkPolicies: %w", err)
-		}
-		for i := range nps.Items {
-			in.Policies = append(in.Policies, &nps.Items[i])
-		}
-		if cont = nps.Continue; cont == "" {
-			break
-		}
+	objs, err := a.input.Objects(ctx, ns.Name)
+	if err != nil {
+		return 0, err
 	}
-	for _, kind := range workloadKinds {
-		list := workloadMetadataList(kind)
-		if err := a.reader.List(ctx, list, client.InNamespace(ns.Name)); err != nil {
-			return 0, fmt.Errorf("list %ss: %w", kind, err)
-		}
-		for i := range list.Items {
-			in.Workloads = append(in.Workloads, toRulesWorkload(kind, &list.Items[i]))
-		}
-	}
-	locals := &netguardv1alpha1.LocalNetworkConfigList{}
-	if err := a.reader.List(ctx, locals, client.InNamespace(ns.Name)); err != nil {
-		return 0, fmt.Errorf("list LocalNetworkConfigs: %w", err)
-	}
-	for i := range locals.Items {
-		in.LocalConfigs = append(in.LocalConfigs, locals.Items[i].ToRulesLocalConfig(nil))
-	}
+	in := objs.Input(ns, a.opts.Defaults, profiles)
 	a.resolveConsent(ctx, &in)
 	res := rules.AuditNamespace(in)
 	a.report(res)
@@ -342,7 +305,7 @@ func (a *auditor) auditNamespace(ctx context.Context, ns *metav1.PartialObjectMe
 			a.log.Error(err, "could not write the namespace's policy report; retrying at the next pass", "namespace", ns.Name)
 		}
 	}
-	return len(in.Policies) + len(in.Workloads), nil
+	return objs.Read, nil
 }
 
 // report sets the namespace's gauge series: per level and rule, the number

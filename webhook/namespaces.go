@@ -7,7 +7,6 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -36,8 +35,7 @@ func (c *cachedNamespaces) NamespaceLabels(ctx context.Context, name string) (ma
 		return nil, errNotSynced
 	}
 	get := func(r client.Reader) (map[string]string, error) {
-		ns := &metav1.PartialObjectMetadata{}
-		ns.SetGroupVersionKind(namespaceGVK)
+		ns := namespaceMetadata()
 		if err := r.Get(ctx, types.NamespacedName{Name: name}, ns); err != nil {
 			return nil, err
 		}

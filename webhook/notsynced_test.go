@@ -161,10 +161,10 @@ func generatedPolicy(ns, name, workload string) *networkingv1.NetworkPolicy {
 // backoff's cap they go on at the cap (wait.ExponentialBackoff would stop
 // there, about a minute into an outage, and take the manager down).
 func TestRetryForeverOutlastsTheCap(t *testing.T) {
-	b := apiBackoff()
+	b := APIBackoff()
 	b.Duration, b.Cap = time.Microsecond, 10*time.Microsecond
 	calls := 0
-	err := retryForever(context.Background(), b, func(context.Context) (bool, error) {
+	err := RetryForever(context.Background(), b, func(context.Context) (bool, error) {
 		calls++
 		return calls == 200, nil
 	})
@@ -173,7 +173,7 @@ func TestRetryForeverOutlastsTheCap(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := retryForever(ctx, b, func(context.Context) (bool, error) { return false, nil }); err == nil {
+	if err := RetryForever(ctx, b, func(context.Context) (bool, error) { return false, nil }); err == nil {
 		t.Error("a cancelled context did not end the retries")
 	}
 }

@@ -92,11 +92,11 @@ func Setup(mgr manager.Manager, cfg Config) (*Server, error) {
 	if cfg.SelfUsername != "" {
 		s.self.Store(&cfg.SelfUsername)
 	}
-	if err := mgr.Add(everyReplica(s.waitForSync(mgr))); err != nil {
+	if err := mgr.Add(EveryReplica(s.waitForSync(mgr))); err != nil {
 		return nil, err
 	}
 	if cfg.SelfUsername == "" {
-		if err := mgr.Add(everyReplica(s.discoverSelf(mgr))); err != nil {
+		if err := mgr.Add(EveryReplica(s.discoverSelf(mgr))); err != nil {
 			return nil, err
 		}
 	}
@@ -271,18 +271,19 @@ func admissionInformers() []client.Object {
 	return out
 }
 
-// apiBackoff paces every retry against an unreachable API server: quickly
-// at first, then every 30 seconds.
-func apiBackoff() wait.Backoff {
+// APIBackoff paces every retry against an unreachable API server, in the
+// webhook and in serve's start-up steps: quickly at first, then every 30
+// seconds, for ever (with RetryForever).
+func APIBackoff() wait.Backoff {
 	return wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: math.MaxInt32, Cap: 30 * time.Second}
 }
 
-// retryForever calls cond at once and then after each of b's delays until it
+// RetryForever calls cond at once and then after each of b's delays until it
 // returns true or an error, or ctx ends. Unlike
 // wait.ExponentialBackoffWithContext it never gives up: that one stops with
 // ErrWaitTimeout once the delay reaches b.Cap, about a minute into an
 // outage, which stopped the manager.
-func retryForever(ctx context.Context, b wait.Backoff, cond wait.ConditionWithContextFunc) error {
+func RetryForever(ctx context.Context, b wait.Backoff, cond wait.ConditionWithContextFunc) error {
 	return b.DelayFunc().Until(ctx, true, true, cond)
 }
 
@@ -293,7 +294,7 @@ func (s *Server) waitForSync(mgr manager.Manager) func(context.Context) error {
 		// that readiness covers all of them. Registering one needs its REST
 		// mapping, so it waits for the API server.
 		for _, o := range admissionInformers() {
-			err := retryForever(ctx, apiBackoff(), func(ctx context.Context) (bool, error) {
+			err := RetryForever(ctx, APIBackoff(), func(ctx context.Context) (bool, error) {
 				if _, err := mgr.GetCache().GetInformer(ctx, o, cache.BlockUntilSynced(false)); err != nil {
 					log.Info("cannot watch yet; retrying", "kind", fmt.Sprintf("%T", o), "error", err.Error())
 					return false, nil
@@ -334,7 +335,7 @@ func (s *Server) discoverSelf(mgr manager.Manager) func(context.Context) error {
 			return err
 		}
 		log := logf.FromContext(ctx).WithName("self")
-		err = retryForever(ctx, apiBackoff(), func(ctx context.Context) (bool, error) {
+		err = RetryForever(ctx, APIBackoff(), func(ctx context.Context) (bool, error) {
 			r, err := cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
 			if err != nil {
 				log.Info("cannot learn netguard's own identity yet; retrying", "error", err.Error())
@@ -352,9 +353,10 @@ func (s *Server) discoverSelf(mgr manager.Manager) func(context.Context) error {
 	}
 }
 
-// everyReplica is a runnable that runs on every replica, not only the leader:
-// admission is served by all of them.
-type everyReplica func(context.Context) error
+// EveryReplica is a runnable that runs on every replica, not only the
+// leader: admission is served by all of them, and each replica starts up
+// (serve's start-up steps) on its own.
+type EveryReplica func(context.Context) error
 
-func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
-func (f everyReplica) NeedLeaderElection() bool        { return false }
+func (f EveryReplica) Start(ctx context.Context) error { return f(ctx) }
+func (f EveryReplica) NeedLeaderElection() bool        { return false }

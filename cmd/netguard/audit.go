@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,20 +15,13 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
-	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/tools/pager"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
-	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
 	"github.com/netguard/netguard/rules"
 	"github.com/netguard/netguard/webhook"
 )
@@ -220,10 +212,8 @@ type auditLevelSummary struct {
 // clusterState is what audit reads, grouped by namespace.
 type clusterState struct {
 	namespaces []metav1.PartialObjectMetadata // sorted by name
-	policies   map[string][]*networkingv1.NetworkPolicy
-	workloads  map[string][]rules.Workload
+	objects    *webhook.AuditObjects
 	profiles   map[string]rules.Profile
-	locals     map[string][]rules.LocalConfig
 	// noProfiles is set when the NetworkProfile API is not installed.
 	noProfiles bool
 	// scoped is set for an audit of one namespace (-n).
@@ -255,105 +245,39 @@ func runAudit(ctx context.Context, streams ioStreams, o *auditOptions, wc webhoo
 	return nil
 }
 
-var (
-	namespaceGVK  = schema.GroupVersionKind{Version: "v1", Kind: "Namespace"}
-	workloadKinds = []string{"CronJob", "DaemonSet", "Deployment", "Job", "Pod", "StatefulSet"}
-)
-
-// readCluster reads the namespaces in scope and, in pages, their
-// NetworkPolicies and workloads (metadata only), and every NetworkProfile.
+// readCluster reads, in pages, the namespaces in scope, every
+// NetworkProfile, and the namespaces' NetworkPolicies, workloads (metadata
+// only) and LocalNetworkConfigs, as serve's background audit does
+// (webhook.AuditReader).
 func readCluster(ctx context.Context, c client.Reader, o *auditOptions, p *progress) (*clusterState, error) {
-	s := &clusterState{policies: map[string][]*networkingv1.NetworkPolicy{}, workloads: map[string][]rules.Workload{}, profiles: map[string]rules.Profile{}, locals: map[string][]rules.LocalConfig{}}
-	var scope []client.ListOption
+	r := webhook.AuditReader{Metadata: c, MetadataPageSize: o.ChunkSize, Counter: p.counter}
+	s := &clusterState{}
 	if o.AllNamespaces {
-		list := &metav1.PartialObjectMetadataList{}
-		list.SetGroupVersionKind(namespaceGVK.GroupVersion().WithKind("NamespaceList"))
-		err := eachPage(ctx, c, list, nil, o.ChunkSize, p.counter("namespaces"), func(obj runtime.Object) error {
-			s.namespaces = append(s.namespaces, *obj.(*metav1.PartialObjectMetadata))
-			return nil
-		})
+		namespaces, err := r.Namespaces(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list namespaces: %w", err)
+			return nil, err
 		}
-		sort.Slice(s.namespaces, func(i, j int) bool { return s.namespaces[i].Name < s.namespaces[j].Name })
+		s.namespaces = namespaces
 	} else {
-		ns := metav1.PartialObjectMetadata{}
-		ns.SetGroupVersionKind(namespaceGVK)
-		if err := c.Get(ctx, types.NamespacedName{Name: o.Namespace}, &ns); err != nil {
+		ns, err := r.Namespace(ctx, o.Namespace)
+		if err != nil {
 			if apierrors.IsNotFound(err) {
 				return nil, usageError("namespace %q does not exist; check the name, or audit every namespace with -A", o.Namespace)
 			}
-			return nil, fmt.Errorf("get namespace %q: %w", o.Namespace, err)
+			return nil, err
 		}
 		s.namespaces = []metav1.PartialObjectMetadata{ns}
 		s.scoped = true
-		scope = []client.ListOption{client.InNamespace(o.Namespace)}
 	}
-
-	err := eachPage(ctx, c, &networkingv1.NetworkPolicyList{}, scope, o.ChunkSize, p.counter("NetworkPolicies"), func(obj runtime.Object) error {
-		np := obj.(*networkingv1.NetworkPolicy)
-		s.policies[np.Namespace] = append(s.policies[np.Namespace], np)
-		return nil
-	})
+	profiles, installed, err := r.Profiles(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list NetworkPolicies: %w", err)
+		return nil, err
 	}
-	for _, kind := range workloadKinds {
-		list := &metav1.PartialObjectMetadataList{}
-		k, _ := rules.LookupWorkloadKind(kind)
-		list.SetGroupVersionKind(k.GroupVersionKind().GroupVersion().WithKind(kind + "List"))
-		err := eachPage(ctx, c, list, scope, o.ChunkSize, p.counter(kind+"s"), func(obj runtime.Object) error {
-			m := obj.(*metav1.PartialObjectMetadata)
-			if _, owned := rules.TemplateOwner(kind, m.OwnerReferences); owned {
-				return nil // made from a template netguard handles
-			}
-			if rules.IsAnnotated(m.Annotations) {
-				s.workloads[m.Namespace] = append(s.workloads[m.Namespace], rules.Workload{Kind: kind, Namespace: m.Namespace, Name: m.Name, UID: m.UID, Annotations: m.Annotations, Created: m.CreationTimestamp.Time})
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("list %ss: %w", kind, err)
-		}
-	}
-	err = eachPage(ctx, c, &netguardv1alpha1.NetworkProfileList{}, nil, o.ChunkSize, p.counter("NetworkProfiles"), func(obj runtime.Object) error {
-		np := obj.(*netguardv1alpha1.NetworkProfile)
-		s.profiles[np.Name] = np.ToRulesProfile()
-		return nil
-	})
-	switch {
-	case meta.IsNoMatchError(err) || apierrors.IsNotFound(err):
-		s.noProfiles = true
-	case err != nil:
-		return nil, fmt.Errorf("list NetworkProfiles: %w", err)
-	}
-	err = eachPage(ctx, c, &netguardv1alpha1.LocalNetworkConfigList{}, nil, o.ChunkSize, p.counter("LocalNetworkConfigs"), func(obj runtime.Object) error {
-		l := obj.(*netguardv1alpha1.LocalNetworkConfig)
-		s.locals[l.Namespace] = append(s.locals[l.Namespace], l.ToRulesLocalConfig(nil))
-		return nil
-	})
-	if err != nil && !meta.IsNoMatchError(err) && !apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("list LocalNetworkConfigs: %w", err)
+	s.profiles, s.noProfiles = profiles, !installed
+	if s.objects, err = r.Objects(ctx, o.Namespace); err != nil {
+		return nil, err
 	}
 	return s, nil
-}
-
-// eachPage lists in pages of size with client-go's pager, which falls back
-// to one full list when a continue token expires, and calls fn per item.
-func eachPage(ctx context.Context, c client.Reader, list client.ObjectList, opts []client.ListOption, size int64, count func(), fn func(runtime.Object) error) error {
-	lp := pager.New(func(ctx context.Context, lo metav1.ListOptions) (runtime.Object, error) {
-		page := list.DeepCopyObject().(client.ObjectList)
-		o := append(append([]client.ListOption{}, opts...), client.Limit(lo.Limit), client.Continue(lo.Continue))
-		if err := c.List(ctx, page, o...); err != nil {
-			return nil, err
-		}
-		return page, nil
-	})
-	lp.PageSize = size
-	return lp.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
-		count()
-		return fn(obj)
-	})
 }
 
 // buildAuditReport audits every namespace in scope.
@@ -367,12 +291,9 @@ func buildAuditReport(s *clusterState, wc webhook.Config) auditReport {
 			report.Namespaces = append(report.Namespaces, sum)
 			continue
 		}
-		a := rules.AuditNamespace(rules.AuditInput{
-			Namespace: ns.Name, Labels: ns.Labels, Defaults: wc.Defaults,
-			Policies: s.policies[ns.Name], Workloads: s.workloads[ns.Name], Profiles: s.profiles,
-			LocalConfigs: s.locals[ns.Name],
-			Consent:      consent[ns.Name], ConsentUnknown: consentUnknown,
-		})
+		in := s.objects.Input(&ns, wc.Defaults, s.profiles)
+		in.Consent, in.ConsentUnknown = consent[ns.Name], consentUnknown
+		a := rules.AuditNamespace(in)
 		sum.Enforce = a.Enforce.String()
 		sum.NetworkPolicies, sum.Workloads = a.RawPolicies, a.AnnotatedWorkloads
 		for _, l := range rules.Levels()[a.Enforce.Level.Rank():] {
@@ -519,14 +440,14 @@ func (s *clusterState) consent(wc webhook.Config) (map[string]map[string]*rules.
 	}
 	var all []rules.Workload
 	for _, ns := range s.namespaces {
-		for _, w := range s.workloads[ns.Name] {
+		for _, w := range s.objects.Workloads[ns.Name] {
 			w.NamespaceLabels = labels[ns.Name]
 			all = append(all, w)
 		}
 	}
 	var locals []rules.LocalConfig
 	for _, ns := range s.namespaces {
-		for _, l := range s.locals[ns.Name] {
+		for _, l := range s.objects.LocalConfigs[ns.Name] {
 			l.NamespaceLabels = labels[ns.Name]
 			locals = append(locals, l)
 		}

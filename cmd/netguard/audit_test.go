@@ -9,9 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,16 +29,12 @@ import (
 	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
 	"github.com/netguard/netguard/rules"
 	"github.com/netguard/netguard/webhook"
+	"github.com/netguard/netguard/webhook/webhooktest"
 )
 
-// fakeCluster is a controller-runtime fake client that pages lists as the
-// API server does (the fake alone ignores Limit and Continue) and records
-// every List as "Kind limit=N continue=T".
-type fakeCluster struct {
-	client.WithWatch
-	mu    sync.Mutex
-	lists []string
-}
+// fakeCluster pages lists as the API server does and records them
+// (webhooktest.Cluster).
+type fakeCluster = webhooktest.Cluster
 
 func newFakeCluster(t *testing.T, objs ...client.Object) *fakeCluster {
 	t.Helper()
@@ -49,40 +43,7 @@ func newFakeCluster(t *testing.T, objs ...client.Object) *fakeCluster {
 	utilruntime.Must(appsv1.AddToScheme(s))
 	utilruntime.Must(networkingv1.AddToScheme(s))
 	utilruntime.Must(netguardv1alpha1.AddToScheme(s))
-	fc := &fakeCluster{}
-	inner := fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).Build()
-	fc.WithWatch = interceptor.NewClient(inner, interceptor.Funcs{
-		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
-			lo := (&client.ListOptions{}).ApplyOptions(opts)
-			if err := c.List(ctx, list, opts...); err != nil {
-				return err
-			}
-			items, err := meta.ExtractList(list)
-			if err != nil {
-				return err
-			}
-			start := 0
-			if lo.Continue != "" {
-				if start, err = strconv.Atoi(lo.Continue); err != nil {
-					return err
-				}
-			}
-			end, next := len(items), ""
-			if lo.Limit > 0 && start+int(lo.Limit) < len(items) {
-				end, next = start+int(lo.Limit), strconv.Itoa(start+int(lo.Limit))
-			}
-			if err := meta.SetList(list, items[start:end]); err != nil {
-				return err
-			}
-			list.SetContinue(next)
-			gvk, _ := c.GroupVersionKindFor(list)
-			fc.mu.Lock()
-			fc.lists = append(fc.lists, fmt.Sprintf("%s limit=%d continue=%s", gvk.Kind, lo.Limit, lo.Continue))
-			fc.mu.Unlock()
-			return nil
-		},
-	})
-	return fc
+	return webhooktest.NewCluster(fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).Build())
 }
 
 // useCluster makes audit talk to c, with "shop" as the kubeconfig
@@ -364,31 +325,34 @@ func TestAuditReadsInPages(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q\n%s", code, errOut, out)
 	}
+	// The order is serve's background audit's (webhook.AuditReader): the
+	// profiles, then the policies, then the workload kinds in
+	// rules.WorkloadKinds order.
 	want := []string{
-		"NetworkPolicyList limit=2 continue=", "NetworkPolicyList limit=2 continue=2", "NetworkPolicyList limit=2 continue=4",
-		"CronJobList limit=2 continue=",
-		"DaemonSetList limit=2 continue=",
-		"DeploymentList limit=2 continue=", "DeploymentList limit=2 continue=2",
-		"JobList limit=2 continue=",
-		"PodList limit=2 continue=",
-		"StatefulSetList limit=2 continue=",
 		"NetworkProfileList limit=2 continue=",
+		"NetworkPolicyList limit=2 continue=", "NetworkPolicyList limit=2 continue=2", "NetworkPolicyList limit=2 continue=4",
+		"DeploymentList limit=2 continue=", "DeploymentList limit=2 continue=2",
+		"StatefulSetList limit=2 continue=",
+		"DaemonSetList limit=2 continue=",
+		"JobList limit=2 continue=",
+		"CronJobList limit=2 continue=",
+		"PodList limit=2 continue=",
 		"LocalNetworkConfigList limit=2 continue=",
 	}
-	if !reflect.DeepEqual(c.lists, want) {
-		t.Errorf("lists:\n got %q\nwant %q", c.lists, want)
+	if !reflect.DeepEqual(c.Lists(), want) {
+		t.Errorf("lists:\n got %q\nwant %q", c.Lists(), want)
 	}
 	if n := strings.Count(out, `"kind": "NetworkPolicy"`); n != 4 {
 		t.Errorf("%d NetworkPolicy results, want 4 (the baseline has none of its own)", n)
 	}
 
 	// The default page is 500, as kubectl's.
-	c.lists = nil
+	c.Reset()
 	if code, _, errOut := auditRun(t, "-A"); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if c.lists[0] != "NamespaceList limit=500 continue=" {
-		t.Errorf("first list %q", c.lists[0])
+	if lists := c.Lists(); lists[0] != "NamespaceList limit=500 continue=" {
+		t.Errorf("first list %q", lists[0])
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -33,10 +34,6 @@ type checkOptions struct {
 // accepted by every namespace that accepts raw policies, which is what a CI
 // gate wants to know; --level baseline matches a namespace labelled baseline.
 const defaultCheckLevel = rules.LevelRestricted
-
-// checkNamespaceWhenUnset is the namespace of a policy without
-// metadata.namespace when --namespace is not given, as with kubectl.
-const checkNamespaceWhenUnset = "default"
 
 func (o *checkOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&o.Filenames, "filename", "f", nil, `manifest file or directory to read, "-" for stdin (repeatable)`)
@@ -171,7 +168,7 @@ func checkManifests(ctx context.Context, ms []manifest, level rules.Level, versi
 	report := checkReport{Results: []checkResult{}, level: level, version: version}
 	defaultNS := namespace
 	if defaultNS == "" {
-		defaultNS = checkNamespaceWhenUnset
+		defaultNS = metav1.NamespaceDefault // as with kubectl
 	}
 	fail := func(m manifest, format string, args ...any) {
 		report.Errors = append(report.Errors, checkInputError{Source: m.Location(), Message: fmt.Sprintf(format, args...), file: m.Source, index: m.Index, item: m.Item})

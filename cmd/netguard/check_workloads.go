@@ -9,15 +9,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
 	"github.com/netguard/netguard/rules"
 )
-
-// namespaceWhenUnset is where a namespaced object without metadata.namespace
-// lands, as with kubectl and no namespace in the context.
-const namespaceWhenUnset = "default"
 
 // workloadInput is an apps/v1 workload read from the input.
 type workloadInput struct {
@@ -74,7 +71,7 @@ func collectWorkloads(ms []manifest) workloadSet {
 		if l, ok := m.Object.(*netguardv1alpha1.LocalNetworkConfig); ok {
 			ns := l.Namespace
 			if ns == "" {
-				ns = namespaceWhenUnset
+				ns = metav1.NamespaceDefault
 			}
 			lc := l.ToRulesLocalConfig(nsLabels[ns])
 			lc.Namespace = ns
@@ -86,7 +83,7 @@ func collectWorkloads(ms []manifest) workloadSet {
 			continue
 		}
 		if w.Namespace == "" {
-			w.Namespace = namespaceWhenUnset
+			w.Namespace = metav1.NamespaceDefault // as with kubectl and no namespace in the context
 		}
 		w.NamespaceLabels = nsLabels[w.Namespace]
 		set.workloads = append(set.workloads, workloadInput{manifest: m, Workload: w})

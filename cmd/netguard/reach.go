@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netguard/netguard/rules"
 )
@@ -166,7 +167,7 @@ func loadReachInput(streams ioStreams, paths []string, generated bool, opts rule
 		case *networkingv1.NetworkPolicy:
 			p := o.DeepCopy()
 			if p.Namespace == "" {
-				p.Namespace = namespaceWhenUnset
+				p.Namespace = metav1.NamespaceDefault
 			}
 			input[p.Namespace+"/"+p.Name] = true
 			in.policies = append(in.policies, p)
@@ -176,7 +177,7 @@ func loadReachInput(streams ioStreams, paths []string, generated bool, opts rule
 			}
 			ns := o.Namespace
 			if ns == "" {
-				ns = namespaceWhenUnset
+				ns = metav1.NamespaceDefault
 			}
 			in.endpoints = append(in.endpoints, reachEndpoint{kind: "Pod", Endpoint: rules.Endpoint{
 				Namespace: ns, Name: o.Name, Labels: o.Labels, NamespaceLabels: nsLabels[ns],

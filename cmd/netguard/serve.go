@@ -392,7 +392,7 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams i
 		return fmt.Errorf("set up the background audit: %w", err)
 	}
 	startLog := log.WithName("start")
-	err = mgr.Add(everyReplica(func(ctx context.Context) error {
+	err = mgr.Add(webhook.EveryReplica(func(ctx context.Context) error {
 		if err := lc.waitForAPIServer(ctx, restCfg, mgr.GetRESTMapper(), startLog); err != nil {
 			return nil // stopping
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"os"
 	"os/signal"
@@ -15,11 +14,12 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/netguard/netguard/webhook"
 )
 
 // How `netguard serve` starts and stops, so that both failure modes are the
@@ -79,9 +79,9 @@ var apiKinds = []schema.GroupVersionKind{
 }
 
 // startupBackoff paces retries against an API server that does not answer:
-// quickly at first, then every 30 seconds, for ever. (Its DelayFunc keeps
-// returning Cap; wait.ExponentialBackoff would give up once it reaches it.)
-var startupBackoff = wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: math.MaxInt32, Cap: 30 * time.Second}
+// the webhook's, so that start-up and the caches retry alike. Tests shorten
+// it.
+var startupBackoff = webhook.APIBackoff()
 
 // waitForAPIServer returns once the API server answers and maps every kind
 // in apiKinds (a missing CRD keeps it waiting, and says so), retrying with
@@ -94,7 +94,7 @@ func (l *lifecycle) waitForAPIServer(ctx context.Context, cfg *rest.Config, mapp
 		return err
 	}
 	attempt := 0
-	return startupBackoff.DelayFunc().Until(ctx, true, true, func(context.Context) (bool, error) {
+	return webhook.RetryForever(ctx, startupBackoff, func(context.Context) (bool, error) {
 		attempt++
 		err := func() error {
 			if _, err := dc.ServerVersion(); err != nil {
@@ -122,7 +122,7 @@ func (l *lifecycle) waitForAPIServer(ctx context.Context, cfg *rest.Config, mapp
 
 // retry runs f with startupBackoff until it succeeds or ctx ends.
 func (l *lifecycle) retry(ctx context.Context, what string, log logr.Logger, f func(context.Context) error) error {
-	return startupBackoff.DelayFunc().Until(ctx, true, true, func(ctx context.Context) (bool, error) {
+	return webhook.RetryForever(ctx, startupBackoff, func(ctx context.Context) (bool, error) {
 		if err := f(ctx); err != nil {
 			msg := what + ": " + err.Error()
 			l.waiting.Store(&msg)
@@ -136,12 +136,6 @@ func (l *lifecycle) retry(ctx context.Context, what string, log logr.Logger, f f
 // started marks the end of the start-up steps; readiness still waits for the
 // caches.
 func (l *lifecycle) started() { l.waiting.Store(nil) }
-
-// everyReplica is a runnable that runs on every replica, not only the leader.
-type everyReplica func(context.Context) error
-
-func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
-func (f everyReplica) NeedLeaderElection() bool        { return false }
 
 // gatedWebhookServer starts the webhook server only once open is closed: in
 // self-managed mode the certificate comes from a Secret, so the server must
