@@ -291,7 +291,7 @@ func (a *auditor) profiles(ctx context.Context) (map[string]rules.Profile, error
 		return nil, fmt.Errorf("list NetworkProfiles: %w", err)
 	}
 	for i := range list.Items {
-		out[list.Items[i].Name] = list.Items[i].ToRulesProfile()
+		out[list.Items[i].Name] = ProfileToRules(&list.Items[i])
 	}
 	return out, nil
 }
@@ -329,7 +329,7 @@ func (a *auditor) auditNamespace(ctx context.Context, ns *metav1.PartialObjectMe
 		return 0, fmt.Errorf("list LocalNetworkConfigs: %w", err)
 	}
 	for i := range locals.Items {
-		in.LocalConfigs = append(in.LocalConfigs, locals.Items[i].ToRulesLocalConfig(nil))
+		in.LocalConfigs = append(in.LocalConfigs, LocalConfigToRules(&locals.Items[i], nil))
 	}
 	a.resolveConsent(ctx, &in)
 	res := rules.AuditNamespace(in)

@@ -318,7 +318,7 @@ func readCluster(ctx context.Context, c client.Reader, o *auditOptions, p *progr
 	}
 	err = eachPage(ctx, c, &netguardv1alpha1.NetworkProfileList{}, nil, o.ChunkSize, p.counter("NetworkProfiles"), func(obj runtime.Object) error {
 		np := obj.(*netguardv1alpha1.NetworkProfile)
-		s.profiles[np.Name] = np.ToRulesProfile()
+		s.profiles[np.Name] = webhook.ProfileToRules(np)
 		return nil
 	})
 	switch {
@@ -329,7 +329,7 @@ func readCluster(ctx context.Context, c client.Reader, o *auditOptions, p *progr
 	}
 	err = eachPage(ctx, c, &netguardv1alpha1.LocalNetworkConfigList{}, nil, o.ChunkSize, p.counter("LocalNetworkConfigs"), func(obj runtime.Object) error {
 		l := obj.(*netguardv1alpha1.LocalNetworkConfig)
-		s.locals[l.Namespace] = append(s.locals[l.Namespace], l.ToRulesLocalConfig(nil))
+		s.locals[l.Namespace] = append(s.locals[l.Namespace], webhook.LocalConfigToRules(l, nil))
 		return nil
 	})
 	if err != nil && !meta.IsNoMatchError(err) && !apierrors.IsNotFound(err) {

@@ -234,7 +234,7 @@ func everyFinding(t *testing.T) *fakeCluster {
 
 	api := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api", Annotations: map[string]string{rules.AnnotationProfiles: "metrics"}}}
 	w, _ := rules.WorkloadFromObject(api)
-	g, errs := rules.Generate(w, map[string]rules.Profile{"metrics": oldMetrics.ToRulesProfile()})
+	g, errs := rules.Generate(w, map[string]rules.Profile{"metrics": webhook.ProfileToRules(oldMetrics)})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}

@@ -13,6 +13,7 @@ import (
 
 	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
 	"github.com/netguard/netguard/rules"
+	"github.com/netguard/netguard/webhook"
 )
 
 // namespaceWhenUnset is where a namespaced object without metadata.namespace
@@ -68,7 +69,7 @@ func collectWorkloads(ms []manifest) workloadSet {
 				continue
 			}
 			set.profiles.where[p.Name] = m.Location()
-			set.profiles.byName[p.Name] = p.ToRulesProfile()
+			set.profiles.byName[p.Name] = webhook.ProfileToRules(p)
 			continue
 		}
 		if l, ok := m.Object.(*netguardv1alpha1.LocalNetworkConfig); ok {
@@ -76,7 +77,7 @@ func collectWorkloads(ms []manifest) workloadSet {
 			if ns == "" {
 				ns = namespaceWhenUnset
 			}
-			lc := l.ToRulesLocalConfig(nsLabels[ns])
+			lc := webhook.LocalConfigToRules(l, nsLabels[ns])
 			lc.Namespace = ns
 			set.locals = append(set.locals, localInput{manifest: m, LocalConfig: lc})
 			continue
