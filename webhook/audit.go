@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	configv1alpha1 "github.com/netguard/netguard/api/config/v1alpha1"
 	"github.com/netguard/netguard/rules"
 )
 
@@ -28,9 +29,6 @@ import (
 // (docs/audit.md).
 
 const (
-	// DefaultAuditMaxObjectsPerCycle bounds one cycle's work when
-	// AuditOptions.MaxObjectsPerCycle is 0.
-	DefaultAuditMaxObjectsPerCycle = 5000
 	// AuditEventReason is the reason of the Events the audit emits.
 	AuditEventReason = "NetguardViolation"
 	// auditEventAction is the action of those Events (events.k8s.io/v1).
@@ -67,7 +65,8 @@ type AuditOptions struct {
 	// MaxObjectsPerCycle bounds the NetworkPolicies and workloads one cycle
 	// evaluates. A cycle stops after the namespace that reaches the bound and
 	// the next one continues with the next namespace; a namespace is always
-	// evaluated whole. 0 means DefaultAuditMaxObjectsPerCycle.
+	// evaluated whole. 0 means
+	// configv1alpha1.DefaultAuditMaxObjectsPerCycle.
 	MaxObjectsPerCycle int
 	// Defaults and ExemptNamespaces are the admission configuration's.
 	// Namespaces labelled netguard.io/ignore are exempt too.
@@ -95,7 +94,7 @@ func (o *AuditOptions) defaults() error {
 		return fmt.Errorf("audit maxObjectsPerCycle %d: must not be negative", o.MaxObjectsPerCycle)
 	}
 	if o.MaxObjectsPerCycle == 0 {
-		o.MaxObjectsPerCycle = DefaultAuditMaxObjectsPerCycle
+		o.MaxObjectsPerCycle = configv1alpha1.DefaultAuditMaxObjectsPerCycle
 	}
 	if err := o.Reports.Validate(); err != nil {
 		return fmt.Errorf("audit: %w", err)

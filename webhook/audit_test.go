@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	configv1alpha1 "github.com/netguard/netguard/api/config/v1alpha1"
 	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
 	"github.com/netguard/netguard/rules"
 )
@@ -355,7 +356,7 @@ func TestAuditOptions(t *testing.T) {
 		}
 	}
 	o := AuditOptions{Interval: time.Second}
-	if err := o.defaults(); err != nil || o.MaxObjectsPerCycle != DefaultAuditMaxObjectsPerCycle || o.EventInterval != time.Hour {
+	if err := o.defaults(); err != nil || o.MaxObjectsPerCycle != configv1alpha1.DefaultAuditMaxObjectsPerCycle || o.EventInterval != time.Hour {
 		t.Errorf("defaults: %+v, %v", o, err)
 	}
 }

@@ -102,7 +102,7 @@ func (r AuditReader) Profiles(ctx context.Context) (map[string]rules.Profile, bo
 	out := map[string]rules.Profile{}
 	err := r.each(ctx, r.Metadata, r.MetadataPageSize, &netguardv1alpha1.NetworkProfileList{}, nil, "NetworkProfiles", func(obj runtime.Object) error {
 		p := obj.(*netguardv1alpha1.NetworkProfile)
-		out[p.Name] = p.ToRulesProfile()
+		out[p.Name] = ProfileToRules(p)
 		return nil
 	})
 	switch {
@@ -150,7 +150,7 @@ func (r AuditReader) Objects(ctx context.Context, namespace string) (*AuditObjec
 	}
 	err = r.each(ctx, r.Metadata, r.MetadataPageSize, &netguardv1alpha1.LocalNetworkConfigList{}, scope, "LocalNetworkConfigs", func(obj runtime.Object) error {
 		l := obj.(*netguardv1alpha1.LocalNetworkConfig)
-		out.LocalConfigs[l.Namespace] = append(out.LocalConfigs[l.Namespace], l.ToRulesLocalConfig(nil))
+		out.LocalConfigs[l.Namespace] = append(out.LocalConfigs[l.Namespace], LocalConfigToRules(l, nil))
 		return nil
 	})
 	if err != nil && !notInstalled(err) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	configv1alpha1 "github.com/netguard/netguard/api/config/v1alpha1"
 	"github.com/netguard/netguard/rules"
 )
 
@@ -42,7 +43,7 @@ type Config struct {
 	SelfUsername string
 	// MaxConcurrentEvaluations bounds the NetworkPolicy reviews judged at
 	// once; more wait briefly and are then shed with 429. 0 means
-	// DefaultMaxConcurrentEvaluations.
+	// configv1alpha1.DefaultMaxConcurrentEvaluations.
 	MaxConcurrentEvaluations int
 	// CrossNamespace is the platform's grant for cross-namespace
 	// dependencies by consent; the zero value allows them at every level.
@@ -71,7 +72,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("crossNamespace.maxLevel: unknown level %q", l)
 	}
 	if c.MaxConcurrentEvaluations < 0 {
-		return fmt.Errorf("maxConcurrentEvaluations %d: must not be negative (0 means %d)", c.MaxConcurrentEvaluations, DefaultMaxConcurrentEvaluations)
+		return fmt.Errorf("maxConcurrentEvaluations %d: must not be negative (0 means %d)", c.MaxConcurrentEvaluations, configv1alpha1.DefaultMaxConcurrentEvaluations)
 	}
 	return nil
 }

@@ -263,7 +263,7 @@ func TestConsentLocalNetworkConfigConsumer(t *testing.T) {
 	lnc := armoryLNC()
 	s, _ := consentServer(t, rules.CrossNamespaceConfig{}, gateway(), lnc)
 	ctx := context.Background()
-	res, err := s.injector.generateLocal(ctx, lnc.ToRulesLocalConfig(nil), nil)
+	res, err := s.injector.generateLocal(ctx, LocalConfigToRules(lnc, nil), nil)
 	if err != nil || len(res.errs) > 0 {
 		t.Fatal(err, res.errs)
 	}
@@ -295,7 +295,7 @@ func TestConsentLocalNetworkConfigConsumer(t *testing.T) {
 	}
 	// The provider withdraws: the component's dependency is one-sided.
 	s2, _ := consentServer(t, rules.CrossNamespaceConfig{}, webhooktest.Deployment("kannika-system", "event-gateway", map[string]string{rules.AnnotationComponent: "event-gateway"}), lnc)
-	res, err = s2.injector.generateLocal(ctx, lnc.ToRulesLocalConfig(nil), nil)
+	res, err = s2.injector.generateLocal(ctx, LocalConfigToRules(lnc, nil), nil)
 	if err != nil || len(res.errs) > 0 {
 		t.Fatal(err, res.errs)
 	}

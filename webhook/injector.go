@@ -103,7 +103,7 @@ func (in *injector) generate(ctx context.Context, w rules.Workload) (rules.Gener
 			}
 			return rules.Generated{}, nil, fmt.Errorf("read NetworkProfile %q: %w", name, err)
 		}
-		profiles[name] = p.ToRulesProfile()
+		profiles[name] = ProfileToRules(p)
 		used = append(used, profileVersion{name: name, resourceVersion: p.ResourceVersion, uid: p.UID})
 	}
 	gen, errs := rules.Generate(w, profiles)

@@ -8,14 +8,9 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-)
 
-// DefaultMaxConcurrentEvaluations is how many NetworkPolicy reviews one
-// replica judges at once unless configured otherwise. A review takes
-// microseconds to milliseconds (the limits of rules/limits.go bound the
-// worst), so this is far above what the API server needs, and low enough
-// that a flood of large policies cannot take every core and all memory.
-const DefaultMaxConcurrentEvaluations = 32
+	configv1alpha1 "github.com/netguard/netguard/api/config/v1alpha1"
+)
 
 // maxQueueWait is how long a review waits for a free slot before it is
 // shed: long enough to ride out a burst, short against the API server's
@@ -33,7 +28,7 @@ const maxReviewTimeout = 30 * time.Second
 // requests hold no decoded object.
 func concurrencyLimit(n int, resource string, next http.Handler) http.Handler {
 	if n <= 0 {
-		n = DefaultMaxConcurrentEvaluations
+		n = configv1alpha1.DefaultMaxConcurrentEvaluations
 	}
 	slots := make(chan struct{}, n)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -73,7 +73,7 @@ func (r *localReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 	if !o.DeletionTimestamp.IsZero() {
 		return reconcile.Result{}, nil
 	}
-	l := o.ToRulesLocalConfig(nil)
+	l := LocalConfigToRules(o, nil)
 	res, err := r.s.injector.generateLocal(ctx, l, nil)
 	if err != nil {
 		return reconcile.Result{}, err

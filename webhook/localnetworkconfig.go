@@ -56,7 +56,7 @@ func (in *injector) localConfigs(ctx context.Context, namespace, skip string) ([
 		if o.Name == skip || !o.DeletionTimestamp.IsZero() {
 			continue
 		}
-		out = append(out, o.ToRulesLocalConfig(nil))
+		out = append(out, LocalConfigToRules(o, nil))
 	}
 	return out, nil
 }
@@ -204,7 +204,7 @@ func (in *injector) localProfiles(ctx context.Context, l rules.LocalConfig) (map
 			if err != nil {
 				return nil, fmt.Errorf("read NetworkProfile %q: %w", name, err)
 			}
-			out[name] = p.ToRulesProfile()
+			out[name] = ProfileToRules(p)
 		}
 	}
 	return out, nil
@@ -282,7 +282,7 @@ func (v *localValidator) handle(ctx context.Context, req admission.Request) (adm
 	if !s.synced.Load() {
 		return admission.Allowed("").WithWarnings(notSyncedLocalWarning), decision{"allow", "inject", "none"}
 	}
-	l := o.ToRulesLocalConfig(nil)
+	l := LocalConfigToRules(o, nil)
 	if req.Operation == admissionv1.Create {
 		// Not persisted yet: see workloadApplier. The controller adds the
 		// ownerReference once the object exists.

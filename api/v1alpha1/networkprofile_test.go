@@ -11,8 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/randfill"
-
-	"github.com/netguard/netguard/rules"
 )
 
 func fullProfile() *NetworkProfile {
@@ -110,21 +108,5 @@ func TestJSONRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(in, &out) {
 		t.Errorf("round trip changed the profile:\n%s", b)
-	}
-}
-
-func TestToRulesProfile(t *testing.T) {
-	in := fullProfile()
-	got := in.ToRulesProfile()
-	want := rules.Profile{Name: "everything", Description: "uses every field", Ingress: in.Spec.Ingress, Egress: in.Spec.Egress}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got %+v", got)
-	}
-	got.Egress[0].To[0].IPBlock.CIDR = "0.0.0.0/0"
-	if in.Spec.Egress[0].To[0].IPBlock.CIDR != "192.0.2.0/24" {
-		t.Error("the rules profile shares memory with the API object")
-	}
-	if p := (&NetworkProfile{ObjectMeta: metav1.ObjectMeta{Name: "empty"}}).ToRulesProfile(); !reflect.DeepEqual(p, rules.Profile{Name: "empty"}) {
-		t.Errorf("empty: %+v", p)
 	}
 }

@@ -695,8 +695,8 @@ func TestAdmissionConcurrencyValue(t *testing.T) {
 		t.Errorf("admission.maxConcurrentEvaluations %d, want 8", got)
 	}
 	def := readConfiguration(t, get[corev1.ConfigMap](t, mustRender(t, valueSetNamed(t, "defaults")), "ConfigMap", "netguard-config"))
-	if got := def.Admission.MaxConcurrentEvaluations; got != webhook.DefaultMaxConcurrentEvaluations {
-		t.Errorf("default admission.maxConcurrentEvaluations %d, want serve's default %d", got, webhook.DefaultMaxConcurrentEvaluations)
+	if got := def.Admission.MaxConcurrentEvaluations; got != configv1alpha1.DefaultMaxConcurrentEvaluations {
+		t.Errorf("default admission.maxConcurrentEvaluations %d, want serve's default %d", got, configv1alpha1.DefaultMaxConcurrentEvaluations)
 	}
 }
 

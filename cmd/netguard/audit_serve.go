@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	configv1alpha1 "github.com/netguard/netguard/api/config/v1alpha1"
 	"github.com/netguard/netguard/webhook"
 )
 
@@ -35,7 +36,7 @@ func (o *auditServeOptions) addAuditFlags(fs *pflag.FlagSet) {
 // backgroundAuditOptions are the background audit's options from the merged
 // configuration: its own section, and the admission defaults and exemptions
 // so that it judges namespaces as admission does.
-func backgroundAuditOptions(c *NetguardConfiguration, wc webhook.Config) webhook.AuditOptions {
+func backgroundAuditOptions(c *configv1alpha1.NetguardConfiguration, wc webhook.Config) webhook.AuditOptions {
 	return webhook.AuditOptions{
 		Interval:           c.Audit.Interval.Duration,
 		MaxObjectsPerCycle: c.Audit.MaxObjectsPerCycle,

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
+	configv1alpha1 "github.com/netguard/netguard/api/config/v1alpha1"
 	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
 	"github.com/netguard/netguard/rules"
 	"github.com/netguard/netguard/webhook"
@@ -195,7 +196,7 @@ func everyFinding(t *testing.T) *fakeCluster {
 
 	api := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api", Annotations: map[string]string{rules.AnnotationProfiles: "metrics"}}}
 	w, _ := rules.WorkloadFromObject(api)
-	g, errs := rules.Generate(w, map[string]rules.Profile{"metrics": oldMetrics.ToRulesProfile()})
+	g, errs := rules.Generate(w, map[string]rules.Profile{"metrics": webhook.ProfileToRules(oldMetrics)})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -419,7 +420,7 @@ func TestAuditExitCodes(t *testing.T) {
 		{"bad output", []string{"-o", "yaml"}, 2, "netguard: --output \"yaml\" is not supported; use text or json\n"},
 		{"bad namespace name", []string{"-n", "Shop"}, 2, "netguard: --namespace \"Shop\" is not a valid namespace name\n"},
 		{"no such namespace", []string{"-n", "nope"}, 2, "netguard: namespace \"nope\" does not exist; check the name, or audit every namespace with -A\n"},
-		{"bad configuration", []string{"--config", bad}, 2, "netguard: --config \"" + bad + "\": defaults.enforce: unknown level \"strict\"; use privileged, baseline, restricted or managed, optionally with :v<major>.<minor>\n"},
+		{"bad configuration", []string{"--config", bad}, 2, "netguard: --config \"" + bad + "\": defaults.enforce: Invalid value: \"strict\": unknown level \"strict\"; use privileged, baseline, restricted or managed, optionally with :v<major>.<minor>\n"},
 		{"bad level flag", []string{"--default-enforce", "strict"}, 2, "netguard: --default-enforce: unknown level \"strict\"; use privileged, baseline, restricted or managed, optionally with :v<major>.<minor>\n"},
 		{"bad chunk size", []string{"--chunk-size", "0"}, 2, "netguard: --chunk-size 0: must be at least 1\n"},
 		{"arguments", []string{"shop"}, 2, "netguard: unknown command \"shop\" for \"netguard audit\"\n"},
@@ -551,12 +552,12 @@ func TestServeAuditConfiguration(t *testing.T) {
 		max      int
 		err      string
 	}{
-		{nil, time.Minute, webhook.DefaultAuditMaxObjectsPerCycle, ""},
+		{nil, time.Minute, configv1alpha1.DefaultAuditMaxObjectsPerCycle, ""},
 		{[]string{"--config", file}, 5 * time.Minute, 100, ""},
 		{[]string{"--config", file, "--audit-interval", "2s"}, 2 * time.Second, 100, ""},
 		{[]string{"--audit-interval", "0s"}, 0, 0, "--audit-interval 0s: must be greater than 0"},
-		{[]string{"--config", zero}, 0, 0, `--config "` + zero + `": audit.interval 0s: must be greater than 0`},
-		{[]string{"--config", negative}, 0, 0, `--config "` + negative + `": audit.maxObjectsPerCycle -1: must not be negative (0 means 5000)`},
+		{[]string{"--config", zero}, 0, 0, `--config "` + zero + `": audit.interval: Invalid value: "0s": must be greater than 0`},
+		{[]string{"--config", negative}, 0, 0, `--config "` + negative + `": audit.maxObjectsPerCycle: Invalid value: -1: must not be negative (0 means 5000)`},
 	} {
 		got, err := merged(tc.args...)
 		if tc.err != "" {

@@ -14,6 +14,7 @@ import (
 
 	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
 	"github.com/netguard/netguard/rules"
+	"github.com/netguard/netguard/webhook"
 )
 
 // workloadInput is an apps/v1 workload read from the input.
@@ -65,7 +66,7 @@ func collectWorkloads(ms []manifest) workloadSet {
 				continue
 			}
 			set.profiles.where[p.Name] = m.Location()
-			set.profiles.byName[p.Name] = p.ToRulesProfile()
+			set.profiles.byName[p.Name] = webhook.ProfileToRules(p)
 			continue
 		}
 		if l, ok := m.Object.(*netguardv1alpha1.LocalNetworkConfig); ok {
@@ -73,7 +74,7 @@ func collectWorkloads(ms []manifest) workloadSet {
 			if ns == "" {
 				ns = metav1.NamespaceDefault
 			}
-			lc := l.ToRulesLocalConfig(nsLabels[ns])
+			lc := webhook.LocalConfigToRules(l, nsLabels[ns])
 			lc.Namespace = ns
 			set.locals = append(set.locals, localInput{manifest: m, LocalConfig: lc})
 			continue

@@ -1,139 +1,73 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	configv1alpha1 "github.com/netguard/netguard/api/config/v1alpha1"
 	"github.com/netguard/netguard/rules"
 	"github.com/netguard/netguard/webhook"
 )
 
-const (
-	configAPIVersion = configv1alpha1.APIVersion
-	configKind       = configv1alpha1.Kind
-)
-
-// The file format lives in api/config/v1alpha1, so that everything that
-// writes the file (the chart, tests) shares its Go types.
-type (
-	NetguardConfiguration = configv1alpha1.NetguardConfiguration
-	LevelDefaults         = configv1alpha1.LevelDefaults
-	Exemptions            = configv1alpha1.Exemptions
-	PlatformConfig        = configv1alpha1.PlatformConfig
-	AuditConfig           = configv1alpha1.AuditConfig
-	AdmissionConfig       = configv1alpha1.AdmissionConfig
-	CrossNamespaceConfig  = configv1alpha1.CrossNamespaceConfig
-)
-
-func defaultConfiguration() *NetguardConfiguration {
-	return &NetguardConfiguration{
-		APIVersion:     configAPIVersion,
-		Kind:           configKind,
-		Defaults:       LevelDefaults{Enforce: "baseline", Audit: "restricted", Warn: "restricted"},
-		Exemptions:     Exemptions{Namespaces: []string{"kube-system"}},
-		Audit:          AuditConfig{Interval: metav1.Duration{Duration: time.Minute}, MaxObjectsPerCycle: webhook.DefaultAuditMaxObjectsPerCycle},
-		Admission:      AdmissionConfig{MaxConcurrentEvaluations: webhook.DefaultMaxConcurrentEvaluations},
-		CrossNamespace: CrossNamespaceConfig{Enabled: ptrTo(true), MaxLevel: string(rules.LevelManaged)},
-	}
-}
-
-// loadServeConfig reads path (empty means defaults only). Errors name the file
-// and the field.
-func loadServeConfig(path string) (*NetguardConfiguration, error) {
-	cfg := defaultConfiguration()
+// loadServeConfig reads the NetguardConfiguration file at path (empty means
+// the built-in configuration) and validates it. Loading, defaulting and
+// validation are the file format's (api/config/v1alpha1); this adds the
+// file's name, as the flag that gave it.
+func loadServeConfig(path string) (*configv1alpha1.NetguardConfiguration, error) {
 	if path == "" {
-		return cfg, nil
+		return configv1alpha1.Default(), nil
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--config: %w", err)
 	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, fmt.Errorf("--config %q: file is empty; write apiVersion: %s and kind: %s", path, configAPIVersion, configKind)
-	}
-	if err := yaml.UnmarshalStrict(data, cfg); err != nil {
+	cfg, err := configv1alpha1.Load(data)
+	if err != nil {
 		return nil, fmt.Errorf("--config %q: %w", path, err)
 	}
-	if cfg.APIVersion != configAPIVersion || cfg.Kind != configKind {
-		return nil, fmt.Errorf("--config %q: apiVersion %q, kind %q: want apiVersion %s, kind %s", path, cfg.APIVersion, cfg.Kind, configAPIVersion, configKind)
-	}
-	if err := validateConfiguration(cfg); err != nil {
-		return nil, fmt.Errorf("--config %q: %w", path, err)
+	if errs := configv1alpha1.Validate(cfg); len(errs) > 0 {
+		return nil, fmt.Errorf("--config %q: %s", path, fieldErrorsOneLine(errs))
 	}
 	return cfg, nil
 }
 
-func validateConfiguration(c *NetguardConfiguration) error {
-	var errs []error
-	for _, f := range []struct{ path, val string }{
-		{"defaults.enforce", c.Defaults.Enforce},
-		{"defaults.audit", c.Defaults.Audit},
-		{"defaults.warn", c.Defaults.Warn},
-	} {
-		if _, err := parseLevelVersion(f.val); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", f.path, err))
-		}
+// fieldErrorsOneLine prints errs on one line, as the CLI reports a bad
+// start: "defaults.enforce: Invalid value: ...; audit.interval: ...".
+func fieldErrorsOneLine(errs field.ErrorList) string {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
 	}
-	if c.Audit.Interval.Duration <= 0 {
-		errs = append(errs, fmt.Errorf("audit.interval %s: must be greater than 0", c.Audit.Interval.Duration))
-	}
-	if c.Audit.MaxObjectsPerCycle < 0 {
-		errs = append(errs, fmt.Errorf("audit.maxObjectsPerCycle %d: must not be negative (0 means %d)", c.Audit.MaxObjectsPerCycle, webhook.DefaultAuditMaxObjectsPerCycle))
-	}
-	if l := c.CrossNamespace.MaxLevel; l != "" {
-		if _, err := rules.ParseLevel(l); err != nil {
-			errs = append(errs, fmt.Errorf("crossNamespace.maxLevel %q: use privileged, baseline, restricted or managed", l))
-		}
-	}
-	if c.Admission.MaxConcurrentEvaluations < 0 {
-		errs = append(errs, fmt.Errorf("admission.maxConcurrentEvaluations %d: must not be negative (0 means %d)", c.Admission.MaxConcurrentEvaluations, webhook.DefaultMaxConcurrentEvaluations))
-	}
-	return errors.Join(errs...)
+	return strings.Join(msgs, "; ")
 }
 
-// parseLevelVersion reads "baseline" or "baseline:v1.0" (":latest" is the default).
+// parseLevelVersion reads "baseline" or "baseline:v1.0" (":latest" is the
+// default) as the engine's level and version. The file format checks the
+// syntax, so that a flag and a file field say the same about a bad value.
 func parseLevelVersion(s string) (webhook.LevelVersion, error) {
-	lv := webhook.LevelVersion{Version: rules.LatestVersion()}
-	level, version, pinned := cutLast(s, ':')
-	l, err := rules.ParseLevel(level)
+	level, version, err := configv1alpha1.ParseLevelVersion(s)
 	if err != nil {
-		return lv, fmt.Errorf("unknown level %q; use privileged, baseline, restricted or managed, optionally with :v<major>.<minor>", s)
+		return webhook.LevelVersion{}, err
 	}
-	lv.Level = l
-	if pinned {
-		v, err := rules.ParseVersion(version)
-		if err != nil {
-			return lv, err
-		}
-		lv.Version = v
+	var lv webhook.LevelVersion
+	if lv.Level, err = rules.ParseLevel(level); err != nil {
+		return lv, err
 	}
-	return lv, nil
-}
-
-func cutLast(s string, sep byte) (string, string, bool) {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == sep {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
+	lv.Version, err = rules.ParseVersion(version)
+	return lv, err
 }
 
 // mergeFlags applies the policy flags the user set on top of the file: a flag
 // that was given replaces the file's field (lists are replaced, not merged);
 // a flag that was not given leaves the file's value. docs/configuration.md
 // documents this, and TestFlagsOverrideConfigFile proves it.
-func (o *serveOptions) mergeFlags(fs *pflag.FlagSet, c *NetguardConfiguration) error {
+func (o *serveOptions) mergeFlags(fs *pflag.FlagSet, c *configv1alpha1.NetguardConfiguration) error {
 	// A level flag is checked here, under its own name: Validate skips the
 	// empty value because it means "not given", but --default-enforce= was.
 	var bad []string
@@ -177,8 +111,8 @@ func (o *serveOptions) mergeFlags(fs *pflag.FlagSet, c *NetguardConfiguration) e
 	if len(bad) > 0 {
 		return errors.New(strings.Join(bad, "; "))
 	}
-	if err := validateConfiguration(c); err != nil {
-		return fmt.Errorf("flags: %w", err)
+	if errs := configv1alpha1.Validate(c); len(errs) > 0 {
+		return fmt.Errorf("flags: %s", fieldErrorsOneLine(errs))
 	}
 	return nil
 }
@@ -186,7 +120,7 @@ func (o *serveOptions) mergeFlags(fs *pflag.FlagSet, c *NetguardConfiguration) e
 // webhookConfig turns the merged configuration into the admission Config.
 // kube-system and netguard's own namespace are always exempt: guarding them
 // could lock the cluster or netguard itself out.
-func (o *serveOptions) webhookConfig(c *NetguardConfiguration) (webhook.Config, error) {
+func (o *serveOptions) webhookConfig(c *configv1alpha1.NetguardConfiguration) (webhook.Config, error) {
 	var wc webhook.Config
 	var err error
 	if wc.Defaults.Enforce, err = parseLevelVersion(c.Defaults.Enforce); err != nil {
@@ -218,12 +152,10 @@ func (o *serveOptions) webhookConfig(c *NetguardConfiguration) (webhook.Config, 
 
 // crossNamespaceGrant is the file's crossNamespace as the rules see it:
 // enabled unless set to false, every level unless limited.
-func crossNamespaceGrant(c CrossNamespaceConfig) rules.CrossNamespaceConfig {
+func crossNamespaceGrant(c configv1alpha1.CrossNamespaceConfig) rules.CrossNamespaceConfig {
 	g := rules.CrossNamespaceConfig{Disabled: c.Enabled != nil && !*c.Enabled, MaxLevel: rules.Level(c.MaxLevel)}
 	if g.MaxLevel == rules.LevelManaged {
 		g.MaxLevel = "" // the strictest level: every namespace
 	}
 	return g
 }
-
-func ptrTo[T any](v T) *T { return &v }

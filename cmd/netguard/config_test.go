@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	configv1alpha1 "github.com/netguard/netguard/api/config/v1alpha1"
 	"github.com/netguard/netguard/rules"
 	"github.com/netguard/netguard/webhook"
 )
@@ -106,7 +107,7 @@ func TestFlagsOverrideConfigFile(t *testing.T) {
 	defaults := webhook.Config{
 		Defaults:                 webhook.Policy{Enforce: lv(rules.LevelBaseline), Audit: lv(rules.LevelRestricted), Warn: lv(rules.LevelRestricted)},
 		ExemptNamespaces:         []string{"kube-system", "netguard-system"},
-		MaxConcurrentEvaluations: webhook.DefaultMaxConcurrentEvaluations,
+		MaxConcurrentEvaluations: configv1alpha1.DefaultMaxConcurrentEvaluations,
 	}
 	with := func(base webhook.Config, f func(*webhook.Config)) webhook.Config {
 		f(&base)
@@ -222,11 +223,11 @@ func TestConfigFileAndFlagErrors(t *testing.T) {
 		want  []string
 	}{
 		{"bad level in the file", "apiVersion: netguard.io/v1alpha1\nkind: NetguardConfiguration\ndefaults:\n  audit: strict\n", nil,
-			[]string{"--config", "defaults.audit", `unknown level "strict"`}},
+			[]string{`--config "`, `defaults.audit: Invalid value: "strict": unknown level "strict"`}},
 		{"bad level in the file, overridden by a flag", "apiVersion: netguard.io/v1alpha1\nkind: NetguardConfiguration\ndefaults:\n  audit: strict\n", []string{"--default-audit=baseline"},
-			[]string{"--config", "defaults.audit", `unknown level "strict"`}},
+			[]string{`--config "`, `defaults.audit: Invalid value: "strict": unknown level "strict"`}},
 		{"bad version in the file", "apiVersion: netguard.io/v1alpha1\nkind: NetguardConfiguration\ndefaults:\n  warn: baseline:1.0\n", nil,
-			[]string{"--config", "defaults.warn", `unknown version "1.0"`}},
+			[]string{`--config "`, `defaults.warn: Invalid value: "baseline:1.0": unknown version "1.0"`}},
 		{"wrong kind", "apiVersion: netguard.io/v1alpha1\nkind: AdmissionConfiguration\n", nil,
 			[]string{"--config", `kind "AdmissionConfiguration"`, "want apiVersion netguard.io/v1alpha1, kind NetguardConfiguration"}},
 		{"misspelled field", "apiVersion: netguard.io/v1alpha1\nkind: NetguardConfiguration\nplatformIdentity: {}\n", nil,
@@ -235,7 +236,9 @@ func TestConfigFileAndFlagErrors(t *testing.T) {
 		{"empty level flag", "", []string{"--default-enforce="},
 			[]string{"--default-enforce", `unknown level ""`}},
 		{"negative bound in the file", "apiVersion: netguard.io/v1alpha1\nkind: NetguardConfiguration\nadmission:\n  maxConcurrentEvaluations: -1\n", nil,
-			[]string{"--config", "admission.maxConcurrentEvaluations -1: must not be negative"}},
+			[]string{`--config "`, "admission.maxConcurrentEvaluations: Invalid value: -1: must not be negative (0 means 32)"}},
+		{"two bad fields in the file, on one line", "apiVersion: netguard.io/v1alpha1\nkind: NetguardConfiguration\ndefaults:\n  enforce: strict\naudit:\n  interval: 0s\n", nil,
+			[]string{`--config "`, `defaults.enforce: Invalid value: "strict": unknown level "strict"; use privileged, baseline, restricted or managed, optionally with :v<major>.<minor>; audit.interval: Invalid value: "0s": must be greater than 0`}},
 		{"zero bound flag", "", []string{"--max-concurrent-evaluations=0"},
 			[]string{"--max-concurrent-evaluations 0: must be at least 1"}},
 	}
@@ -279,7 +282,7 @@ func TestServePolicyFlagErrorsNameTheFlag(t *testing.T) {
 // off; an unknown maxLevel is an error naming the field.
 func TestCrossNamespaceConfiguration(t *testing.T) {
 	dir := t.TempDir()
-	load := func(body string) (*NetguardConfiguration, error) {
+	load := func(body string) (*configv1alpha1.NetguardConfiguration, error) {
 		path := filepath.Join(dir, "c.yaml")
 		if err := os.WriteFile(path, []byte("apiVersion: netguard.io/v1alpha1\nkind: NetguardConfiguration\n"+body), 0o600); err != nil {
 			t.Fatal(err)
@@ -300,7 +303,26 @@ func TestCrossNamespaceConfiguration(t *testing.T) {
 	if g := crossNamespaceGrant(c.CrossNamespace); !g.Disabled {
 		t.Errorf("enabled: false gave %+v", g)
 	}
-	if _, err := load("crossNamespace: {maxLevel: strict}\n"); err == nil || !strings.Contains(err.Error(), `crossNamespace.maxLevel "strict": use privileged, baseline, restricted or managed`) {
+	if _, err := load("crossNamespace: {maxLevel: strict}\n"); err == nil || !strings.Contains(err.Error(), `crossNamespace.maxLevel: Unsupported value: "strict": supported values: "privileged", "baseline", "restricted", "managed"`) {
 		t.Errorf("bad maxLevel: %v", err)
+	}
+}
+
+// The file format repeats the engine's level names and version syntax so
+// that it imports no engine code; they must not drift apart.
+func TestConfigLevelsMatchRules(t *testing.T) {
+	var want []string
+	for _, l := range rules.Levels() {
+		want = append(want, string(l))
+	}
+	if got := configv1alpha1.Levels(); !reflect.DeepEqual(got, want) {
+		t.Errorf("api/config/v1alpha1 levels %q, rules levels %q", got, want)
+	}
+	for _, v := range []string{"latest", "v1.0", "v1.1", "v2.10", "v999999.999999", "v1000000.0", "v0.9", "v1.01", "1.0", "v1", "V1.0", "v1.0.0", "", "Latest", " v1.0"} {
+		_, _, fileErr := configv1alpha1.ParseLevelVersion("baseline:" + v)
+		_, rulesErr := rules.ParseVersion(v)
+		if (fileErr == nil) != (rulesErr == nil) {
+			t.Errorf("version %q: api/config/v1alpha1 says %v, rules says %v", v, fileErr, rulesErr)
+		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	configv1alpha1 "github.com/netguard/netguard/api/config/v1alpha1"
 	"github.com/netguard/netguard/certs"
 	"github.com/netguard/netguard/webhook"
 )
@@ -125,7 +126,7 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.PlatformGroups, "platform-groups", nil, "groups who may write netguard-managed policies (replaces platformIdentities.groups)")
 	fs.StringSliceVar(&o.ExcludedNamespaces, "excluded-namespaces", nil, "namespaces the webhook configurations exclude besides kube-system and --namespace (the chart's webhooks.excludedNamespaces); the ValidatingAdmissionPolicy bindings netguard applies exclude them too")
 	fs.StringVar(&o.SelfUsername, "self-username", "", "netguard's own username; empty asks the API server (SelfSubjectReview)")
-	fs.IntVar(&o.MaxConcurrentEvaluations, "max-concurrent-evaluations", webhook.DefaultMaxConcurrentEvaluations, "NetworkPolicy reviews judged at once by this replica; more wait up to a second, then are answered 429 and counted in netguard_admission_shed_total (overrides admission.maxConcurrentEvaluations)")
+	fs.IntVar(&o.MaxConcurrentEvaluations, "max-concurrent-evaluations", configv1alpha1.DefaultMaxConcurrentEvaluations, "NetworkPolicy reviews judged at once by this replica; more wait up to a second, then are answered 429 and counted in netguard_admission_shed_total (overrides admission.maxConcurrentEvaluations)")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas for the controllers (webhooks run on every replica)")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default --namespace)")
 	fs.StringVar(&o.CertMode, "cert-mode", o.CertMode, "cert-manager: serve the certificate another party writes to --cert-dir; self-managed: keep a CA and serving certificate in a Secret, inject the caBundle and rotate them")

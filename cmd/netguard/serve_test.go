@@ -60,7 +60,7 @@ func TestServeStartupErrorsAreOneLine(t *testing.T) {
 		{"bad bind address", []string{"serve", "--cert-dir", good, "--metrics-bind-address", "nope"}, []string{`--metrics-bind-address "nope": must be HOST:PORT`}},
 		{"missing cert", []string{"serve", "--cert-dir", "/nonexistent/certs"}, []string{"serving certificate:", "/nonexistent/certs/tls.crt", "no such file"}},
 		{"unreadable cert", []string{"serve", "--cert-dir", garbage}, []string{"serving certificate", "tls.crt", "tls.key"}},
-		{"bad config level", []string{"serve", "--cert-dir", good, "--config", badConfig}, []string{"--config", "defaults.enforce", `unknown level "strict"`}},
+		{"bad config level", []string{"serve", "--cert-dir", good, "--config", badConfig}, []string{"--config", `defaults.enforce: Invalid value: "strict": unknown level "strict"`}},
 		{"config typo", []string{"serve", "--cert-dir", good, "--config", typoConfig}, []string{"--config", `unknown field "defualts"`}}, //nolint:misspell // the typo is what the test feeds in
 		{"missing config", []string{"serve", "--cert-dir", good, "--config", "/nonexistent.yaml"}, []string{"--config", "/nonexistent.yaml"}},
 	}

@@ -310,7 +310,7 @@ func (e *benchEnv) runDeployments(ctx context.Context, s settings, res *apiResul
 	profiles := load.ProfileNames[:2]
 	known := map[string]rules.Profile{}
 	for _, p := range load.Profiles() {
-		known[p.Name] = p.ToRulesProfile()
+		known[p.Name] = webhook.ProfileToRules(p)
 	}
 	for i := range s.Deployments {
 		// The policies injection writes for this Deployment, applied by the

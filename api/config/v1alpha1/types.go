@@ -1,7 +1,8 @@
 // Package v1alpha1 is the NetguardConfiguration file format read by
-// `netguard serve --config` (docs/configuration.md). Loading, defaulting and
-// validation live in cmd/netguard; this package holds only the types, so that
-// the Helm chart's tests and other writers of the file share them.
+// `netguard serve --config` and `netguard audit --config`
+// (docs/configuration.md): its types, built-in values (Default), decoding
+// (Load) and validation (Validate). It imports no other netguard package, so
+// that the Helm chart's tests and other writers of the file can use it.
 package v1alpha1
 
 import (

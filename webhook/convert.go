@@ -1,10 +1,17 @@
-package v1alpha1
+package webhook
 
-import "github.com/netguard/netguard/rules"
+import (
+	netguardv1alpha1 "github.com/netguard/netguard/api/v1alpha1"
+	"github.com/netguard/netguard/rules"
+)
 
-// ToRulesProfile converts the profile for the generator. The rules are deep
-// copies: changing the result leaves p alone.
-func (p *NetworkProfile) ToRulesProfile() rules.Profile {
+// The CRD types know nothing of the engine (api/ imports no netguard
+// package); their users convert them here, next to the handlers and
+// controllers that call the generator.
+
+// ProfileToRules converts a NetworkProfile for the generator. The rules are
+// deep copies: changing the result leaves p alone.
+func ProfileToRules(p *netguardv1alpha1.NetworkProfile) rules.Profile {
 	out := rules.Profile{Name: p.Name, Description: p.Spec.Description, NamespaceSelector: p.Spec.NamespaceSelector.DeepCopy()}
 	for i := range p.Spec.Ingress {
 		out.Ingress = append(out.Ingress, *p.Spec.Ingress[i].DeepCopy())
@@ -15,9 +22,9 @@ func (p *NetworkProfile) ToRulesProfile() rules.Profile {
 	return out
 }
 
-// ToRulesLocalConfig converts the LocalNetworkConfig for the generator.
+// LocalConfigToRules converts a LocalNetworkConfig for the generator.
 // Selectors are deep copies; nsLabels may be nil.
-func (l *LocalNetworkConfig) ToRulesLocalConfig(nsLabels map[string]string) rules.LocalConfig {
+func LocalConfigToRules(l *netguardv1alpha1.LocalNetworkConfig, nsLabels map[string]string) rules.LocalConfig {
 	out := rules.LocalConfig{Namespace: l.Namespace, Name: l.Name, UID: l.UID, Created: l.CreationTimestamp.Time, NamespaceLabels: nsLabels}
 	for name, c := range l.Spec.Components {
 		lc := rules.LocalComponent{Name: name, PodSelector: c.PodSelector.DeepCopy()}
