@@ -497,3 +497,79 @@ func waitPoliciesActive(t *testing.T, ctx context.Context, cfg *rest.Config, ns 
 	}
 	t.Fatal("the admission policies do not deny 30s after netguard applied them")
 }
+
+// A cluster with netguard's webhook configuration but without its admission
+// policies (a first helm install before serve ever started, or serve unable
+// to start) must fail closed: the configuration as installed has no skip of
+// what the policies decide, so every NetworkPolicy write reaches the webhook
+// and is refused while netguard is away. Before, the configuration carried
+// the skip, and a policy from anywhere was admitted by nobody. serve adds
+// the skip once its policies answer.
+func TestHybridSkipOnlyOnceThePoliciesAnswer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const ns = "hy-fresh"
+	if err := testCluster.EnsureNamespace(ctx, ns, map[string]string{"netguard.io/enforce": "baseline"}); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := testCluster.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newTestLog(t)
+	ng, err := testCluster.StartNetguard(ctx, cluster.NetguardOptions{Binary: netguardBin, Log: l.buf, KeepWebhooks: true})
+	if err != nil {
+		t.Fatalf("start netguard: %v", err)
+	}
+	t.Cleanup(func() { _ = ng.RemoveWebhooks(context.Background()) })
+	if err := ng.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A fresh install: the configurations as installed, no policies.
+	if err := cluster.RemoveAdmissionPolicies(ctx, cs); err != nil {
+		t.Fatal(err)
+	}
+	if err := ng.InstallWebhooks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tenant, _, err := testCluster.AddUser("fresh-tenant")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grantNetworkPolicies(t, ctx, "fresh-tenant")
+	waitBindingsGone(t, ctx, tenant)
+	policy := func(name, ingress string) hybridCase {
+		return hybridCase{name: name, ns: ns, obj: []byte(`{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"` + name + `"},"spec":{"podSelector":{"matchLabels":{"app":"api"}},"ingress":[` + ingress + `]}}`)}
+	}
+	for i, v := range sendDryRun(t, ctx, tenant, []hybridCase{
+		policy("from-anywhere", `{"ports":[{"port":8080}]}`),
+		policy("web-to-api", `{"from":[{"podSelector":{"matchLabels":{"app":"web"}}}],"ports":[{"port":8080}]}`),
+	}) {
+		if v.Code != 500 || v.ByPolicy || !strings.Contains(v.Message, `failed calling webhook "networkpolicies.netguard.io"`) {
+			t.Errorf("case %d without netguard and without its policies: %s, want the webhook call to fail closed", i, v)
+		}
+	}
+
+	// serve applies its policies, sees them answer, and adds the skip to
+	// the configuration it finds.
+	l2 := newTestLog(t)
+	ng2, err := testCluster.StartNetguard(ctx, cluster.NetguardOptions{Binary: netguardBin, Log: l2.buf})
+	if err != nil {
+		t.Fatalf("start netguard: %v", err)
+	}
+	t.Cleanup(func() { _ = ng2.Stop(context.Background()) })
+	if !strings.Contains(l2.buf.String(), "the NetworkPolicy webhook now skips the writes the admission policies decide") {
+		t.Errorf("serve did not add the skip to the configuration it found; log:\n%s", l2.buf.String())
+	}
+	vwc, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, webhook.ValidatingConfigurationName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(vwc.Webhooks[0].MatchConditions, webhook.DecidedInCELCondition()) {
+		t.Errorf("match conditions %+v: want %s", vwc.Webhooks[0].MatchConditions, webhook.NotDecidedInCELCondition)
+	}
+	got := sendDryRun(t, ctx, tenant, []hybridCase{policy("from-anywhere", `{"ports":[{"port":8080}]}`)})[0]
+	if got.Code != 403 || !got.ByPolicy {
+		t.Errorf("a policy from anywhere with netguard back: %s, want 403 from the admission policy", got)
+	}
+}

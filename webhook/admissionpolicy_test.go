@@ -73,17 +73,28 @@ func TestAdmissionPoliciesShape(t *testing.T) {
 }
 
 // The webhook skips only what the policies decide, and every DELETE of an
-// unmanaged policy.
+// unmanaged policy; the configuration netguard installs does not skip them
+// (serve adds the condition once the policies answer, EnableCELSkip), so
+// that without the policies every write reaches the webhook.
 func TestNetworkPolicyMatchExpressionNegatesTheDecidedPart(t *testing.T) {
 	e := NetworkPolicyMatchExpression()
 	if !strings.HasPrefix(e, "!(") || !strings.Contains(e, rules.CELDecidedExpression()) || !strings.Contains(e, rules.CELManagedExpression("oldObject")) {
 		t.Errorf("expression %s", e)
 	}
+	if c := DecidedInCELCondition(); c.Name != NotDecidedInCELCondition || c.Expression != e {
+		t.Errorf("condition %+v", c)
+	}
 	vwc := ValidatingConfiguration(ConfigurationOptions{ClientConfig: func(string) admissionregistrationv1.WebhookClientConfig {
 		return admissionregistrationv1.WebhookClientConfig{}
 	}, SelfUsername: "netguard"})
-	conds := vwc.Webhooks[0].MatchConditions
-	if len(conds) != 2 || conds[1].Name != NotDecidedInCELCondition || conds[1].Expression != e {
-		t.Errorf("NetworkPolicy webhook match conditions %+v", conds)
+	for _, w := range vwc.Webhooks {
+		for _, c := range w.MatchConditions {
+			if c.Name == NotDecidedInCELCondition {
+				t.Errorf("webhook %s is installed with %s", w.Name, c.Name)
+			}
+		}
+	}
+	if vwc.Webhooks[0].Name != networkPolicyWebhookName {
+		t.Errorf("the NetworkPolicy webhook is %q, EnableCELSkip writes to %q", vwc.Webhooks[0].Name, networkPolicyWebhookName)
 	}
 }

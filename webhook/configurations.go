@@ -333,15 +333,14 @@ func templateMadeBy(kind, groupPrefix, owner string) string {
 const SelfWriteMatchExpression = `request.userInfo.username != 'USERNAME' || object == null || !has(object.metadata.labels) || !('app.kubernetes.io/managed-by' in object.metadata.labels) || object.metadata.labels['app.kubernetes.io/managed-by'] != 'netguard'`
 
 // networkPolicyMatchConditions skips netguard's own managed writes when its
-// username is known and needs no escaping in a CEL string.
-// Every other write the admission policies decide completely skips it too
-// (NetworkPolicyMatchExpression).
+// username is known and needs no escaping in a CEL string. The condition
+// that skips the writes the admission policies decide is not here: serve
+// adds it once those policies are enforced (EnableCELSkip).
 func networkPolicyMatchConditions(self string) []admissionregistrationv1.MatchCondition {
-	decided := admissionregistrationv1.MatchCondition{Name: NotDecidedInCELCondition, Expression: NetworkPolicyMatchExpression()}
 	if self == "" || strings.ContainsAny(self, `'\`+"\n\r") {
-		return []admissionregistrationv1.MatchCondition{decided}
+		return nil
 	}
-	return []admissionregistrationv1.MatchCondition{{Name: "not-netguard-managed-write", Expression: strings.Replace(SelfWriteMatchExpression, "USERNAME", self, 1)}, decided}
+	return []admissionregistrationv1.MatchCondition{{Name: "not-netguard-managed-write", Expression: strings.Replace(SelfWriteMatchExpression, "USERNAME", self, 1)}}
 }
 
 // NotDecidedInCELCondition names the NetworkPolicy webhook's match condition

@@ -21,8 +21,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/netguard/netguard/certs"
+	"github.com/netguard/netguard/webhook"
 )
 
 // call is one admission request as a webhook saw it.
@@ -159,9 +162,16 @@ func TestWebhooksReachOnlyWhatTheyShould(t *testing.T) {
 		{"an annotated Deployment in an ignored namespace", func() error { return createDeployment(ctx, cs, "team-ignored", "web", annotated) }, nil},
 		{"an annotated Deployment in kube-system", func() error { return createDeployment(ctx, cs, "kube-system", "web", annotated) }, nil},
 		{"an annotated Deployment in netguard's namespace", func() error { return createDeployment(ctx, cs, "netguard-system", "web", annotated) }, nil},
-		// A deny-all is decided by netguard's admission policies in the API
-		// server (docs/admission.md), and deleting a policy netguard does not
-		// manage is always allowed: neither reaches the webhook.
+		// As installed, the webhook judges every NetworkPolicy write, also
+		// those netguard's admission policies decide: the skip is serve's to
+		// add once those policies answer (webhook.EnableCELSkip), so that a
+		// cluster without them is never left unjudged.
+		{"a NetworkPolicy CEL decides, before serve added the skip", func() error { return createNetworkPolicy(ctx, cs, "team-a", "early") },
+			[]call{{"/validate-networkpolicy", "CREATE", "team-a", "early"}}},
+		{"serve adds the match condition not-decided-in-cel", func() error { return addCELSkip(ctx, t, c.Config, cs, rec) }, nil},
+		// Then a deny-all is decided by netguard's admission policies in the
+		// API server (docs/admission.md), and deleting a policy netguard does
+		// not manage is always allowed: neither reaches the webhook.
 		{"a NetworkPolicy decided in the API server", func() error { return createNetworkPolicy(ctx, cs, "team-a", "allow") }, nil},
 		{"a NetworkPolicy deleted", func() error {
 			return cs.NetworkingV1().NetworkPolicies("team-a").Delete(ctx, "allow", metav1.DeleteOptions{})
@@ -248,6 +258,31 @@ func setAnnotations(ctx context.Context, cs kubernetes.Interface, ns, name strin
 	d.Annotations = annotations
 	_, err = cs.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{})
 	return err
+}
+
+// addCELSkip adds the condition as serve does, and waits until the API
+// server stops sending a decided policy's dry run to the webhook.
+func addCELSkip(ctx context.Context, t *testing.T, cfg *rest.Config, cs kubernetes.Interface, rec *recorder) error {
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return err
+	}
+	if err := webhook.AddCELSkipCondition(ctx, c, webhook.ValidatingConfigurationName); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		np := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: "team-a"}}
+		if _, err := cs.NetworkingV1().NetworkPolicies("team-a").Create(ctx, np, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+			return err
+		}
+		if len(rec.take()) == 0 {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("the API server still sends decided policies to the webhook 30s after the condition was added")
+	return nil
 }
 
 func createNetworkPolicy(ctx context.Context, cs kubernetes.Interface, ns, name string) error {

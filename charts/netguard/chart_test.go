@@ -47,6 +47,7 @@ var serveClusterRules = []rbacv1.PolicyRule{
 	{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"selfsubjectreviews"}, Verbs: []string{"create"}},
 	{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"validatingadmissionpolicies", "validatingadmissionpolicybindings"}, ResourceNames: webhook.AdmissionPolicyNames, Verbs: []string{"get", "create", "update", "patch"}},
+	{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"validatingwebhookconfigurations"}, ResourceNames: []string{webhook.ValidatingConfigurationName}, Verbs: []string{"get", "patch"}},
 }
 
 var leaseRule = rbacv1.PolicyRule{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch"}}
@@ -354,7 +355,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("Role rules:\n%s", toYAML(role.Rules))
 	}
 	if r.find("ClusterRole", "netguard-cabundle") != nil {
-		t.Error("cert-manager mode must not let netguard write webhook configurations")
+		t.Error("cert-manager mode must not let netguard write the caBundle of its webhook configurations")
 	}
 	crb := get[rbacv1.ClusterRoleBinding](t, r, "ClusterRoleBinding", "netguard")
 	if crb.RoleRef.Name != "netguard" || len(crb.Subjects) != 1 || crb.Subjects[0].Name != "netguard" || crb.Subjects[0].Namespace != "netguard-system" {

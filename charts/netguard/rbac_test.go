@@ -74,6 +74,9 @@ func serveNeeds(ns string) []access {
 	for _, name := range webhook.AdmissionPolicyNames {
 		out = append(out, each([]string{"get", "create", "update", "patch"}, "admissionregistration.k8s.io", []string{"validatingadmissionpolicies", "validatingadmissionpolicybindings"}, "", name)...)
 	}
+	// The match condition not-decided-in-cel, added to its own validating
+	// configuration once those policies answer (webhook.EnableCELSkip).
+	out = append(out, each([]string{"get", "patch"}, "admissionregistration.k8s.io", []string{"validatingwebhookconfigurations"}, "", "netguard-validating")...)
 	return out
 }
 
@@ -173,11 +176,13 @@ func TestRBACAgainstAPIServer(t *testing.T) {
 			set: "defaults", release: "netguard-cm",
 			want: func(ns string) []access { return append(serveNeeds(ns), leaseNeeds(ns)...) },
 			deny: func(ns string) []access {
-				// cert-manager mode: no Secret and no webhook configuration at all.
+				// cert-manager mode: no Secret, and of the webhook
+				// configurations only a patch of the validating one.
 				return append(beyondNeeds(ns, "netguard-cm-serving-cert"),
 					access{"create", "", "secrets", ns, ""},
 					access{"get", "", "secrets", ns, "netguard-cm-serving-cert"},
-					access{"get", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "", "netguard-validating"},
+					access{"update", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "", "netguard-validating"},
+					access{"get", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", "", "netguard-mutating"},
 					access{"patch", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", "", "netguard-mutating"})
 			},
 		},

@@ -1,7 +1,6 @@
 package chart
 
 import (
-	"os"
 	"testing"
 
 	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
@@ -82,26 +81,5 @@ func TestUninstallRemovesWebhooksFirst(t *testing.T) {
 				t.Errorf("uninstall order %v: want the validating, then the mutating webhook configuration first", kinds)
 			}
 		})
-	}
-}
-
-// TestNetworkPolicyMatchFileIsCurrent keeps the chart's copy of
-// webhook.NetworkPolicyMatchExpression current. To refresh it:
-//
-//	NETGUARD_UPDATE_CEL=1 go test ./charts/netguard/ -run TestNetworkPolicyMatchFileIsCurrent
-func TestNetworkPolicyMatchFileIsCurrent(t *testing.T) {
-	const path = "files/networkpolicy-webhook-match.cel"
-	want := webhook.NetworkPolicyMatchExpression() + "\n"
-	if os.Getenv("NETGUARD_UPDATE_CEL") == "1" {
-		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != want {
-		t.Errorf("%s is not webhook.NetworkPolicyMatchExpression(); refresh it with NETGUARD_UPDATE_CEL=1 go test ./charts/netguard/ -run TestNetworkPolicyMatchFileIsCurrent", path)
 	}
 }

@@ -15,11 +15,13 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -271,6 +273,10 @@ func (o *serveOptions) restConfig() (*rest.Config, error) {
 	return withoutClientRateLimit(cfg), nil
 }
 
+// admissionPolicyResync is how often the leader re-applies the admission
+// policies.
+const admissionPolicyResync = time.Minute
+
 // withoutClientRateLimit turns client-go's rate limiter off when cfg sets
 // no limit of its own.
 func withoutClientRateLimit(cfg *rest.Config) *rest.Config {
@@ -411,6 +417,15 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams i
 		}); err != nil {
 			return nil
 		}
+		// Only now may the webhook skip what they decide (webhook/celskip.go).
+		// When they do not answer, it keeps judging every write: slower,
+		// never less safe, so serve goes on.
+		if err := webhook.EnableCELSkip(ctx, mgr.GetClient(), mgr.GetAPIReader(), &cfg, policyOpts, webhook.CELSkipOptions{}); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			startLog.Error(err, "the NetworkPolicy webhook will judge every write, including those the admission policies decide")
+		}
 		if !o.DisableControllers {
 			if err := srv.SetupControllers(mgr, webhook.ControllerOptions{OrphanGrace: o.OrphanGrace}); err != nil {
 				if ctx.Err() != nil {
@@ -420,6 +435,32 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams i
 			}
 		}
 		lc.started()
+		return nil
+	}))
+	if err != nil {
+		return err
+	}
+	// The leader keeps the admission policies as its configuration says, and
+	// the webhook's skip of what they decide: a policy deleted or edited by
+	// hand, or a configuration replaced, is restored within a minute.
+	err = mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		if !lc.waitStarted(ctx) {
+			return nil
+		}
+		policyOpts := webhook.AdmissionPolicyOptions{ExcludedNamespaces: append([]string{o.Namespace}, o.ExcludedNamespaces...)}
+		wait.UntilWithContext(ctx, func(ctx context.Context) {
+			if err := webhook.ApplyAdmissionPolicies(ctx, mgr.GetClient(), &cfg, policyOpts); err != nil {
+				if ctx.Err() == nil {
+					startLog.Error(err, "could not restore the admission policies; retrying in a minute")
+				}
+				return
+			}
+			// A configuration replaced since (kubectl replace, helm upgrade
+			// --force) gets its skip back.
+			if err := webhook.EnableCELSkip(ctx, mgr.GetClient(), mgr.GetAPIReader(), &cfg, policyOpts, webhook.CELSkipOptions{}); err != nil && ctx.Err() == nil {
+				startLog.Error(err, "the NetworkPolicy webhook will judge every write, including those the admission policies decide")
+			}
+		}, admissionPolicyResync)
 		return nil
 	}))
 	if err != nil {

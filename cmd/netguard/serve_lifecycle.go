@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -40,10 +41,13 @@ import (
 type lifecycle struct {
 	waiting  atomic.Pointer[string]
 	draining atomic.Bool
+	// up is closed when the start-up steps are done.
+	up     chan struct{}
+	upOnce sync.Once
 }
 
 func newLifecycle() *lifecycle {
-	l := &lifecycle{}
+	l := &lifecycle{up: make(chan struct{})}
 	msg := "waiting for the API server"
 	l.waiting.Store(&msg)
 	return l
@@ -135,7 +139,21 @@ func (l *lifecycle) retry(ctx context.Context, what string, log logr.Logger, f f
 
 // started marks the end of the start-up steps; readiness still waits for the
 // caches.
-func (l *lifecycle) started() { l.waiting.Store(nil) }
+func (l *lifecycle) started() {
+	l.waiting.Store(nil)
+	l.upOnce.Do(func() { close(l.up) })
+}
+
+// waitStarted waits for started and reports whether it came before ctx
+// ended.
+func (l *lifecycle) waitStarted(ctx context.Context) bool {
+	select {
+	case <-l.up:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
 
 // gatedWebhookServer starts the webhook server only once open is closed: in
 // self-managed mode the certificate comes from a Secret, so the server must

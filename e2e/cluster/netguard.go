@@ -19,8 +19,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/netguard/netguard/certs"
+
 	"github.com/netguard/netguard/webhook"
 )
 
@@ -186,7 +188,26 @@ func (c *Cluster) StartNetguard(ctx context.Context, o NetguardOptions) (*Netgua
 		}
 	}
 	n.waitAdmissionPolicies(ctx)
+	if !o.SelfManagedCerts {
+		// Installed after netguard was ready, the configuration has no
+		// skip of what the admission policies decide: add it as serve does
+		// once they answer (webhook.EnableCELSkip).
+		if err := n.addCELSkip(ctx); err != nil {
+			_ = n.Stop(ctx)
+			return nil, err
+		}
+	}
 	return n, nil
+}
+
+// addCELSkip adds the match condition not-decided-in-cel to the validating
+// configuration, as serve does.
+func (n *Netguard) addCELSkip(ctx context.Context) error {
+	c, err := client.New(n.cluster.Config, client.Options{})
+	if err != nil {
+		return err
+	}
+	return webhook.AddCELSkipCondition(ctx, c, webhook.ValidatingConfigurationName)
 }
 
 // admissionProbeNamespace is where waitAdmissionPolicies probes.
