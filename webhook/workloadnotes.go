@@ -53,7 +53,8 @@ func userNetguardAnnotations(a map[string]string) map[string]string {
 // dependencyWarnings warns about dependencies on components that no
 // workload of the namespace declares, read from the informer cache (workload
 // metadata). It costs one cached list per workload kind, and runs only when
-// the annotations are written. A workload written a moment ago (kubectl
+// the annotations are written, in the validating webhook, while the
+// policies are written. A workload written a moment ago (kubectl
 // apply of api, then web) may not be cached yet, so a warning is confirmed
 // with the API server before it is given: a false warning would teach people
 // to ignore the true ones. The confirmation is one metadata list per kind,
@@ -61,16 +62,16 @@ func userNetguardAnnotations(a map[string]string) map[string]string {
 // holds more, or a list fails, it says nothing: warnings must not cost an
 // admission, and a tenant must not make netguard read an unbounded list on
 // every write.
-func (m *workloadMutator) dependencyWarnings(ctx context.Context, w rules.Workload) []string {
+func (s *Server) dependencyWarnings(ctx context.Context, w rules.Workload) []string {
 	ann, _, errs := rules.ParseAnnotations(w.Name, w.Annotations, field.NewPath("metadata"))
 	if len(errs) > 0 || len(ann.DependsOn) == 0 {
 		return nil
 	}
-	warnings := undeclaredIn(ctx, m.s.injector.cache, w, ann, 0)
-	if len(warnings) == 0 || m.s.apiReader == nil {
+	warnings := undeclaredIn(ctx, s.injector.cache, w, ann, 0)
+	if len(warnings) == 0 || s.apiReader == nil {
 		return warnings
 	}
-	return undeclaredIn(ctx, m.s.apiReader, w, ann, confirmListLimit)
+	return undeclaredIn(ctx, s.apiReader, w, ann, confirmListLimit)
 }
 
 // confirmListLimit bounds each list that confirms a dependency warning with
@@ -94,7 +95,7 @@ func undeclaredIn(ctx context.Context, r client.Reader, w rules.Workload, ann ru
 			if err := r.List(ctx, lists[i], append([]client.ListOption{client.InNamespace(w.Namespace)}, opts...)...); err != nil {
 				return fmt.Errorf("list %ss: %w", kind, err)
 			}
-			if lists[i].Continue != "" {
+			if limit > 0 && lists[i].Continue != "" {
 				return fmt.Errorf("more than %d %ss", limit, kind)
 			}
 			return nil

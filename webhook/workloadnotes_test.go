@@ -107,16 +107,21 @@ func TestMutatorUnknownKeys(t *testing.T) {
 
 // A dependency on a component nobody declares is a warning at admission, as
 // in netguard check and generate; one on a workload without annotations
-// names that workload.
-func TestMutatorDependencyWarnings(t *testing.T) {
+// names that workload. The validating webhook gives it, having read for it
+// while it wrote the policies; the mutating webhook does not repeat it.
+func TestApplierDependencyWarnings(t *testing.T) {
 	plain := webhooktest.Deployment("team", "api", nil)
 	db := &appsv1.StatefulSet{}
 	db.Name, db.Namespace = "postgres", "team"
 	db.Annotations = map[string]string{rules.AnnotationComponent: "db"}
 	s, _ := testServer(t, plain, db)
 	m := &workloadMutator{s: s}
+	a := &workloadApplier{s: s}
 	d := webhooktest.Deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080 db:5432 ghost:80"})
-	resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, d, nil, false))
+	if resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, d, nil, false)); !resp.Allowed || slices.ContainsFunc(resp.Warnings, func(w string) bool { return strings.Contains(w, "reaches no pods") }) {
+		t.Errorf("mutating webhook: %+v", resp.AdmissionResponse)
+	}
+	resp := a.Handle(context.Background(), workloadRequest(t, admissionv1.Create, d, nil, false))
 	want := []string{
 		`netguard: netguard.io/depends-on: Deployment/api in namespace "team" has no netguard annotations, so its pods lack the label netguard.io/component=api and "api:8080" reaches no pods; annotate it with netguard.io/component (which restarts its pods)`,
 		`netguard: netguard.io/depends-on: no workload in namespace "team" declares component "ghost", so "ghost:80" reaches no pods`,
@@ -130,7 +135,7 @@ func TestMutatorDependencyWarnings(t *testing.T) {
 // carries confirmListLimit, and a namespace with more workloads of a kind
 // than one list holds gives no warning rather than make netguard read all of
 // them on every write.
-func TestMutatorDependencyWarningsBoundedConfirmation(t *testing.T) {
+func TestApplierDependencyWarningsBoundedConfirmation(t *testing.T) {
 	for _, truncated := range []bool{false, true} {
 		s, c := testServer(t)
 		var mu sync.Mutex
@@ -149,9 +154,9 @@ func TestMutatorDependencyWarningsBoundedConfirmation(t *testing.T) {
 			}
 			return nil
 		}})
-		m := &workloadMutator{s: s}
+		a := &workloadApplier{s: s}
 		d := webhooktest.Deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "ghost:80"})
-		resp := m.Handle(context.Background(), workloadRequest(t, admissionv1.Create, d, nil, false))
+		resp := a.Handle(context.Background(), workloadRequest(t, admissionv1.Create, d, nil, false))
 		warned := slices.ContainsFunc(resp.Warnings, func(w string) bool { return strings.Contains(w, `"ghost"`) })
 		if !resp.Allowed || warned == truncated {
 			t.Errorf("truncated=%v: allowed %v, warnings %q", truncated, resp.Allowed, resp.Warnings)

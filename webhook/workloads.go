@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -306,8 +307,9 @@ func (m *workloadMutator) handle(ctx context.Context, req admission.Request) (ad
 		log.Info("denied workload whose generated policies violate the namespace's level", "level", verdict.enforce.String(), "rules", ruleIDs(verdict.denied))
 		return verdict.denial(req, o.GetName()), decision{"deny", "inject", string(verdict.enforce.Level)}
 	}
+	// Dependency warnings come from the validating webhook, which reads
+	// for them while it writes the policies (workloadApplier).
 	notes = append(notes, gen.Warnings...)
-	notes = append(notes, m.dependencyWarnings(ctx, w)...)
 	resp := patched(o.doc, o.kind, &gen, notes)
 	resp.Warnings = append(resp.Warnings, verdict.warnings...)
 	if len(verdict.auditAnnotations) > 0 {
@@ -479,17 +481,28 @@ func (a *workloadApplier) Handle(ctx context.Context, req admission.Request) adm
 	if verdict, err := a.s.judgeGenerated(ctx, w, gen); err == nil && len(verdict.denied) > 0 {
 		return admission.Allowed("")
 	}
+	// Warnings about dependencies nobody declares are given when the user
+	// writes the annotations. Reading for them (the cache, then the API
+	// server to confirm) runs while the policies are written, so that it
+	// adds nothing to the time the API server waits.
+	var depWarnings []string
+	var reading sync.WaitGroup
+	if netguardAnnotationsWritten(req, o) {
+		reading.Go(func() { depWarnings = prefixed(a.s.dependencyWarnings(ctx, w)) })
+	}
 	if dryRun {
-		warnings := make([]string, 0, len(gen.Policies))
+		reading.Wait()
+		warnings := slices.Grow(depWarnings, len(gen.Policies))
 		for _, p := range gen.Policies {
 			warnings = append(warnings, "netguard (dry run): would generate NetworkPolicy "+p.Name)
 		}
 		return admission.Allowed("").WithWarnings(warnings...)
 	}
 	applied, deleted, err := a.s.injector.apply(ctx, w, gen)
+	reading.Wait()
 	if err != nil {
 		log.Info("could not apply generated policies; admitting and leaving it to the controller", "error", err.Error())
-		return admission.Allowed("").WithWarnings("netguard: could not write all NetworkPolicies yet (" + err.Error() + "); the controller will retry")
+		return admission.Allowed("").WithWarnings(append(depWarnings, "netguard: could not write all NetworkPolicies yet ("+err.Error()+"); the controller will retry")...)
 	}
 	log.V(1).Info("generated policies", "applied", applied, "deleted", deleted)
 	var generated []string
@@ -497,7 +510,7 @@ func (a *workloadApplier) Handle(ctx context.Context, req admission.Request) adm
 		generated = applied
 	}
 	a.s.policyEvents(req, o, generated, deleted)
-	return admission.Allowed("")
+	return admission.Allowed("").WithWarnings(depWarnings...)
 }
 
 // previousRecord is the netguard.io/generated record of the workload before

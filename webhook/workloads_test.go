@@ -250,7 +250,10 @@ func TestApplierDryRunListsAndCreatesNothing(t *testing.T) {
 	a := &workloadApplier{s: s}
 	d := webhooktest.Deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080"})
 	resp := a.Handle(context.Background(), workloadRequest(t, admissionv1.Create, d, nil, true))
-	want := []string{"netguard (dry run): would generate NetworkPolicy netguard.web.depends-on", "netguard (dry run): would generate NetworkPolicy netguard.web.to.api"}
+	want := []string{
+		`netguard: netguard.io/depends-on: no workload in namespace "team" declares component "api", so "api:8080" reaches no pods`,
+		"netguard (dry run): would generate NetworkPolicy netguard.web.depends-on", "netguard (dry run): would generate NetworkPolicy netguard.web.to.api",
+	}
 	if !resp.Allowed || !slices.Equal(resp.Warnings, want) {
 		t.Errorf("dry run: got %+v, want warnings %v", resp.AdmissionResponse, want)
 	}
@@ -273,7 +276,9 @@ func TestApplierWritesPoliciesAndPrunes(t *testing.T) {
 			Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &port}},
 		}}},
 	}
-	s, c := testServer(t, prof)
+	api := webhooktest.Deployment("team", "api", map[string]string{rules.AnnotationProfiles: "scrape"})
+	db := webhooktest.Deployment("team", "db", map[string]string{rules.AnnotationProfiles: "scrape"})
+	s, c := testServer(t, prof, api, db)
 	a := &workloadApplier{s: s}
 	ctx := context.Background()
 	d := webhooktest.Deployment("team", "web", map[string]string{rules.AnnotationDependsOn: "api:8080", rules.AnnotationProfiles: "scrape"})
