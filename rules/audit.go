@@ -530,16 +530,14 @@ func auditLocalConfigs(in AuditInput, annotated []Workload, byName map[string]*n
 				r.Violations = append(r.Violations, Violation{Rule: rule, Field: e.Field, Message: e.ErrorBody()})
 			}
 		}
-		comps := make([]LocalComponent, len(l.Components))
-		copy(comps, l.Components)
-		l.Components = comps
 		crossing := false
-		for j, c := range l.Components {
-			if c.Consent == nil {
-				l.Components[j].Consent = in.Consent[LocalConsentKey(l, c.Name)]
-			}
+		l, _ = l.WithConsent(func(_ int, c LocalComponent) (*Consent, error) {
 			crossing = crossing || localDeclaresConsent(l.Namespace, c)
-		}
+			if c.Consent != nil {
+				return nil, nil
+			}
+			return in.Consent[LocalConsentKey(l, c.Name)], nil
+		})
 		unknown := in.ConsentUnknown && crossing
 		g, errs := GenerateLocal(l.Without(lost), in.Profiles, nc.Index)
 		if unknown {

@@ -141,6 +141,26 @@ func (l LocalConfig) Without(drop map[string]bool) LocalConfig {
 	return out
 }
 
+// WithConsent returns l with a copy of its components, each component's
+// Consent set to what consent returns for it (index and component); a nil
+// Consent leaves the component's as it was. l's own components are left
+// alone. The first error stops it and is returned with l unchanged.
+func (l LocalConfig) WithConsent(consent func(i int, c LocalComponent) (*Consent, error)) (LocalConfig, error) {
+	out := l
+	out.Components = make([]LocalComponent, len(l.Components))
+	copy(out.Components, l.Components)
+	for i, c := range out.Components {
+		got, err := consent(i, c)
+		if err != nil {
+			return l, err
+		}
+		if got != nil {
+			out.Components[i].Consent = got
+		}
+	}
+	return out, nil
+}
+
 func componentPath(name string) *field.Path {
 	return field.NewPath("spec", "components").Key(name)
 }

@@ -98,22 +98,14 @@ func (in *injector) localsTargeting(ctx context.Context, target string) ([]netgu
 // withLocalConsent returns l with each of its components' Consent filled,
 // for those that declare anything across namespaces.
 func (in *injector) withLocalConsent(ctx context.Context, l rules.LocalConfig) (rules.LocalConfig, error) {
-	comps := make([]rules.LocalComponent, len(l.Components))
-	copy(comps, l.Components)
-	l.Components = comps
 	declared, _ := rules.LocalConsentDeclarations(l)
-	for i, c := range l.Components {
+	return l.WithConsent(func(_ int, c rules.LocalComponent) (*rules.Consent, error) {
 		d, ok := declared[c.Name]
 		if !ok || (len(d.Remote) == 0 && len(d.Exposures) == 0) {
-			continue
+			return nil, nil
 		}
-		consent, err := in.consentFor(ctx, l.Namespace, l.NamespaceLabels, c.Name, d.Remote, len(d.Exposures) > 0)
-		if err != nil {
-			return l, err
-		}
-		l.Components[i].Consent = consent
-	}
-	return l, nil
+		return in.consentFor(ctx, l.Namespace, l.NamespaceLabels, c.Name, d.Remote, len(d.Exposures) > 0)
+	})
 }
 
 // consentPeerRequests are the objects of kind (a workload kind, or

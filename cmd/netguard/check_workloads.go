@@ -119,12 +119,9 @@ func collectWorkloads(ms []manifest) workloadSet {
 		set.workloads[i].Consent = consents[i]
 	}
 	for i := range set.locals {
-		comps := make([]rules.LocalComponent, len(set.locals[i].Components))
-		copy(comps, set.locals[i].Components)
-		for j := range comps {
-			comps[j].Consent = localConsents[i][j]
-		}
-		set.locals[i].Components = comps
+		set.locals[i].LocalConfig, _ = set.locals[i].WithConsent(func(j int, _ rules.LocalComponent) (*rules.Consent, error) {
+			return localConsents[i][j], nil
+		})
 	}
 	return set
 }
