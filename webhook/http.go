@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
-	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionv1beta1 "k8s.io/api/admission/v1beta1"
@@ -55,9 +54,8 @@ type reviewDecoder func(body []byte) (*admissionv1.AdmissionReview, error)
 // message), the workload webhooks fail open (the controller generates the
 // policies later).
 func serveReview(max int64, wh *admission.Webhook, decode reviewDecoder) http.Handler {
-	pool := newWorkers(workerIdleTimeout)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		pool.do(func() { handleReview(max, wh, decode, w, r) })
+		handleReview(max, wh, decode, w, r)
 	})
 }
 
@@ -74,9 +72,6 @@ func putBodyBuffer(buf *bytes.Buffer) {
 	buf.Reset()
 	bodyBuffers.Put(buf)
 }
-
-// workerIdleTimeout is how long an idle admission worker waits for a request.
-const workerIdleTimeout = 10 * time.Second
 
 func handleReview(max int64, wh *admission.Webhook, decode reviewDecoder, w http.ResponseWriter, r *http.Request) {
 	if r.Body == nil || r.Body == http.NoBody {
