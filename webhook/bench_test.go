@@ -222,7 +222,7 @@ func BenchmarkServeNetworkPolicy(b *testing.B) {
 		np.APIVersion, np.Kind, np.Namespace = "networking.k8s.io/v1", "NetworkPolicy", "team"
 		body := reviewBody(b, npKind, npResource, np, np.Name)
 		b.Run(c.name, func(b *testing.B) {
-			serveBench(b, serveReview(MaxRequestBytes, wh, decodeNetworkPolicyReview), PathValidateNetworkPolicy, body, c.allowed)
+			serveBench(b, serveReview(MaxRequestBytes, wh), PathValidateNetworkPolicy, body, c.allowed)
 		})
 	}
 }
@@ -240,7 +240,7 @@ func BenchmarkServeWorkloadMutator(b *testing.B) {
 
 	d := benchDeployment()
 	b.Run("inject", func(b *testing.B) {
-		serveBench(b, serveReview(MaxRequestBytes, wh, decodeWorkloadReview), PathMutateWorkload, reviewBody(b, kind, resource, d, d.Name), true)
+		serveBench(b, serveReview(MaxRequestBytes, wh), PathMutateWorkload, reviewBody(b, kind, resource, d, d.Name), true)
 	})
 	// The same request again with the generation cache: what the
 	// validating call after the mutating one, and any later write that
@@ -248,12 +248,12 @@ func BenchmarkServeWorkloadMutator(b *testing.B) {
 	cs := &Server{cfg: s.cfg, namespaces: s.namespaces, injector: &injector{cache: benchProfiles(), generated: newGenerationCache(generationCacheSize)}}
 	cs.synced.Store(true)
 	b.Run("inject-cached", func(b *testing.B) {
-		serveBench(b, serveReview(MaxRequestBytes, &admission.Webhook{Handler: &workloadMutator{s: cs}}, decodeWorkloadReview), PathMutateWorkload, reviewBody(b, kind, resource, d, d.Name), true)
+		serveBench(b, serveReview(MaxRequestBytes, &admission.Webhook{Handler: &workloadMutator{s: cs}}), PathMutateWorkload, reviewBody(b, kind, resource, d, d.Name), true)
 	})
 	bad := benchDeployment()
 	bad.Annotations[rules.AnnotationDependsOn] = "cart:8080 catalog:http:x"
 	b.Run("invalid", func(b *testing.B) {
-		serveBench(b, serveReview(MaxRequestBytes, wh, decodeWorkloadReview), PathMutateWorkload, reviewBody(b, kind, resource, bad, bad.Name), false)
+		serveBench(b, serveReview(MaxRequestBytes, wh), PathMutateWorkload, reviewBody(b, kind, resource, bad, bad.Name), false)
 	})
 }
 
@@ -296,7 +296,7 @@ func BenchmarkServeWorkloadApplier(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	serveBench(b, serveReview(MaxRequestBytes, wh, decodeWorkloadReview), PathValidateWorkload, body, true)
+	serveBench(b, serveReview(MaxRequestBytes, wh), PathValidateWorkload, body, true)
 }
 
 // BenchmarkServeOnNewGoroutines is an allowed NetworkPolicy and the
@@ -307,7 +307,7 @@ func BenchmarkServeOnNewGoroutines(b *testing.B) {
 	np := webhooktest.GoodPolicy("frontend-to-backend")
 	np.APIVersion, np.Kind, np.Namespace = "networking.k8s.io/v1", "NetworkPolicy", "team"
 	b.Run("networkpolicy", func(b *testing.B) {
-		serveBenchOnNewGoroutines(b, serveReview(MaxRequestBytes, &admission.Webhook{Handler: v}, decodeNetworkPolicyReview), PathValidateNetworkPolicy, reviewBody(b, npKind, npResource, np, np.Name))
+		serveBenchOnNewGoroutines(b, serveReview(MaxRequestBytes, &admission.Webhook{Handler: v}), PathValidateNetworkPolicy, reviewBody(b, npKind, npResource, np, np.Name))
 	})
 	s := &Server{cfg: testConfig(), injector: &injector{cache: benchProfiles()}}
 	s.namespaces = &fakeNamespaces{labels: map[string]map[string]string{"team": nil}}
@@ -316,6 +316,6 @@ func BenchmarkServeOnNewGoroutines(b *testing.B) {
 	resource := metav1.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
 	d := benchDeployment()
 	b.Run("inject", func(b *testing.B) {
-		serveBenchOnNewGoroutines(b, serveReview(MaxRequestBytes, &admission.Webhook{Handler: &workloadMutator{s: s}}, decodeWorkloadReview), PathMutateWorkload, reviewBody(b, kind, resource, d, d.Name))
+		serveBenchOnNewGoroutines(b, serveReview(MaxRequestBytes, &admission.Webhook{Handler: &workloadMutator{s: s}}), PathMutateWorkload, reviewBody(b, kind, resource, d, d.Name))
 	})
 }
