@@ -152,7 +152,8 @@ func runAB(w io.Writer, o abOptions) error {
 	if len(bs) == 0 {
 		bs = []string{"go", "-C", o.ToolsDir, "tool", "benchstat"}
 	}
-	cmd := exec.Command(bs[0], append(bs[1:], filepath.Join(o.Dir, "old.txt"), filepath.Join(o.Dir, "new.txt"))...)
+	// label=path names the columns old and new rather than by path.
+	cmd := exec.Command(bs[0], append(bs[1:], "old="+filepath.Join(o.Dir, "old.txt"), "new="+filepath.Join(o.Dir, "new.txt"))...)
 	cmd.Stdout, cmd.Stderr = w, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("benchstat: %w", err)
