@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -59,23 +58,6 @@ type podTemplateDoc struct {
 
 type podTemplateMetadata struct {
 	Labels map[string]string `json:"labels"`
-}
-
-func (s *workloadSpec) deepCopy() *workloadSpec {
-	if s == nil {
-		return nil
-	}
-	out := &workloadSpec{}
-	if t := s.Template; t != nil {
-		out.Template = &podTemplateDoc{}
-		if m := t.Metadata; m != nil {
-			out.Template.Metadata = &podTemplateMetadata{Labels: maps.Clone(m.Labels)}
-		}
-	}
-	if j := s.JobTemplate; j != nil {
-		out.JobTemplate = &jobTemplateDoc{Spec: j.Spec.deepCopy()}
-	}
-	return out
 }
 
 // podLabels returns the labels of the pods the object makes (k's
