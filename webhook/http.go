@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionv1beta1 "k8s.io/api/admission/v1beta1"
@@ -53,20 +52,6 @@ func serveReview(max int64, wh *admission.Webhook) http.Handler {
 	})
 }
 
-// bodyBuffers recycles request-body buffers. Nothing decoded from a body
-// refers to it afterwards: the JSON decoder copies strings and raw objects.
-var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// putBodyBuffer returns buf to the pool unless it grew large: one 3 MiB
-// review must not pin 3 MiB for good.
-func putBodyBuffer(buf *bytes.Buffer) {
-	if buf.Cap() > 256<<10 {
-		return
-	}
-	buf.Reset()
-	bodyBuffers.Put(buf)
-}
-
 func handleReview(max int64, wh *admission.Webhook, w http.ResponseWriter, r *http.Request) {
 	if r.Body == nil || r.Body == http.NoBody {
 		writeReviewError(w, "", errors.New("request body is empty"))
@@ -76,8 +61,7 @@ func handleReview(max int64, wh *admission.Webhook, w http.ResponseWriter, r *ht
 		tooLarge(w, r, r.ContentLength, max)
 		return
 	}
-	buf := bodyBuffers.Get().(*bytes.Buffer)
-	defer putBodyBuffer(buf)
+	buf := new(bytes.Buffer)
 	if r.ContentLength > 0 {
 		// ReadFrom wants MinRead bytes free before each read, the last one
 		// (which finds EOF) included.
