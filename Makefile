@@ -96,8 +96,10 @@ $(TOOLS)/govulncheck: $(TOOLS_MOD)
 	$(GO) -C hack/tools build -o $(TOOLS)/ golang.org/x/vuln/cmd/govulncheck
 $(TOOLS)/controller-gen: $(TOOLS_MOD)
 	$(GO) -C hack/tools build -o $(TOOLS)/ sigs.k8s.io/controller-tools/cmd/controller-gen
+$(TOOLS)/benchstat: $(TOOLS_MOD)
+	$(GO) -C hack/tools build -o $(TOOLS)/ golang.org/x/perf/cmd/benchstat
 
-tools: $(TOOLS)/golangci-lint $(TOOLS)/govulncheck $(TOOLS)/controller-gen ## build the pinned tools into bin/tools
+tools: $(TOOLS)/golangci-lint $(TOOLS)/govulncheck $(TOOLS)/controller-gen $(TOOLS)/benchstat ## build the pinned tools into bin/tools
 
 # Not part of `make test`: building golangci-lint takes minutes on a cold
 # cache. .ci/run runs it after the tests.

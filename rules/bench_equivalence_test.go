@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"encoding/json"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -13,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"sigs.k8s.io/randfill"
 )
 
 // Performance fixes measured by the benchmarks replace code on the admission
@@ -155,71 +153,6 @@ func TestCoverIndexIsPortsFor(t *testing.T) {
 				}
 			}
 		}
-	}
-}
-
-// TestDigestJSONIsEncodingJSON: Digest's hand-written encoder writes the
-// bytes encoding/json writes, for specs filled at random (every field,
-// including ones added to the API later), and strings plain, escaped and
-// non-ASCII.
-func TestDigestJSONIsEncodingJSON(t *testing.T) {
-	r := rand.New(rand.NewPCG(5, 6))
-	plain := []string{"", "a", "app.kubernetes.io/name", "10.0.0.0/8", "kube-dns", "TCP"}
-	odd := []string{"a<b", "x&y", "q\"uote", "back\\slash", "tab\there", "nl\n", "\x00", "\x7f", "é", "\u2028", "\xff", "日本"}
-	f := randfill.NewWithSeed(7).NilChance(.3).NumElements(0, 3).Funcs(
-		func(q *intstr.IntOrString, c randfill.Continue) {
-			if c.Bool() {
-				*q = intstr.FromInt32(c.Int31() - 1<<30)
-			} else {
-				*q = intstr.FromString(c.String(0))
-			}
-		},
-		func(s *string, c randfill.Continue) {
-			switch r.IntN(3) {
-			case 0:
-				*s = plain[r.IntN(len(plain))]
-			case 1:
-				*s = odd[r.IntN(len(odd))] + plain[r.IntN(len(plain))]
-			default:
-				*s = c.String(0)
-			}
-		},
-	)
-	for range 3000 {
-		var policies []*networkingv1.NetworkPolicy
-		for range r.IntN(4) {
-			np := &networkingv1.NetworkPolicy{}
-			f.Fill(&np.Spec)
-			f.Fill(&np.Name)
-			f.Fill(&np.Namespace)
-			policies = append(policies, np)
-		}
-		type entry struct {
-			Namespace string                         `json:"namespace"`
-			Name      string                         `json:"name"`
-			Spec      networkingv1.NetworkPolicySpec `json:"spec"`
-		}
-		entries := []entry{}
-		for _, p := range policies {
-			entries = append(entries, entry{p.Namespace, p.Name, p.Spec})
-		}
-		want, err := json.Marshal(entries)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, ok := digestJSON(nil, policies)
-		if !ok {
-			t.Fatalf("digestJSON gave up on %s", want)
-		}
-		if string(got) != string(want) {
-			t.Fatalf("digestJSON wrote\n%s\nencoding/json\n%s", got, want)
-		}
-	}
-	// An IntOrString of an unknown type is left to encoding/json.
-	port := intstr.IntOrString{Type: 7}
-	bad := &networkingv1.NetworkPolicy{Spec: networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{Ports: []networkingv1.NetworkPolicyPort{{Port: &port}}}}}}
-	if _, ok := digestJSON(nil, []*networkingv1.NetworkPolicy{bad}); ok {
-		t.Error("digestJSON wrote an IntOrString of unknown type")
 	}
 }
 

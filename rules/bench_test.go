@@ -205,3 +205,20 @@ func BenchmarkGenerate(b *testing.B) {
 		rules.Generate(w, profiles)
 	}
 }
+
+// BenchmarkDigest is Digest over the 14 policies BenchmarkGenerate
+// generates: what a workload webhook pays when the generation cache misses.
+func BenchmarkDigest(b *testing.B) {
+	w := rules.Workload{Kind: "Deployment", Namespace: "shop", Name: "checkout", UID: "6f9c1a4e-0000-4000-8000-000000000001", Annotations: map[string]string{
+		rules.AnnotationDependsOn: "cart:8080 catalog:8080 users:8443 orders:8080 search:9200 cache:6379 db:5432 queue:5672 media:http stream:10000-10100/UDP",
+		rules.AnnotationProfiles:  "node-local-dns, prometheus-scrape, payments-api",
+	}}
+	g, errs := rules.Generate(w, benchProfiles())
+	if len(errs) > 0 {
+		b.Fatal(errs)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		rules.Digest(g.Policies)
+	}
+}

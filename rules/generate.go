@@ -227,17 +227,14 @@ func Digest(policies []*networkingv1.NetworkPolicy) string {
 		Name      string                         `json:"name"`
 		Spec      networkingv1.NetworkPolicySpec `json:"spec"`
 	}
-	b, ok := digestJSON(make([]byte, 0, 512*len(policies)), policies)
-	if !ok {
-		entries := make([]entry, 0, len(policies))
-		for _, p := range policies {
-			entries = append(entries, entry{Namespace: p.Namespace, Name: p.Name, Spec: p.Spec})
-		}
-		var err error
-		if b, err = json.Marshal(entries); err != nil {
-			// A NetworkPolicySpec always marshals; this is unreachable.
-			panic(fmt.Sprintf("netguard: marshal policy specs: %v", err))
-		}
+	entries := make([]entry, 0, len(policies))
+	for _, p := range policies {
+		entries = append(entries, entry{Namespace: p.Namespace, Name: p.Name, Spec: p.Spec})
+	}
+	b, err := json.Marshal(entries)
+	if err != nil {
+		// A NetworkPolicySpec always marshals; this is unreachable.
+		panic(fmt.Sprintf("netguard: marshal policy specs: %v", err))
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])

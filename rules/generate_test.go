@@ -314,3 +314,46 @@ func TestCheckWorkloadSet(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestDigestGolden: Digest's values are recorded on every generated policy
+// and in every workload's record, so they must never change, whatever
+// encodes the specs. The values were taken at the commit before the
+// hand-written encoder was removed.
+func TestDigestGolden(t *testing.T) {
+	w := workload("checkout", map[string]string{
+		AnnotationDependsOn: "cart:8080 catalog:8080 users:8443 media:http stream:10000-10100/UDP",
+		AnnotationProfiles:  "p1, p2",
+	})
+	w.UID = "6f9c1a4e-0000-4000-8000-000000000001"
+	g, errs := Generate(w, testProfiles())
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	tcp, sctp := corev1.ProtocolTCP, corev1.ProtocolSCTP
+	p, named, end := intstr.FromInt32(443), intstr.FromString("metrics"), int32(8443)
+	odd := &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "a<b&c", Name: "q\"uote\\\u2028é\x00"},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"db", "日本"}}}},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From:  []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "10.0.0.0/8", Except: []string{"10.1.0.0/16"}}}, {NamespaceSelector: &metav1.LabelSelector{}}},
+				Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &p, EndPort: &end}, {Protocol: &sctp, Port: &named}, {}},
+			}},
+			Egress:      []networkingv1.NetworkPolicyEgressRule{{}},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
+		},
+	}
+	for _, c := range []struct {
+		name     string
+		policies []*networkingv1.NetworkPolicy
+		want     string
+	}{
+		{"none", nil, "4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945"},
+		{"generated", g.Policies, "130ee1054eef2c08464e7e0507d7e482827a30d3aecd7f9a26f9a9ed392734b3"},
+		{"every field, odd strings", []*networkingv1.NetworkPolicy{odd}, "442b8fcaba9c7a7f8ef37de14a0e77395d0cb37ccac40b70731bdd8da03ad51d"},
+	} {
+		if got := Digest(c.policies); got != c.want {
+			t.Errorf("%s: Digest = %s, want %s", c.name, got, c.want)
+		}
+	}
+}

@@ -6,14 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
-	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionv1beta1 "k8s.io/api/admission/v1beta1"
-	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -28,12 +24,8 @@ import (
 // netguard at most 3 MiB each.
 const MaxRequestBytes = 3 << 20
 
-// reviewDecoder decodes a request body into a checked AdmissionReview:
-// decodeReview, or one that also decodes the object (decodeTypedReview).
-type reviewDecoder func(body []byte) (*admissionv1.AdmissionReview, error)
-
 // serveReview is the HTTP side of one admission endpoint. It reads at most
-// max bytes of body, decodes the AdmissionReview once with decode, insists
+// max bytes of body, decodes the AdmissionReview once (decodeReview), insists
 // that it is a JSON admission.k8s.io/v1 (or v1beta1) AdmissionReview, lets
 // wh.Handle (controller-runtime: panic recovery, request logger, patch
 // encoding) run the handler, and answers with an AdmissionReview of the
@@ -54,31 +46,13 @@ type reviewDecoder func(body []byte) (*admissionv1.AdmissionReview, error)
 // NetworkPolicy webhook fails closed (the write is rejected with this
 // message), the workload webhooks fail open (the controller generates the
 // policies later).
-func serveReview(max int64, wh *admission.Webhook, decode reviewDecoder) http.Handler {
-	pool := newWorkers(workerIdleTimeout)
+func serveReview(max int64, wh *admission.Webhook) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		pool.do(func() { handleReview(max, wh, decode, w, r) })
+		handleReview(max, wh, w, r)
 	})
 }
 
-// bodyBuffers recycles request-body buffers. Nothing decoded from a body
-// refers to it afterwards: the JSON decoder copies strings and raw objects.
-var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// putBodyBuffer returns buf to the pool unless it grew large: one 3 MiB
-// review must not pin 3 MiB for good.
-func putBodyBuffer(buf *bytes.Buffer) {
-	if buf.Cap() > 256<<10 {
-		return
-	}
-	buf.Reset()
-	bodyBuffers.Put(buf)
-}
-
-// workerIdleTimeout is how long an idle admission worker waits for a request.
-const workerIdleTimeout = 10 * time.Second
-
-func handleReview(max int64, wh *admission.Webhook, decode reviewDecoder, w http.ResponseWriter, r *http.Request) {
+func handleReview(max int64, wh *admission.Webhook, w http.ResponseWriter, r *http.Request) {
 	if r.Body == nil || r.Body == http.NoBody {
 		writeReviewError(w, "", errors.New("request body is empty"))
 		return
@@ -87,8 +61,7 @@ func handleReview(max int64, wh *admission.Webhook, decode reviewDecoder, w http
 		tooLarge(w, r, r.ContentLength, max)
 		return
 	}
-	buf := bodyBuffers.Get().(*bytes.Buffer)
-	defer putBodyBuffer(buf)
+	buf := new(bytes.Buffer)
 	if r.ContentLength > 0 {
 		// ReadFrom wants MinRead bytes free before each read, the last one
 		// (which finds EOF) included.
@@ -112,7 +85,7 @@ func handleReview(max int64, wh *admission.Webhook, decode reviewDecoder, w http
 		writeReviewError(w, "", fmt.Errorf("contentType=%s, expected application/json", ct))
 		return
 	}
-	review, err := decode(buf.Bytes())
+	review, err := decodeReview(buf.Bytes())
 	if err != nil {
 		writeReviewError(w, uidOf(review), err)
 		return
@@ -150,54 +123,6 @@ func decodeReview(body []byte) (*admissionv1.AdmissionReview, error) {
 		return review, fmt.Errorf("the request body is apiVersion %q, kind %q: want apiVersion %q, kind \"AdmissionReview\"", review.APIVersion, review.Kind, admissionv1.SchemeGroupVersion.String())
 	}
 	return review, nil
-}
-
-// typedReview is an AdmissionReview whose object and oldObject are decoded
-// as T in the same pass as the review, so that the object is not scanned
-// again from raw bytes.
-type typedReview[T any] struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Request    *struct {
-		admissionv1.AdmissionRequest
-		// These take the place of AdmissionRequest's raw fields.
-		Object    *T `json:"object,omitempty"`
-		OldObject *T `json:"oldObject,omitempty"`
-	} `json:"request"`
-}
-
-// decodeTypedReview decodes body as a typedReview[T] and hands its objects
-// to the handler as wrap(object) in RawExtension.Object. Anything that does
-// not decode so, or is not an admission.k8s.io review, goes through
-// decodeReview, whose messages say what is wrong, and the handler decodes
-// the object from its raw bytes as before.
-func decodeTypedReview[T any](body []byte, wrap func(*T) runtime.Object) (*admissionv1.AdmissionReview, error) {
-	var r typedReview[T]
-	if err := utiljson.Unmarshal(body, &r); err != nil || r.Kind != "AdmissionReview" || (r.APIVersion != admissionv1.SchemeGroupVersion.String() && r.APIVersion != admissionv1beta1.SchemeGroupVersion.String()) {
-		return decodeReview(body)
-	}
-	out := &admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: r.APIVersion, Kind: r.Kind}}
-	if r.Request != nil {
-		req := r.Request.AdmissionRequest
-		if r.Request.Object != nil {
-			req.Object = runtime.RawExtension{Object: wrap(r.Request.Object)}
-		}
-		if r.Request.OldObject != nil {
-			req.OldObject = runtime.RawExtension{Object: wrap(r.Request.OldObject)}
-		}
-		out.Request = &req
-	}
-	return out, nil
-}
-
-// decodeNetworkPolicyReview decodes a NetworkPolicy review in one pass.
-func decodeNetworkPolicyReview(body []byte) (*admissionv1.AdmissionReview, error) {
-	return decodeTypedReview(body, func(np *networkingv1.NetworkPolicy) runtime.Object { return np })
-}
-
-// decodeWorkloadReview decodes a workload review in one pass.
-func decodeWorkloadReview(body []byte) (*admissionv1.AdmissionReview, error) {
-	return decodeTypedReview(body, func(d *workloadDoc) runtime.Object { return &workloadObject{doc: *d} })
 }
 
 func uidOf(r *admissionv1.AdmissionReview) types.UID {

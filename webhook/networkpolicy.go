@@ -206,13 +206,9 @@ func managedDenial(op admissionv1.Operation, oldNP, newNP *networkingv1.NetworkP
 	return fmt.Sprintf("%q is managed by netguard: only netguard and platform identities may %s it, and user %q is neither; %s", name, strings.ToLower(string(op)), user, fix)
 }
 
-// requestPolicy is the NetworkPolicy in a request's object or oldObject:
-// already decoded with the review (decodeNetworkPolicyReview), or decoded
-// from its raw bytes here.
+// requestPolicy is the NetworkPolicy in a request's object or oldObject,
+// decoded from its raw bytes.
 func requestPolicy(fieldName string, ext runtime.RawExtension) (*networkingv1.NetworkPolicy, error) {
-	if np, ok := ext.Object.(*networkingv1.NetworkPolicy); ok && np != nil {
-		return checkPolicyKind(fieldName, np)
-	}
 	return decodeNetworkPolicy(fieldName, ext.Raw)
 }
 

@@ -155,14 +155,7 @@ func (s *Server) handlers(opts ...func(*admission.Webhook)) map[string]http.Hand
 		for _, o := range opts {
 			o(wh)
 		}
-		decode := decodeWorkloadReview
-		switch path {
-		case PathValidateNetworkPolicy:
-			decode = decodeNetworkPolicyReview
-		case PathValidateNamespace, PathValidateLocalNetworkConfig:
-			decode = decodeReview
-		}
-		h := serveReview(MaxRequestBytes, wh, decode)
+		h := serveReview(MaxRequestBytes, wh)
 		if path == PathValidateNetworkPolicy {
 			// Judging a policy is the work a tenant can make costly; the
 			// workload webhooks fail open and are not limited here.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -63,23 +61,6 @@ type podTemplateMetadata struct {
 	Labels map[string]string `json:"labels"`
 }
 
-func (s *workloadSpec) deepCopy() *workloadSpec {
-	if s == nil {
-		return nil
-	}
-	out := &workloadSpec{}
-	if t := s.Template; t != nil {
-		out.Template = &podTemplateDoc{}
-		if m := t.Metadata; m != nil {
-			out.Template.Metadata = &podTemplateMetadata{Labels: maps.Clone(m.Labels)}
-		}
-	}
-	if j := s.JobTemplate; j != nil {
-		out.JobTemplate = &jobTemplateDoc{Spec: j.Spec.deepCopy()}
-	}
-	return out
-}
-
 // podLabels returns the labels of the pods the object makes (k's
 // PodMetadata), and how many elements of that path, with "labels" as the
 // last, the object has: all of them when the labels exist, fewer when
@@ -124,16 +105,6 @@ func (d *workloadDoc) podLabels(k rules.WorkloadKind) (map[string]string, int) {
 	return spec.Template.Metadata.Labels, n + 1
 }
 
-// workloadObject carries a workload decoded together with its review
-// (decodeWorkloadReview) to the handler, in the request's RawExtension.
-type workloadObject struct{ doc workloadDoc }
-
-func (w *workloadObject) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
-
-func (w *workloadObject) DeepCopyObject() runtime.Object {
-	return &workloadObject{doc: workloadDoc{APIVersion: w.doc.APIVersion, Kind: w.doc.Kind, Metadata: w.doc.Metadata.DeepCopy(), Spec: w.doc.Spec.deepCopy()}}
-}
-
 // decodedWorkload is a workload decoded from a request.
 type decodedWorkload struct {
 	*metav1.PartialObjectMetadata
@@ -152,16 +123,12 @@ func decodeWorkload(req admission.Request, old bool) (decodedWorkload, error) {
 		ext, name = req.OldObject, "oldObject"
 	}
 	d := decodedWorkload{kind: k}
-	if w, ok := ext.Object.(*workloadObject); ok && w != nil {
-		d.doc = w.doc
-	} else {
-		if len(ext.Raw) == 0 {
-			return decodedWorkload{}, fmt.Errorf("request.%s is missing", name)
-		}
-		// Case-sensitive, as the API server decodes.
-		if err := utiljson.Unmarshal(ext.Raw, &d.doc); err != nil {
-			return decodedWorkload{}, fmt.Errorf("request.%s is not a %s: %v", name, req.Kind.Kind, err)
-		}
+	if len(ext.Raw) == 0 {
+		return decodedWorkload{}, fmt.Errorf("request.%s is missing", name)
+	}
+	// Case-sensitive, as the API server decodes.
+	if err := utiljson.Unmarshal(ext.Raw, &d.doc); err != nil {
+		return decodedWorkload{}, fmt.Errorf("request.%s is not a %s: %v", name, req.Kind.Kind, err)
 	}
 	if gvk := schema.FromAPIVersionAndKind(d.doc.APIVersion, d.doc.Kind); !gvk.Empty() && (gvk.Group != k.Group || gvk.Kind != req.Kind.Kind) {
 		return decodedWorkload{}, fmt.Errorf("request.%s is %s, want %s", name, gvk.String(), strings.TrimSpace(k.Group+" "+k.Kind))

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -87,57 +89,107 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// spread is the largest deviation from the median, as a fraction of it, as
-// benchstat's ± column.
-func spread(xs []float64) float64 {
-	m := median(xs)
-	d := 0.0
-	for _, x := range xs {
-		d = math.Max(d, math.Abs(x-m))
-	}
-	if m == 0 {
-		return 0
-	}
-	return d / m
+// abOptions is one `go run ./hack/bench ab` comparison.
+type abOptions struct {
+	Old, New  string // test binaries (go test -c)
+	Bench     string // -test.bench
+	Benchtime string // -test.benchtime of each run
+	Count     int    // rounds; each runs both binaries once
+	Dir       string // where old.txt and new.txt are written
+	Benchstat []string
+	ToolsDir  string // hack/tools, for `go tool benchstat`
 }
 
-// runAB runs two test binaries alternately, count times each, so that both
-// see the same drift of a shared machine, and prints a benchstat-style table
-// of medians.
-func runAB(w io.Writer, oldBin, newBin, bench, benchtime string, count int) error {
-	old, cur := samples{}, samples{}
-	for i := range count {
-		for _, side := range []struct {
-			bin string
-			s   samples
-		}{{oldBin, old}, {newBin, cur}} {
-			bin, s := side.bin, side.s
-			if i%2 == 1 { // alternate which goes first
-				if bin == oldBin {
-					bin, s = newBin, cur
-				} else {
-					bin, s = oldBin, old
-				}
-			}
-			cmd := exec.Command(bin, "-test.run", "^$", "-test.bench", bench, "-test.benchtime", benchtime, "-test.benchmem")
+// runAB runs the two test binaries interleaved, old and new once each per
+// round with -test.count 1 and the order swapped every round, so that both
+// see the same drift of a shared machine. It writes their outputs to
+// Dir/old.txt and Dir/new.txt and prints benchstat's comparison of them
+// (medians, confidence intervals, p-values and the geomean).
+func runAB(w io.Writer, o abOptions) error {
+	if o.Old == "" || o.New == "" {
+		return errors.New("-old and -new are required: test binaries built with go test -c")
+	}
+	files := map[string]*os.File{}
+	for _, side := range []string{"old", "new"} {
+		f, err := os.Create(filepath.Join(o.Dir, side+".txt"))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		files[side] = f
+	}
+	bins := map[string]string{"old": o.Old, "new": o.New}
+	for i := range o.Count {
+		order := []string{"old", "new"}
+		if i%2 == 1 {
+			order = []string{"new", "old"}
+		}
+		for _, side := range order {
+			progress("ab: round %d/%d, %s", i+1, o.Count, side)
+			args := []string{"-test.run", "^$", "-test.bench", o.Bench, "-test.benchtime", o.Benchtime, "-test.benchmem", "-test.count", "1"}
+			cmd := exec.Command(bins[side], args...)
 			cmd.Stderr = os.Stderr
-			outb, err := cmd.Output()
+			out, err := cmd.Output()
 			if err != nil {
-				return fmt.Errorf("%s: %w\n%s", bin, err, outb)
+				return fmt.Errorf("%s: %w\n%s", bins[side], err, out)
 			}
-			s.add(parseBench(strings.NewReader(string(outb))))
+			if i > 0 {
+				// benchstat reads the goos/goarch/pkg/cpu header lines as
+				// configuration; once per file is enough.
+				out = benchLines(out)
+			}
+			if _, err := files[side].Write(out); err != nil {
+				return err
+			}
 		}
 	}
-	fmt.Fprintf(w, "| benchmark | old ns/op | new ns/op | delta | old allocs/op | new allocs/op |\n|---|---:|---:|---:|---:|---:|\n")
-	for _, n := range old.names() {
-		o, c := old[n], cur[n]
-		if c == nil {
-			continue
+	for _, f := range files {
+		if err := f.Close(); err != nil {
+			return err
 		}
-		om, cm := median(o["ns/op"]), median(c["ns/op"])
-		fmt.Fprintf(w, "| %s | %s ±%.0f%% | %s ±%.0f%% | %+.1f%% | %.0f | %.0f |\n", n, fmtNs(om), 100*spread(o["ns/op"]), fmtNs(cm), 100*spread(c["ns/op"]), 100*(cm-om)/om, median(o["allocs/op"]), median(c["allocs/op"]))
+	}
+	bs := o.Benchstat
+	if len(bs) == 0 {
+		bs = []string{"go", "-C", o.ToolsDir, "tool", "benchstat"}
+	}
+	// label=path names the columns old and new rather than by path.
+	cmd := exec.Command(bs[0], append(bs[1:], "old="+filepath.Join(o.Dir, "old.txt"), "new="+filepath.Join(o.Dir, "new.txt"))...)
+	cmd.Stdout, cmd.Stderr = w, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("benchstat: %w", err)
 	}
 	return nil
+}
+
+// benchLines keeps the Benchmark result lines of `go test -bench` output.
+func benchLines(out []byte) []byte {
+	var b []byte
+	for line := range strings.Lines(string(out)) {
+		if strings.HasPrefix(line, "Benchmark") {
+			b = append(b, line...)
+		}
+	}
+	return b
+}
+
+// toolsDir finds hack/tools (the module that pins benchstat) from the
+// working directory up.
+func toolsDir() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		t := filepath.Join(dir, "hack", "tools")
+		if _, err := os.Stat(filepath.Join(t, "go.mod")); err == nil {
+			return t, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("hack/tools/go.mod not found above the working directory: run from the netguard repository, or pass -benchstat")
+		}
+		dir = parent
+	}
 }
 
 // fmtNs renders nanoseconds with a readable unit.

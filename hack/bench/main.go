@@ -118,13 +118,36 @@ func main() {
 
 func abMain(args []string) {
 	fs := flag.NewFlagSet("ab", flag.ExitOnError)
-	oldBin := fs.String("old", "", "test binary built from the old code (go test -c)")
-	newBin := fs.String("new", "", "test binary built from the new code")
-	bench := fs.String("bench", ".", "benchmarks to run (-test.bench)")
-	benchtime := fs.String("benchtime", "1s", "-test.benchtime of each run")
-	count := fs.Int("count", 5, "runs of each binary, alternating")
+	o := abOptions{}
+	fs.StringVar(&o.Old, "old", "", "test binary built from the old code (go test -c)")
+	fs.StringVar(&o.New, "new", "", "test binary built from the new code")
+	fs.StringVar(&o.Bench, "bench", ".", "benchmarks to run (-test.bench)")
+	fs.StringVar(&o.Benchtime, "benchtime", "300ms", "-test.benchtime of each run")
+	fs.IntVar(&o.Count, "count", 10, "rounds; each runs old and new once (-test.count 1), alternating which goes first")
+	fs.StringVar(&o.Dir, "o", "", "directory for old.txt and new.txt (default: a new temporary directory, kept)")
+	benchstat := fs.String("benchstat", "", "benchstat command (default: go -C hack/tools tool benchstat, the pinned version)")
 	_ = fs.Parse(args)
-	if err := runAB(os.Stdout, *oldBin, *newBin, *bench, *benchtime, *count); err != nil {
+	err := func() error {
+		if *benchstat != "" {
+			o.Benchstat = strings.Fields(*benchstat)
+		} else {
+			dir, err := toolsDir()
+			if err != nil {
+				return err
+			}
+			o.ToolsDir = dir
+		}
+		if o.Dir == "" {
+			dir, err := os.MkdirTemp("", "netguard-ab-")
+			if err != nil {
+				return err
+			}
+			o.Dir = dir
+		}
+		progress("ab: raw results in %s (old.txt, new.txt)", o.Dir)
+		return runAB(os.Stdout, o)
+	}()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench ab:", err)
 		os.Exit(1)
 	}
