@@ -394,7 +394,22 @@ func HasConsentDeclarations(annotations map[string]string) bool {
 	if _, ok := annotations[AnnotationExposeTo]; ok {
 		return true
 	}
-	return strings.Contains(annotations[AnnotationDependsOn], "/")
+	// NAMESPACE/COMPONENT:PORT names another namespace before the port; a
+	// "/" after the colon is a protocol (api:53/UDP), which keeps the
+	// workload in its namespace. Anything else with a "/" counts, so that
+	// a malformed entry is never taken for a local one.
+	for _, entry := range strings.FieldsFunc(annotations[AnnotationDependsOn], func(r rune) bool {
+		return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r'
+	}) {
+		slash := strings.IndexByte(entry, '/')
+		if slash < 0 {
+			continue
+		}
+		if colon := strings.IndexByte(entry, ':'); colon < 0 || slash < colon {
+			return true
+		}
+	}
+	return false
 }
 
 func compactDependencies(deps []Dependency) []Dependency {

@@ -436,3 +436,24 @@ func TestAuditOneSidedConsent(t *testing.T) {
 		t.Error("oneSidedConsent is not in AuditRules")
 	}
 }
+
+// A protocol suffix is not a namespace: a workload whose dependencies stay
+// in its namespace keeps the generation cache.
+func TestHasConsentDeclarations(t *testing.T) {
+	for value, want := range map[string]bool{
+		"api:8080":                          false,
+		"stream:10000-10100/UDP dns:53/udp": false,
+		"api:8080, kannika-system/gw:8082":  true,
+		"other/api":                         true,
+		"a/b/c:80":                          true,
+		"api:80\nns/db:5432/TCP":            true,
+		"":                                  false,
+	} {
+		if got := HasConsentDeclarations(map[string]string{AnnotationDependsOn: value}); got != want {
+			t.Errorf("depends-on %q: %v, want %v", value, got, want)
+		}
+	}
+	if !HasConsentDeclarations(map[string]string{AnnotationExposeTo: "x"}) {
+		t.Error("expose-to must count")
+	}
+}
