@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -45,6 +46,9 @@ type Server struct {
 	namespaces namespaceLabeler
 	injector   *injector
 	apiReader  client.Reader
+	// confirmations rate-limits the API server reads that confirm
+	// dependency warnings; nil means no limit (tests).
+	confirmations *rate.Limiter
 	// recorder records the Normal events of admission (policyEvents); nil
 	// records nothing.
 	recorder events.EventRecorder
@@ -108,6 +112,7 @@ func Setup(mgr manager.Manager, cfg Config) (*Server, error) {
 	s.injector = &injector{cache: mgr.GetCache(), client: writer, live: mgr.GetAPIReader(), generated: newGenerationCache(generationCacheSize), namespaces: s.namespaces,
 		defaults: cfg.Defaults, crossNamespace: cfg.CrossNamespace}
 	s.apiReader = mgr.GetAPIReader()
+	s.confirmations = newConfirmationLimiter()
 	s.recorder = mgr.GetEventRecorder("netguard")
 	srv := mgr.GetWebhookServer()
 	for path, h := range s.handlers() {

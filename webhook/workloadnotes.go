@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/time/rate"
+
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -58,8 +60,9 @@ func userNetguardAnnotations(a map[string]string) map[string]string {
 // apply of api, then web) may not be cached yet, so a warning is confirmed
 // with the API server before it is given: a false warning would teach people
 // to ignore the true ones. The confirmation is one metadata list per kind,
-// all at once, each of at most confirmListLimit objects; when a namespace
-// holds more, or a list fails, it says nothing: warnings must not cost an
+// all at once, each of at most confirmListLimit objects, at most 5 times a
+// second per replica (newConfirmationLimiter); when a namespace holds more, a list
+// fails or the rate is spent, it says nothing: warnings must not cost an
 // admission, and a tenant must not make netguard read an unbounded list on
 // every write.
 func (s *Server) dependencyWarnings(ctx context.Context, w rules.Workload) []string {
@@ -71,8 +74,19 @@ func (s *Server) dependencyWarnings(ctx context.Context, w rules.Workload) []str
 	if len(warnings) == 0 || s.apiReader == nil {
 		return warnings
 	}
+	if s.confirmations != nil && !s.confirmations.Allow() {
+		// Under load the confirmations would cost the API server more
+		// than the warnings are worth: say nothing rather than guess.
+		return nil
+	}
 	return undeclaredIn(ctx, s.apiReader, w, ann, confirmListLimit)
 }
+
+// newConfirmationLimiter bounds how often, per replica, a dependency
+// warning is confirmed with the API server (one list per workload kind each
+// time): 5 a second, bursts of 10. Past it the warning is not given, so that
+// a flood of annotated writes or dry runs cannot turn into a flood of lists.
+func newConfirmationLimiter() *rate.Limiter { return rate.NewLimiter(5, 10) }
 
 // confirmListLimit bounds each list that confirms a dependency warning with
 // the API server.
