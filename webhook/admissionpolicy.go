@@ -114,9 +114,7 @@ func AdmissionPolicies(cfg *Config, o AdmissionPolicyOptions) ([]*admissionregis
 		{Key: AuditAnnotationViolations, ValueExpression: `size(variables.enforceViolations) > 0 || size(variables.auditViolations) == 0 ? '' : 'would violate netguard "' + variables.auditLevelVersion + '": ' + variables.auditViolations.join('; ')`},
 	}
 
-	excluded := slices.Concat([]string{"kube-system"}, o.ExcludedNamespaces, cfg.ExemptNamespaces)
-	slices.Sort(excluded)
-	excluded = slices.Compact(excluded)
+	excluded := bindingExcluded(cfg, o)
 	policies := []*admissionregistrationv1.ValidatingAdmissionPolicy{enforcePolicy, warnPolicy, auditPolicy}
 	actions := [][]admissionregistrationv1.ValidationAction{{admissionregistrationv1.Deny}, {admissionregistrationv1.Warn}, {admissionregistrationv1.Audit}}
 	var bindings []*admissionregistrationv1.ValidatingAdmissionPolicyBinding
@@ -132,6 +130,14 @@ func AdmissionPolicies(cfg *Config, o AdmissionPolicyOptions) ([]*admissionregis
 		})
 	}
 	return policies, bindings
+}
+
+// bindingExcluded are the namespaces the bindings skip, sorted: kube-system,
+// the options' excluded namespaces and the exempt ones.
+func bindingExcluded(cfg *Config, o AdmissionPolicyOptions) []string {
+	excluded := slices.Concat([]string{metav1.NamespaceSystem}, o.ExcludedNamespaces, cfg.ExemptNamespaces)
+	slices.Sort(excluded)
+	return slices.Compact(excluded)
 }
 
 func newAdmissionPolicy(name string, cfg *Config, vars []admissionregistrationv1.Variable) *admissionregistrationv1.ValidatingAdmissionPolicy {

@@ -156,7 +156,7 @@ func probeNamespace(ctx context.Context, r client.Reader, cfg *Config, po Admiss
 	if err := r.List(ctx, list, client.Limit(500)); err != nil {
 		return "", fmt.Errorf("list namespaces to probe the admission policies: %w", err)
 	}
-	excluded := slices.Concat([]string{metav1.NamespaceSystem}, po.ExcludedNamespaces, cfg.ExemptNamespaces)
+	excluded := bindingExcluded(cfg, po)
 	for _, ns := range list.Items {
 		if _, ignored := ns.Labels[LabelIgnore]; ignored || slices.Contains(excluded, ns.Name) || !ns.DeletionTimestamp.IsZero() {
 			continue

@@ -49,7 +49,7 @@ func ValidatingConfiguration(o ConfigurationOptions) *admissionregistrationv1.Va
 	return &admissionregistrationv1.ValidatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: ValidatingConfigurationName, Labels: map[string]string{"app.kubernetes.io/name": "netguard"}},
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
-			Name:                    "networkpolicies.netguard.io",
+			Name:                    networkPolicyWebhookName,
 			ClientConfig:            o.ClientConfig(PathValidateNetworkPolicy),
 			AdmissionReviewVersions: []string{"v1"},
 			SideEffects:             &none,

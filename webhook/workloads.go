@@ -452,18 +452,21 @@ func (a *workloadApplier) Handle(ctx context.Context, req admission.Request) adm
 	// writes the annotations. Reading for them (the cache, then the API
 	// server to confirm) runs while the policies are written, so that it
 	// adds nothing to the time the API server waits.
-	var depWarnings []string
-	var reading sync.WaitGroup
-	if netguardAnnotationsWritten(req, o) {
-		reading.Go(func() { depWarnings = prefixed(a.s.dependencyWarnings(ctx, w)) })
-	}
+	written := netguardAnnotationsWritten(req, o)
 	if dryRun {
-		reading.Wait()
-		warnings := slices.Grow(depWarnings, len(gen.Policies))
+		var warnings []string
+		if written {
+			warnings = prefixed(a.s.dependencyWarnings(ctx, w))
+		}
 		for _, p := range gen.Policies {
 			warnings = append(warnings, "netguard (dry run): would generate NetworkPolicy "+p.Name)
 		}
 		return admission.Allowed("").WithWarnings(warnings...)
+	}
+	var depWarnings []string
+	var reading sync.WaitGroup
+	if written {
+		reading.Go(func() { depWarnings = prefixed(a.s.dependencyWarnings(ctx, w)) })
 	}
 	applied, deleted, err := a.s.injector.apply(ctx, w, gen)
 	reading.Wait()

@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -399,6 +398,15 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams i
 		return fmt.Errorf("set up the background audit: %w", err)
 	}
 	startLog := log.WithName("start")
+	policyOpts := webhook.AdmissionPolicyOptions{ExcludedNamespaces: append([]string{o.Namespace}, o.ExcludedNamespaces...)}
+	// enableCELSkip lets the webhook skip what the admission policies decide
+	// once they answer (webhook/celskip.go). When they do not, it keeps
+	// judging every write: slower, never less safe, so serve goes on.
+	enableCELSkip := func(ctx context.Context) {
+		if err := webhook.EnableCELSkip(ctx, mgr.GetClient(), mgr.GetAPIReader(), &cfg, policyOpts, webhook.CELSkipOptions{}); err != nil && ctx.Err() == nil {
+			startLog.Error(err, "the NetworkPolicy webhook will judge every write, including those the admission policies decide")
+		}
+	}
 	err = mgr.Add(webhook.EveryReplica(func(ctx context.Context) error {
 		if err := lc.waitForAPIServer(ctx, restCfg, mgr.GetRESTMapper(), startLog); err != nil {
 			return nil // stopping
@@ -411,20 +419,14 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams i
 		}
 		// The webhook skips the writes the admission policies decide: they
 		// must exist before netguard is ready (docs/admission.md).
-		policyOpts := webhook.AdmissionPolicyOptions{ExcludedNamespaces: append([]string{o.Namespace}, o.ExcludedNamespaces...)}
 		if err := lc.retry(ctx, "admission policies", startLog, func(ctx context.Context) error {
 			return webhook.ApplyAdmissionPolicies(ctx, mgr.GetClient(), &cfg, policyOpts)
 		}); err != nil {
 			return nil
 		}
-		// Only now may the webhook skip what they decide (webhook/celskip.go).
-		// When they do not answer, it keeps judging every write: slower,
-		// never less safe, so serve goes on.
-		if err := webhook.EnableCELSkip(ctx, mgr.GetClient(), mgr.GetAPIReader(), &cfg, policyOpts, webhook.CELSkipOptions{}); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			startLog.Error(err, "the NetworkPolicy webhook will judge every write, including those the admission policies decide")
+		enableCELSkip(ctx)
+		if ctx.Err() != nil {
+			return nil
 		}
 		if !o.DisableControllers {
 			if err := srv.SetupControllers(mgr, webhook.ControllerOptions{OrphanGrace: o.OrphanGrace}); err != nil {
@@ -443,25 +445,30 @@ func runServe(cmd *cobra.Command, o *serveOptions, cfg webhook.Config, streams i
 	// The leader keeps the admission policies as its configuration says, and
 	// the webhook's skip of what they decide: a policy deleted or edited by
 	// hand, or a configuration replaced, is restored within a minute.
+	// The start-up runnable has just applied both: the first pass is a
+	// period later.
 	err = mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		if !lc.waitStarted(ctx) {
 			return nil
 		}
-		policyOpts := webhook.AdmissionPolicyOptions{ExcludedNamespaces: append([]string{o.Namespace}, o.ExcludedNamespaces...)}
-		wait.UntilWithContext(ctx, func(ctx context.Context) {
+		tick := time.NewTicker(admissionPolicyResync)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+			}
 			if err := webhook.ApplyAdmissionPolicies(ctx, mgr.GetClient(), &cfg, policyOpts); err != nil {
 				if ctx.Err() == nil {
 					startLog.Error(err, "could not restore the admission policies; retrying in a minute")
 				}
-				return
+				continue
 			}
 			// A configuration replaced since (kubectl replace, helm upgrade
 			// --force) gets its skip back.
-			if err := webhook.EnableCELSkip(ctx, mgr.GetClient(), mgr.GetAPIReader(), &cfg, policyOpts, webhook.CELSkipOptions{}); err != nil && ctx.Err() == nil {
-				startLog.Error(err, "the NetworkPolicy webhook will judge every write, including those the admission policies decide")
-			}
-		}, admissionPolicyResync)
-		return nil
+			enableCELSkip(ctx)
+		}
 	}))
 	if err != nil {
 		return err
