@@ -276,9 +276,10 @@ func BenchmarkServeFloor(b *testing.B) {
 
 // BenchmarkServeWorkloadApplier is the validating webhook for the same
 // Deployment in a dry run: it generates the policies and answers with a
-// warning per policy, writing nothing.
+// warning per policy, writing nothing. Its injector has the generation cache,
+// as serve's has: the mutating call before it leaves the generation there.
 func BenchmarkServeWorkloadApplier(b *testing.B) {
-	s := &Server{cfg: testConfig(), injector: &injector{cache: benchProfiles()}}
+	s := &Server{cfg: testConfig(), injector: &injector{cache: benchProfiles(), generated: newGenerationCache(generationCacheSize)}}
 	s.namespaces = &fakeNamespaces{labels: map[string]map[string]string{"team": nil}}
 	s.synced.Store(true)
 	wh := &admission.Webhook{Handler: &workloadApplier{s: s}}

@@ -116,14 +116,14 @@ func (r *workloadReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 		r.recorder.Eventf(o, nil, corev1.EventTypeWarning, "GenerationFailed", "Generate", "netguard will not generate NetworkPolicies that violate netguard %s: %s", quote(verdict.enforce), joinViolations(verdict.denied))
 		return reconcile.Result{}, nil
 	}
-	applied, deleted, err := r.s.injector.apply(ctx, w, gen)
+	applied, deleted, err := r.s.injector.apply(ctx, w, gen.Generated)
 	if err != nil {
 		r.recorder.Eventf(o, nil, corev1.EventTypeWarning, "GenerationFailed", "Apply", "netguard could not write NetworkPolicies: %v", err)
 		return reconcile.Result{}, err
 	}
 	record := gen.Record().String()
 	if w.Annotations[rules.AnnotationGenerated] != record {
-		if err := r.patchWorkload(ctx, o, &gen, record); err != nil {
+		if err := r.patchWorkload(ctx, o, &gen.Generated, record); err != nil {
 			return reconcile.Result{}, err
 		}
 		r.recorder.Eventf(o, nil, corev1.EventTypeNormal, "PoliciesGenerated", "Generate", "netguard generated NetworkPolicies %s (digest %s)", strings.Join(applied, ", "), short(gen.Digest))

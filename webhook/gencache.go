@@ -40,8 +40,16 @@ type generationCache struct {
 }
 
 type generationEntry struct {
-	gen      rules.Generated
+	gen      generation
 	profiles []profileVersion
+}
+
+// generation is what injector.generate returns: rules.Generate's result and,
+// when it is cached, the memo of how the namespace's levels judged it
+// (judgeGenerated), shared with every later caller that finds it.
+type generation struct {
+	rules.Generated
+	judged *verdictMemo
 }
 
 // profileVersion identifies the exact NetworkProfile a generation used.
@@ -111,11 +119,11 @@ func generationKey(w rules.Workload) string {
 
 // get returns the generation stored under key if every profile it used is
 // unchanged in r.
-func (c *generationCache) get(ctx context.Context, r client.Reader, key string) (rules.Generated, bool) {
+func (c *generationCache) get(ctx context.Context, r client.Reader, key string) (generation, bool) {
 	v, ok := c.entries.Get(key)
 	if !ok {
 		generationCacheLookups.WithLabelValues("miss").Inc()
-		return rules.Generated{}, false
+		return generation{}, false
 	}
 	e := v.(*generationEntry)
 	for _, pv := range e.profiles {
@@ -123,13 +131,16 @@ func (c *generationCache) get(ctx context.Context, r client.Reader, key string) 
 		if err := r.Get(ctx, types.NamespacedName{Name: pv.name}, p); err != nil || p.UID != pv.uid || p.ResourceVersion != pv.resourceVersion {
 			c.entries.Remove(key)
 			generationCacheLookups.WithLabelValues("miss").Inc()
-			return rules.Generated{}, false
+			return generation{}, false
 		}
 	}
 	generationCacheLookups.WithLabelValues("hit").Inc()
 	return e.gen, true
 }
 
-func (c *generationCache) add(key string, gen rules.Generated, profiles []profileVersion) {
-	c.entries.Add(key, &generationEntry{gen: gen, profiles: profiles})
+// add stores gen under key and returns it with its verdict memo.
+func (c *generationCache) add(key string, gen rules.Generated, profiles []profileVersion) generation {
+	g := generation{Generated: gen, judged: &verdictMemo{}}
+	c.entries.Add(key, &generationEntry{gen: g, profiles: profiles})
+	return g
 }

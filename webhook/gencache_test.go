@@ -40,7 +40,7 @@ func TestGenerationCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !reflect.DeepEqual(got, want) || len(gotErrs) != len(wantErrs) {
+		if !reflect.DeepEqual(got.Generated, want.Generated) || len(gotErrs) != len(wantErrs) {
 			t.Fatalf("cached generation differs from a fresh one:\n got %+v %v\nwant %+v %v", got, gotErrs, want, wantErrs)
 		}
 		return hits() > before
@@ -112,4 +112,57 @@ func TestGenerationKeyIsUnambiguous(t *testing.T) {
 	if generationKey(a) == generationKey(b) || generationKey(a) == generationKey(c) {
 		t.Fatal("different inputs share a key")
 	}
+}
+
+// TestGenerationCacheVerdicts: a cached generation carries how the
+// namespace's levels judged it; a later call at another level judges it
+// anew, and every verdict is the one an uncached generation gets.
+func TestGenerationCacheVerdicts(t *testing.T) {
+	ctx := context.Background()
+	c := fake.NewClientBuilder().WithScheme(NewScheme()).Build()
+	labels := &fakeNamespaces{labels: map[string]map[string]string{"shop": nil}}
+	cached := &Server{cfg: testConfig(), namespaces: labels, injector: &injector{cache: c, live: c, generated: newGenerationCache(16)}}
+	plain := &Server{cfg: testConfig(), namespaces: labels, injector: &injector{cache: c, live: c}}
+	w := rules.Workload{Kind: "Deployment", Namespace: "shop", Name: "web", UID: "u1", NamespaceLabels: map[string]string{},
+		Annotations: map[string]string{rules.AnnotationDependsOn: "api:1-65535 cache:6379"}}
+
+	judge := func(s *Server) generatedVerdict {
+		t.Helper()
+		gen, ferrs, err := s.injector.generate(ctx, w)
+		if err != nil || len(ferrs) > 0 {
+			t.Fatal(err, ferrs)
+		}
+		v, err := s.judgeGenerated(ctx, w, gen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	check := func(step string, wantDenied, wantWarned bool) {
+		t.Helper()
+		for i := 0; i < 2; i++ { // the second call finds the memo
+			got, want := judge(cached), judge(plain)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s, call %d: cached verdict differs:\n got %+v\nwant %+v", step, i, got, want)
+			}
+			if (len(got.denied) > 0) != wantDenied || (len(got.warnings) > 0) != wantWarned {
+				t.Fatalf("%s, call %d: denied %v, warnings %v", step, i, got.denied, got.warnings)
+			}
+		}
+	}
+	// Enforce baseline, warn restricted: "api:1-65535" is too wide for
+	// restricted only.
+	check("default levels", false, true)
+	gen, _, _ := cached.injector.generate(ctx, w)
+	if gen.judged == nil || len(gen.judged.judged) != 2 {
+		t.Fatalf("want the baseline and restricted verdicts in the memo, got %+v", gen.judged)
+	}
+	labels.mu.Lock()
+	labels.labels["shop"] = map[string]string{rules.LabelEnforce: "restricted"}
+	labels.mu.Unlock()
+	check("enforce restricted", true, false)
+	labels.mu.Lock()
+	labels.labels["shop"] = map[string]string{rules.LabelEnforce: "privileged", rules.LabelWarn: "privileged", rules.LabelAudit: "privileged"}
+	labels.mu.Unlock()
+	check("privileged", false, false)
 }

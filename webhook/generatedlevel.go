@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"sync"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,10 +26,44 @@ type generatedVerdict struct {
 
 // judgeGenerated evaluates gen, Generate's result for w, at the modes of w's
 // namespace. Profile rules are not judged: their scope is.
-func (s *Server) judgeGenerated(ctx context.Context, w rules.Workload, gen rules.Generated) (generatedVerdict, error) {
+//
+// A generation from the cache carries the verdicts earlier calls worked out
+// for it (gen.judged): its inputs are the same, so are its verdicts.
+func (s *Server) judgeGenerated(ctx context.Context, w rules.Workload, gen generation) (generatedVerdict, error) {
 	return s.judge(ctx, w.Namespace, func(l rules.Level, v rules.Version) []rules.Violation {
-		return rules.GeneratedViolations(w, gen, l, v)
+		return gen.judged.at(rules.LevelVersion{Level: l, Version: v}, func() []rules.Violation {
+			return rules.GeneratedViolations(w, gen.Generated, l, v)
+		})
 	})
+}
+
+// verdictMemo remembers rules.GeneratedViolations for one cached generation
+// at each level and version it was judged at. A nil memo remembers nothing.
+type verdictMemo struct {
+	mu sync.Mutex
+	judged map[rules.LevelVersion][]rules.Violation
+}
+
+// at returns the violations at lv, working them out with judge the first
+// time. The slices are shared: callers must not change them.
+func (m *verdictMemo) at(lv rules.LevelVersion, judge func() []rules.Violation) []rules.Violation {
+	if m == nil {
+		return judge()
+	}
+	m.mu.Lock()
+	vs, ok := m.judged[lv]
+	m.mu.Unlock()
+	if ok {
+		return vs
+	}
+	vs = judge()
+	m.mu.Lock()
+	if m.judged == nil {
+		m.judged = make(map[rules.LevelVersion][]rules.Violation, 2)
+	}
+	m.judged[lv] = vs
+	m.mu.Unlock()
+	return vs
 }
 
 // judge evaluates generated policies at the modes of namespace; violations
@@ -39,15 +74,25 @@ func (s *Server) judge(ctx context.Context, namespace string, violations func(ru
 		return generatedVerdict{}, err
 	}
 	policy, _ := rules.PolicyForNamespace(s.cfg.Defaults, labels)
+	// Warn and audit are usually at one level: judge each level once.
+	judged := make(map[rules.LevelVersion][]rules.Violation, 3)
+	at := func(lv rules.LevelVersion) []rules.Violation {
+		vs, ok := judged[lv]
+		if !ok {
+			vs = violations(lv.Level, lv.Version)
+			judged[lv] = vs
+		}
+		return vs
+	}
 	v := generatedVerdict{enforce: policy.Enforce}
-	if v.denied = violations(policy.Enforce.Level, policy.Enforce.Version); len(v.denied) > 0 {
+	if v.denied = at(policy.Enforce); len(v.denied) > 0 {
 		countViolations(v.denied, "enforce")
 		return v, nil
 	}
-	for _, vi := range violations(policy.Warn.Level, policy.Warn.Version) {
+	for _, vi := range at(policy.Warn) {
 		v.warnings = append(v.warnings, "netguard: would violate netguard "+quote(policy.Warn)+": "+vi.String())
 	}
-	if vs := violations(policy.Audit.Level, policy.Audit.Version); len(vs) > 0 {
+	if vs := at(policy.Audit); len(vs) > 0 {
 		v.auditAnnotations = map[string]string{AuditAnnotationViolations: "would violate netguard " + quote(policy.Audit) + ": " + joinViolations(vs)}
 	}
 	return v, nil

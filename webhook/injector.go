@@ -54,18 +54,18 @@ type injector struct {
 //
 // The result may be shared with other callers (generationCache): it must not
 // be changed.
-func (in *injector) generate(ctx context.Context, w rules.Workload) (rules.Generated, field.ErrorList, error) {
+func (in *injector) generate(ctx context.Context, w rules.Workload) (generation, field.ErrorList, error) {
 	if w.NamespaceLabels == nil && in.namespaces != nil && rules.IsAnnotated(w.Annotations) {
 		labels, err := in.namespaces.NamespaceLabels(ctx, w.Namespace)
 		if err != nil {
-			return rules.Generated{}, nil, fmt.Errorf("read namespace %q: %w", w.Namespace, err)
+			return generation{}, nil, fmt.Errorf("read namespace %q: %w", w.Namespace, err)
 		}
 		w.NamespaceLabels = labels
 	}
 	if w.Components == nil && rules.IsAnnotated(w.Annotations) {
 		idx, err := in.localIndex(ctx, w)
 		if err != nil {
-			return rules.Generated{}, nil, err
+			return generation{}, nil, err
 		}
 		w.Components = idx
 	}
@@ -80,12 +80,12 @@ func (in *injector) generate(ctx context.Context, w rules.Workload) (rules.Gener
 	}
 	ann, _, errs := rules.ParseAnnotations(w.Name, w.Annotations, field.NewPath("metadata"))
 	if len(errs) > 0 {
-		return rules.Generated{}, errs, nil
+		return generation{}, errs, nil
 	}
 	if w.Consent == nil {
 		consent, err := in.consent(ctx, w, ann)
 		if err != nil {
-			return rules.Generated{}, nil, err
+			return generation{}, nil, err
 		}
 		w.Consent = consent
 	}
@@ -101,16 +101,16 @@ func (in *injector) generate(ctx context.Context, w rules.Workload) (rules.Gener
 			if apierrors.IsNotFound(err) {
 				continue // the generator reports it with the annotation's field path
 			}
-			return rules.Generated{}, nil, fmt.Errorf("read NetworkProfile %q: %w", name, err)
+			return generation{}, nil, fmt.Errorf("read NetworkProfile %q: %w", name, err)
 		}
 		profiles[name] = ProfileToRules(p)
 		used = append(used, profileVersion{name: name, resourceVersion: p.ResourceVersion, uid: p.UID})
 	}
 	gen, errs := rules.Generate(w, profiles)
 	if key != "" && len(errs) == 0 && len(used) == len(ann.Profiles) {
-		in.generated.add(key, gen, used)
+		return in.generated.add(key, gen, used), nil, nil
 	}
-	return gen, errs, nil
+	return generation{Generated: gen}, errs, nil
 }
 
 // apply makes the cluster hold exactly gen's policies for w: each is applied

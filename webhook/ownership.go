@@ -201,7 +201,7 @@ func (in *injector) restoreOwners(ctx context.Context, w rules.Workload) ([]stri
 		for _, p := range gen.Policies {
 			kept = append(kept, p.Name)
 		}
-		if _, _, err := in.apply(ctx, owner, gen); err != nil {
+		if _, _, err := in.apply(ctx, owner, gen.Generated); err != nil {
 			return kept, fmt.Errorf("restore the policies of %s, which owns component %q: %w", owner.Ref(), c, err)
 		}
 	}

@@ -264,7 +264,7 @@ func (m *workloadMutator) handle(ctx context.Context, req admission.Request) (ad
 	if !written {
 		// Nothing the user wrote changes what netguard generates: no new
 		// judgement, no warnings about an unrelated patch.
-		return patched(o.doc, o.kind, &gen, nil), decision{"allow", "inject", "none"}
+		return patched(o.doc, o.kind, &gen.Generated, nil), decision{"allow", "inject", "none"}
 	}
 	verdict, err := m.s.judgeGenerated(ctx, w, gen)
 	if err != nil {
@@ -277,7 +277,7 @@ func (m *workloadMutator) handle(ctx context.Context, req admission.Request) (ad
 	// Dependency warnings come from the validating webhook, which reads
 	// for them while it writes the policies (workloadApplier).
 	notes = append(notes, gen.Warnings...)
-	resp := patched(o.doc, o.kind, &gen, notes)
+	resp := patched(o.doc, o.kind, &gen.Generated, notes)
 	resp.Warnings = append(resp.Warnings, verdict.warnings...)
 	if len(verdict.auditAnnotations) > 0 {
 		resp.AuditAnnotations = verdict.auditAnnotations
@@ -468,7 +468,7 @@ func (a *workloadApplier) Handle(ctx context.Context, req admission.Request) adm
 	if written {
 		reading.Go(func() { depWarnings = prefixed(a.s.dependencyWarnings(ctx, w)) })
 	}
-	applied, deleted, err := a.s.injector.apply(ctx, w, gen)
+	applied, deleted, err := a.s.injector.apply(ctx, w, gen.Generated)
 	reading.Wait()
 	if err != nil {
 		log.Info("could not apply generated policies; admitting and leaving it to the controller", "error", err.Error())
