@@ -40,7 +40,7 @@ func (s *Server) judgeGenerated(ctx context.Context, w rules.Workload, gen gener
 // verdictMemo remembers rules.GeneratedViolations for one cached generation
 // at each level and version it was judged at. A nil memo remembers nothing.
 type verdictMemo struct {
-	mu sync.Mutex
+	mu     sync.Mutex
 	judged map[rules.LevelVersion][]rules.Violation
 }
 
