@@ -92,6 +92,24 @@ func newConfirmationLimiter() *rate.Limiter { return rate.NewLimiter(5, 10) }
 // the API server.
 const confirmListLimit = 500
 
+// fromWatchCache makes a confirming list read the API server's watch cache
+// as it is: resourceVersion "1" with resourceVersionMatch NotOlderThan is
+// any state not older than the first, served at once with the limit
+// honoured. netguard's informers are fed from that cache, so it holds every
+// workload netguard's cache does and those stored since. A consistent read
+// (no resourceVersion) would be fresher by the etcd watch's few
+// milliseconds, but in a namespace where a kind is idle the API server
+// waits for etcd's next progress notification to serve it, up to 100 ms,
+// and the workload's write waited for that. resourceVersion "0" would be
+// served at once too, but the watch cache ignores the limit for it.
+// Each list gets its own: controller-runtime writes into Raw.
+func fromWatchCache() client.ListOption {
+	return &client.ListOptions{Raw: &metav1.ListOptions{
+		ResourceVersion:      "1",
+		ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan,
+	}}
+}
+
 // undeclaredIn is dependencyWarnings against one reader. With limit > 0 the
 // lists run concurrently, each of at most limit objects, and a namespace
 // with more of a kind gives no warnings.
@@ -99,14 +117,17 @@ func undeclaredIn(ctx context.Context, r client.Reader, w rules.Workload, ann ru
 	lists := make([]*metav1.PartialObjectMetadataList, len(workloadKinds))
 	locals := &netguardv1alpha1.LocalNetworkConfigList{}
 	read := make([]func() error, 0, len(workloadKinds)+1)
-	var opts []client.ListOption
-	if limit > 0 {
-		opts = append(opts, client.Limit(limit))
+	opts := func() []client.ListOption {
+		opts := []client.ListOption{client.InNamespace(w.Namespace)}
+		if limit > 0 {
+			opts = append(opts, client.Limit(limit), fromWatchCache())
+		}
+		return opts
 	}
 	for i, kind := range workloadKinds {
 		lists[i] = workloadMetadataList(kind)
 		read = append(read, func() error {
-			if err := r.List(ctx, lists[i], append([]client.ListOption{client.InNamespace(w.Namespace)}, opts...)...); err != nil {
+			if err := r.List(ctx, lists[i], opts()...); err != nil {
 				return fmt.Errorf("list %ss: %w", kind, err)
 			}
 			if limit > 0 && lists[i].Continue != "" {
@@ -116,10 +137,13 @@ func undeclaredIn(ctx context.Context, r client.Reader, w rules.Workload, ann ru
 		})
 	}
 	read = append(read, func() error {
-		// LocalNetworkConfigs are few (netguard bounds their components);
-		// a namespace without the CRD has none.
-		if err := r.List(ctx, locals, client.InNamespace(w.Namespace)); err != nil {
+		// A cluster without the CRD has none.
+		if err := r.List(ctx, locals, opts()...); err != nil {
 			locals.Items = nil
+			return nil
+		}
+		if limit > 0 && locals.Continue != "" {
+			return fmt.Errorf("more than %d LocalNetworkConfigs", limit)
 		}
 		return nil
 	})

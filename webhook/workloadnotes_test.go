@@ -134,7 +134,8 @@ func TestApplierDependencyWarnings(t *testing.T) {
 // The API server confirms a dependency warning with bounded lists: each
 // carries confirmListLimit, and a namespace with more workloads of a kind
 // than one list holds gives no warning rather than make netguard read all of
-// them on every write.
+// them on every write. The lists read the watch cache as it is: a consistent
+// read waits up to 100 ms for an idle kind, and the write waited with it.
 func TestApplierDependencyWarningsBoundedConfirmation(t *testing.T) {
 	for _, truncated := range []bool{false, true} {
 		s, c := testServer(t)
@@ -144,9 +145,13 @@ func TestApplierDependencyWarningsBoundedConfirmation(t *testing.T) {
 			if err := cl.List(ctx, list, opts...); err != nil {
 				return err
 			}
+			raw := (&client.ListOptions{}).ApplyOptions(opts).AsListOptions()
+			if raw.ResourceVersion != "1" || raw.ResourceVersionMatch != metav1.ResourceVersionMatchNotOlderThan {
+				t.Errorf("a confirming list of %T with resourceVersion %q, match %q: want the watch cache as it is (\"1\", NotOlderThan), not a consistent read", list, raw.ResourceVersion, raw.ResourceVersionMatch)
+			}
 			if l, ok := list.(*metav1.PartialObjectMetadataList); ok {
 				mu.Lock()
-				limits = append(limits, (&client.ListOptions{}).ApplyOptions(opts).Limit)
+				limits = append(limits, raw.Limit)
 				mu.Unlock()
 				if truncated && l.GroupVersionKind().Kind == "PodList" {
 					l.Continue = "more"
