@@ -32,14 +32,18 @@ import (
 // binding has its policy's name).
 const (
 	AdmissionPolicyEnforce = "netguard-enforce"
-	AdmissionPolicyWarn    = "netguard-warn"
-	// AdmissionPolicyAudit has the NetworkPolicy webhook's name: the API
-	// server prefixes a policy's audit annotations with its name.
-	AdmissionPolicyAudit = "networkpolicies.netguard.io"
+	// AdmissionPolicyWarnAudit warns and audits. It has the NetworkPolicy
+	// webhook's name: the API server prefixes a policy's audit annotations
+	// with its name. Warn and audit are one policy because every policy
+	// costs the API server a conversion of the request and an evaluation of
+	// its match conditions and of the enforce level on each write; a
+	// policy's audit annotations are published whatever its binding's
+	// validationActions, so the binding's Warn serves both.
+	AdmissionPolicyWarnAudit = "networkpolicies.netguard.io"
 )
 
-// AdmissionPolicyNames are the three policies, enforce, warn, audit.
-var AdmissionPolicyNames = []string{AdmissionPolicyEnforce, AdmissionPolicyWarn, AdmissionPolicyAudit}
+// AdmissionPolicyNames are the policies, enforce first.
+var AdmissionPolicyNames = []string{AdmissionPolicyEnforce, AdmissionPolicyWarnAudit}
 
 // AdmissionPolicyOptions say where the policies apply.
 type AdmissionPolicyOptions struct {
@@ -94,29 +98,26 @@ func AdmissionPolicies(cfg *Config, o AdmissionPolicyOptions) ([]*admissionregis
 
 	// One validation per violation, as the webhook sends one warning per
 	// violation; none when enforce denies, as the webhook sends none then.
-	warnPolicy := newAdmissionPolicy(AdmissionPolicyWarn, cfg, append(slices.Clone(common), modeVars("warn", cfg.Defaults.Warn)...))
+	// The audit annotations use the webhook's keys: the API server
+	// prefixes them with the policy's name, which is the webhook's, so an
+	// audit pipeline reads one key whichever path decided; an empty value
+	// is left out, as the webhook leaves the key out.
+	warnAudit := newAdmissionPolicy(AdmissionPolicyWarnAudit, cfg, slices.Concat(common, modeVars("warn", cfg.Defaults.Warn), modeVars("audit", cfg.Defaults.Audit), []admissionregistrationv1.Variable{lvOf("enforce")}))
 	for k := range rules.CELMaxSlots + 1 {
-		warnPolicy.Spec.Validations = append(warnPolicy.Spec.Validations, admissionregistrationv1.Validation{
+		warnAudit.Spec.Validations = append(warnAudit.Spec.Validations, admissionregistrationv1.Validation{
 			Expression:        fmt.Sprintf(`size(variables.enforceViolations) > 0 || size(variables.warnViolations) <= %d`, k),
 			MessageExpression: fmt.Sprintf(`'would violate netguard "' + variables.warnLevelVersion + '": ' + variables.warnViolations[%d]`, k),
 			Message:           "would violate netguard",
 		})
 	}
-
-	// The audit policy reports through audit annotations of the webhook's
-	// keys: the API server prefixes them with the policy's name, which is
-	// the webhook's, so an audit pipeline reads one key whichever path
-	// decided; an empty value is left out, as the webhook leaves the key out.
-	// Its binding's Audit action has nothing to add.
-	auditPolicy := newAdmissionPolicy(AdmissionPolicyAudit, cfg, append(slices.Clone(common), append(modeVars("audit", cfg.Defaults.Audit), lvOf("enforce"))...))
-	auditPolicy.Spec.AuditAnnotations = []admissionregistrationv1.AuditAnnotation{
+	warnAudit.Spec.AuditAnnotations = []admissionregistrationv1.AuditAnnotation{
 		{Key: AuditAnnotationEnforcePolicy, ValueExpression: `variables.enforceLevelVersion`},
 		{Key: AuditAnnotationViolations, ValueExpression: `size(variables.enforceViolations) > 0 || size(variables.auditViolations) == 0 ? '' : 'would violate netguard "' + variables.auditLevelVersion + '": ' + variables.auditViolations.join('; ')`},
 	}
 
 	excluded := bindingExcluded(cfg, o)
-	policies := []*admissionregistrationv1.ValidatingAdmissionPolicy{enforcePolicy, warnPolicy, auditPolicy}
-	actions := [][]admissionregistrationv1.ValidationAction{{admissionregistrationv1.Deny}, {admissionregistrationv1.Warn}, {admissionregistrationv1.Audit}}
+	policies := []*admissionregistrationv1.ValidatingAdmissionPolicy{enforcePolicy, warnAudit}
+	actions := [][]admissionregistrationv1.ValidationAction{{admissionregistrationv1.Deny}, {admissionregistrationv1.Warn}}
 	var bindings []*admissionregistrationv1.ValidatingAdmissionPolicyBinding
 	for i, p := range policies {
 		bindings = append(bindings, &admissionregistrationv1.ValidatingAdmissionPolicyBinding{

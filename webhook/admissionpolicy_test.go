@@ -23,10 +23,12 @@ func TestAdmissionPoliciesShape(t *testing.T) {
 		PlatformGroups:    []string{"platform-admins"},
 	}
 	policies, bindings := AdmissionPolicies(cfg, AdmissionPolicyOptions{ExcludedNamespaces: []string{"netguard-system"}})
-	if len(policies) != 3 || len(bindings) != 3 {
-		t.Fatalf("%d policies and %d bindings, want 3 and 3", len(policies), len(bindings))
+	if len(policies) != 2 || len(bindings) != 2 {
+		t.Fatalf("%d policies and %d bindings, want 2 and 2", len(policies), len(bindings))
 	}
-	wantActions := map[string]admissionregistrationv1.ValidationAction{AdmissionPolicyEnforce: admissionregistrationv1.Deny, AdmissionPolicyWarn: admissionregistrationv1.Warn, AdmissionPolicyAudit: admissionregistrationv1.Audit}
+	// Warn and audit share one policy: its audit annotations are published
+	// whatever the binding's actions.
+	wantActions := map[string]admissionregistrationv1.ValidationAction{AdmissionPolicyEnforce: admissionregistrationv1.Deny, AdmissionPolicyWarnAudit: admissionregistrationv1.Warn}
 	for i, p := range policies {
 		b := bindings[i]
 		if b.Spec.PolicyName != p.Name || !slices.Equal(b.Spec.ValidationActions, []admissionregistrationv1.ValidationAction{wantActions[p.Name]}) {
@@ -57,12 +59,12 @@ func TestAdmissionPoliciesShape(t *testing.T) {
 	if n := len(policies[1].Spec.Validations); n != rules.CELMaxSlots+1 {
 		t.Errorf("warn policy has %d validations, want one per possible violation (%d)", n, rules.CELMaxSlots+1)
 	}
-	if keys := []string{policies[2].Spec.AuditAnnotations[0].Key, policies[2].Spec.AuditAnnotations[1].Key}; !slices.Equal(keys, []string{AuditAnnotationEnforcePolicy, AuditAnnotationViolations}) {
+	if keys := []string{policies[1].Spec.AuditAnnotations[0].Key, policies[1].Spec.AuditAnnotations[1].Key}; !slices.Equal(keys, []string{AuditAnnotationEnforcePolicy, AuditAnnotationViolations}) {
 		t.Errorf("audit annotations %v", keys)
 	}
 	// The audit default is pinned: its version is in the level's text.
 	var auditVersion string
-	for _, v := range policies[2].Spec.Variables {
+	for _, v := range policies[1].Spec.Variables {
 		if v.Name == "auditVersion" {
 			auditVersion = v.Expression
 		}
