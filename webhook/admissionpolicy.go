@@ -74,12 +74,20 @@ func AdmissionPolicies(cfg *Config, o AdmissionPolicyOptions) ([]*admissionregis
 	lvOf := func(mode string) admissionregistrationv1.Variable {
 		return admissionregistrationv1.Variable{Name: mode + "LevelVersion", Expression: fmt.Sprintf(`variables.%[1]sVersion == 'latest' ? variables.%[1]sLevel : variables.%[1]sLevel + ':' + variables.%[1]sVersion`, mode)}
 	}
-	modeVars := func(mode string, def LevelVersion) []admissionregistrationv1.Variable {
+	// The violations depend on the level alone (rules/cel.go: no check's
+	// versions differ in the part CEL decides), so a mode at the level of
+	// an earlier one reuses its list: the warn and audit defaults are one
+	// level, and the API server evaluates variables lazily, once each.
+	modeVars := func(mode string, def LevelVersion, earlier ...string) []admissionregistrationv1.Variable {
 		l := rules.CELLevelFor(labels, mode, def)
+		violations := rules.CELViolationsExpression(rules.CELRank("variables."+mode+"Level"), "request.namespace")
+		for _, e := range earlier {
+			violations = fmt.Sprintf(`variables.%[1]sLevel == variables.%[2]sLevel ? variables.%[2]sViolations : (%[3]s)`, mode, e, violations)
+		}
 		return []admissionregistrationv1.Variable{
 			{Name: mode + "Level", Expression: l.Level},
 			{Name: mode + "Version", Expression: l.Version},
-			{Name: mode + "Violations", Expression: rules.CELViolationsExpression(rules.CELRank("variables."+mode+"Level"), "request.namespace")},
+			{Name: mode + "Violations", Expression: violations},
 			lvOf(mode),
 		}
 	}
@@ -102,7 +110,7 @@ func AdmissionPolicies(cfg *Config, o AdmissionPolicyOptions) ([]*admissionregis
 	// prefixes them with the policy's name, which is the webhook's, so an
 	// audit pipeline reads one key whichever path decided; an empty value
 	// is left out, as the webhook leaves the key out.
-	warnAudit := newAdmissionPolicy(AdmissionPolicyWarnAudit, cfg, slices.Concat(common, modeVars("warn", cfg.Defaults.Warn), modeVars("audit", cfg.Defaults.Audit), []admissionregistrationv1.Variable{lvOf("enforce")}))
+	warnAudit := newAdmissionPolicy(AdmissionPolicyWarnAudit, cfg, slices.Concat(common, modeVars("warn", cfg.Defaults.Warn, "enforce"), modeVars("audit", cfg.Defaults.Audit, "warn", "enforce"), []admissionregistrationv1.Variable{lvOf("enforce")}))
 	for k := range rules.CELMaxSlots + 1 {
 		warnAudit.Spec.Validations = append(warnAudit.Spec.Validations, admissionregistrationv1.Validation{
 			Expression:        fmt.Sprintf(`size(variables.enforceViolations) > 0 || size(variables.warnViolations) <= %d`, k),
