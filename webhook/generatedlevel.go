@@ -75,14 +75,9 @@ func (s *Server) judge(ctx context.Context, namespace string, violations func(ru
 	}
 	policy, _ := rules.PolicyForNamespace(s.cfg.Defaults, labels)
 	// Warn and audit are usually at one level: judge each level once.
-	judged := make(map[rules.LevelVersion][]rules.Violation, 3)
+	judged := &verdictMemo{}
 	at := func(lv rules.LevelVersion) []rules.Violation {
-		vs, ok := judged[lv]
-		if !ok {
-			vs = violations(lv.Level, lv.Version)
-			judged[lv] = vs
-		}
-		return vs
+		return judged.at(lv, func() []rules.Violation { return violations(lv.Level, lv.Version) })
 	}
 	v := generatedVerdict{enforce: policy.Enforce}
 	if v.denied = at(policy.Enforce); len(v.denied) > 0 {
