@@ -131,12 +131,25 @@ func CELRank(level string) string {
 	return expr
 }
 
-// CELViolationsExpression is a CEL list of strings: the violations,
-// formatted as Violation.String, in Evaluate's order, of the object at the
-// level whose rank is the CEL int expression rank, for an object
-// CELDecidedExpression accepts. namespace is a CEL string expression of the
-// policy's namespace.
-func CELViolationsExpression(rank, namespace string) string {
+// The violations CEL reports, check by check, in check ID order:
+// egressAllPodsToAllPods, egressAllPorts, egressToAnywhere,
+// ingressAllPodsFromAllPods, ingressAllPorts, ingressFromAnywhere,
+// rawNetworkPolicy; the other checks find nothing in this part. Each part
+// is a gate (the level's rank and the direction), a walk of the rules and
+// a predicate per rule, peer or ports entry. CELViolationsExpression words
+// every match; CELCleanExpression only asks whether there is one, with the
+// same gates and predicates, so that the two cannot disagree.
+type celPart struct {
+	// gate is a CEL bool: the check applies at the rank.
+	gate string
+	// violations is a CEL list of strings, evaluated when gate holds.
+	violations string
+	// any is a CEL bool, true when violations is not empty, evaluated
+	// when gate holds.
+	any string
+}
+
+func celParts(rank, namespace string) []celPart {
 	t := celTemplatesOnce()
 	ingressOn := `(!has(object.spec.policyTypes) || size(object.spec.policyTypes) == 0 || 'Ingress' in object.spec.policyTypes)`
 	egressOn := `((!has(object.spec.policyTypes) || size(object.spec.policyTypes) == 0) ? (has(object.spec.egress) && size(object.spec.egress) > 0) : 'Egress' in object.spec.policyTypes)`
@@ -159,31 +172,70 @@ func CELViolationsExpression(rank, namespace string) string {
 	}
 	rules := func(d dir) string { return `(has(object.spec.` + d.name + `) ? object.spec.` + d.name + ` : [])` }
 	prefix := func(id string) string { return celString("[" + id + "] ") }
-	allPods := func(d dir) string {
-		return fmt.Sprintf(`(%[1]d <= %[2]s && %[3]s && %[4]s ? %[5]s.transformList(i, r, has(r.%[6]s) ? r.%[6]s.transformList(j, p, !has(p.podSelector.matchLabels) || size(p.podSelector.matchLabels) == 0, %[7]s + 'spec.%[8]s[' + string(i) + '].%[6]s[' + string(j) + ']: ' + %[9]s) : []).flatten() : [])`,
-			LevelRestricted.Rank(), rank, d.on, subjectAll, rules(d), d.peers, prefix(d.allPods), d.name, ns(d.allPodsMsg))
+	allPods := func(d dir) celPart {
+		peer := `(!has(p.podSelector.matchLabels) || size(p.podSelector.matchLabels) == 0)`
+		return celPart{
+			gate: fmt.Sprintf(`%d <= %s && %s && %s`, LevelRestricted.Rank(), rank, d.on, subjectAll),
+			violations: fmt.Sprintf(`%[1]s.transformList(i, r, has(r.%[2]s) ? r.%[2]s.transformList(j, p, %[3]s, %[4]s + 'spec.%[5]s[' + string(i) + '].%[2]s[' + string(j) + ']: ' + %[6]s) : []).flatten()`,
+				rules(d), d.peers, peer, prefix(d.allPods), d.name, ns(d.allPodsMsg)),
+			any: fmt.Sprintf(`%[1]s.exists(r, has(r.%[2]s) && r.%[2]s.exists(p, %[3]s))`, rules(d), d.peers, peer),
+		}
 	}
-	allPorts := func(d dir) string {
+	allPorts := func(d dir) celPart {
 		proto := `(has(e.protocol) ? e.protocol : 'TCP')`
 		entryMsg := fmt.Sprintf(`(%s == 'UDP' ? %s : (%s == 'SCTP' ? %s : %s))`, proto, celString(d.entryPorts[corev1.ProtocolUDP]), proto, celString(d.entryPorts[corev1.ProtocolSCTP]), celString(d.entryPorts[corev1.ProtocolTCP]))
+		noPorts := `(!has(r.ports) || size(r.ports) == 0)`
 		// An entry without port opens every port of its protocol; a later
 		// one of the same protocol in the same rule adds nothing new and
-		// is not reported again.
+		// is not reported again. The first such entry always is, so
+		// whether there is a violation depends on the entry alone.
 		first := `!r.ports.exists(m, f, m < k && !has(f.port) && (has(f.protocol) ? f.protocol : 'TCP') == ` + proto + `)`
-		return fmt.Sprintf(`(%[1]d <= %[2]s && %[3]s ? %[4]s.transformList(i, r, (!has(r.ports) || size(r.ports) == 0) ? [%[5]s + 'spec.%[6]s[' + string(i) + ']: ' + %[7]s] : r.ports.transformList(k, e, !has(e.port) && %[8]s, %[5]s + 'spec.%[6]s[' + string(i) + '].ports[' + string(k) + ']: ' + %[9]s)).flatten() : [])`,
-			LevelRestricted.Rank(), rank, d.on, rules(d), prefix(d.allPorts), d.name, celString(d.rulePorts), first, entryMsg)
+		return celPart{
+			gate: fmt.Sprintf(`%d <= %s && %s`, LevelRestricted.Rank(), rank, d.on),
+			violations: fmt.Sprintf(`%[1]s.transformList(i, r, %[2]s ? [%[3]s + 'spec.%[4]s[' + string(i) + ']: ' + %[5]s] : r.ports.transformList(k, e, !has(e.port) && %[6]s, %[3]s + 'spec.%[4]s[' + string(i) + '].ports[' + string(k) + ']: ' + %[7]s)).flatten()`,
+				rules(d), noPorts, prefix(d.allPorts), d.name, celString(d.rulePorts), first, entryMsg),
+			any: fmt.Sprintf(`%[1]s.exists(r, %[2]s || r.ports.exists(e, !has(e.port)))`, rules(d), noPorts),
+		}
 	}
-	anywhere := func(d dir) string {
-		return fmt.Sprintf(`(%[1]d <= %[2]s && %[3]s ? %[4]s.transformList(i, r, !has(r.%[5]s) || size(r.%[5]s) == 0, %[6]s + 'spec.%[7]s[' + string(i) + ']: ' + %[8]s) : [])`,
-			LevelBaseline.Rank(), rank, d.on, rules(d), d.peers, prefix(d.anywhere), d.name, celString(d.anyMsg))
+	anywhere := func(d dir) celPart {
+		rule := fmt.Sprintf(`(!has(r.%[1]s) || size(r.%[1]s) == 0)`, d.peers)
+		return celPart{
+			gate: fmt.Sprintf(`%d <= %s && %s`, LevelBaseline.Rank(), rank, d.on),
+			violations: fmt.Sprintf(`%[1]s.transformList(i, r, %[2]s, %[3]s + 'spec.%[4]s[' + string(i) + ']: ' + %[5]s)`,
+				rules(d), rule, prefix(d.anywhere), d.name, celString(d.anyMsg)),
+			any: fmt.Sprintf(`%s.exists(r, %s)`, rules(d), rule),
+		}
 	}
-	raw := fmt.Sprintf(`(%d <= %s ? [%s] : [])`, LevelManaged.Rank(), rank, celString(t["raw"].raw))
+	raw := celPart{gate: fmt.Sprintf(`%d <= %s`, LevelManaged.Rank(), rank), violations: "[" + celString(t["raw"].raw) + "]", any: "true"}
 	e, i := dirs["egress"], dirs["ingress"]
-	// Check ID order: egressAllPodsToAllPods, egressAllPorts,
-	// egressToAnywhere, ingressAllPodsFromAllPods, ingressAllPorts,
-	// ingressFromAnywhere, rawNetworkPolicy; the other checks find nothing
-	// in this part.
-	return strings.Join([]string{allPods(e), allPorts(e), anywhere(e), allPods(i), allPorts(i), anywhere(i), raw}, " + ")
+	return []celPart{allPods(e), allPorts(e), anywhere(e), allPods(i), allPorts(i), anywhere(i), raw}
+}
+
+// CELViolationsExpression is a CEL list of strings: the violations,
+// formatted as Violation.String, in Evaluate's order, of the object at the
+// level whose rank is the CEL int expression rank, for an object
+// CELDecidedExpression accepts. namespace is a CEL string expression of the
+// policy's namespace.
+func CELViolationsExpression(rank, namespace string) string {
+	var parts []string
+	for _, p := range celParts(rank, namespace) {
+		parts = append(parts, fmt.Sprintf(`(%s ? %s : [])`, p.gate, p.violations))
+	}
+	return strings.Join(parts, " + ")
+}
+
+// CELCleanExpression is a CEL bool, true exactly when
+// CELViolationsExpression(rank, ...) is empty. It builds no list and no
+// string, so that a write without violations (the common case) costs the
+// API server a walk of the spec: the API server evaluates a policy's
+// validations, their messages and its audit annotations each with their
+// own variables, so a list of violations would be built once for each.
+func CELCleanExpression(rank string) string {
+	var parts []string
+	for _, p := range celParts(rank, `""`) {
+		parts = append(parts, fmt.Sprintf(`(%s && %s)`, p.gate, p.any))
+	}
+	return "!(" + strings.Join(parts, " || ") + ")"
 }
 
 // celNamespacePlaceholder stands for the namespace in the templates.

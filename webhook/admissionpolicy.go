@@ -69,6 +69,7 @@ func AdmissionPolicies(cfg *Config, o AdmissionPolicyOptions) ([]*admissionregis
 		{Name: "labels", Expression: `has(namespaceObject.metadata.labels) ? namespaceObject.metadata.labels : {}`},
 		{Name: "enforceLevel", Expression: enforce.Level},
 		{Name: "enforceVersion", Expression: enforce.Version},
+		{Name: "enforceClean", Expression: rules.CELCleanExpression(rules.CELRank("variables.enforceLevel"))},
 		{Name: "enforceViolations", Expression: rules.CELViolationsExpression(rules.CELRank("variables.enforceLevel"), "request.namespace")},
 	}
 	lvOf := func(mode string) admissionregistrationv1.Variable {
@@ -80,13 +81,16 @@ func AdmissionPolicies(cfg *Config, o AdmissionPolicyOptions) ([]*admissionregis
 	// level, and the API server evaluates variables lazily, once each.
 	modeVars := func(mode string, def LevelVersion, earlier ...string) []admissionregistrationv1.Variable {
 		l := rules.CELLevelFor(labels, mode, def)
-		violations := rules.CELViolationsExpression(rules.CELRank("variables."+mode+"Level"), "request.namespace")
+		rank := rules.CELRank("variables." + mode + "Level")
+		clean, violations := rules.CELCleanExpression(rank), rules.CELViolationsExpression(rank, "request.namespace")
 		for _, e := range earlier {
+			clean = fmt.Sprintf(`variables.%[1]sLevel == variables.%[2]sLevel ? variables.%[2]sClean : (%[3]s)`, mode, e, clean)
 			violations = fmt.Sprintf(`variables.%[1]sLevel == variables.%[2]sLevel ? variables.%[2]sViolations : (%[3]s)`, mode, e, violations)
 		}
 		return []admissionregistrationv1.Variable{
 			{Name: mode + "Level", Expression: l.Level},
 			{Name: mode + "Version", Expression: l.Version},
+			{Name: mode + "Clean", Expression: clean},
 			{Name: mode + "Violations", Expression: violations},
 			lvOf(mode),
 		}
@@ -98,14 +102,25 @@ func AdmissionPolicies(cfg *Config, o AdmissionPolicyOptions) ([]*admissionregis
 		admissionregistrationv1.Variable{Name: "labelNote", Expression: enforceLabelNote(labels, enforce)},
 	))
 	enforcePolicy.Spec.Validations = []admissionregistrationv1.Validation{{
-		Expression:        `size(variables.enforceViolations) == 0`,
-		MessageExpression: `'violates netguard "' + variables.enforceLevelVersion + '": ' + variables.enforceViolations.join('; ') + variables.labelNote`,
+		Expression:        `variables.enforceClean || size(variables.enforceViolations) == 0`,
+		MessageExpression: `variables.enforceClean ? '' : 'violates netguard "' + variables.enforceLevelVersion + '": ' + variables.enforceViolations.join('; ') + variables.labelNote`,
 		Message:           "violates netguard: see the NetworkPolicy webhook's message",
 		Reason:            &forbidden,
 	}}
 
 	// One validation per violation, as the webhook sends one warning per
 	// violation; none when enforce denies, as the webhook sends none then.
+	//
+	// The API server evaluates a policy's validations, every message
+	// expression (whether its validation failed or not) and the audit
+	// annotations each with its own variables, so each would build the
+	// list of violations again. Every expression asks first whether there
+	// is any (the *Clean variables: a walk of the spec, no list, no
+	// string), and the warn and audit ones before the enforce one: CEL's
+	// || stops at a true left side, so a write with nothing to say (the
+	// common case) never builds a list and evaluates no other level. No
+	// message expression indexes past the end of the list: that would be
+	// an evaluation error, built and discarded for every validation.
 	// The audit annotations use the webhook's keys: the API server
 	// prefixes them with the policy's name, which is the webhook's, so an
 	// audit pipeline reads one key whichever path decided; an empty value
@@ -113,14 +128,14 @@ func AdmissionPolicies(cfg *Config, o AdmissionPolicyOptions) ([]*admissionregis
 	warnAudit := newAdmissionPolicy(AdmissionPolicyWarnAudit, cfg, slices.Concat(common, modeVars("warn", cfg.Defaults.Warn, "enforce"), modeVars("audit", cfg.Defaults.Audit, "warn", "enforce"), []admissionregistrationv1.Variable{lvOf("enforce")}))
 	for k := range rules.CELMaxSlots + 1 {
 		warnAudit.Spec.Validations = append(warnAudit.Spec.Validations, admissionregistrationv1.Validation{
-			Expression:        fmt.Sprintf(`size(variables.enforceViolations) > 0 || size(variables.warnViolations) <= %d`, k),
-			MessageExpression: fmt.Sprintf(`'would violate netguard "' + variables.warnLevelVersion + '": ' + variables.warnViolations[%d]`, k),
+			Expression:        fmt.Sprintf(`variables.warnClean || size(variables.warnViolations) <= %[1]d || !variables.enforceClean`, k),
+			MessageExpression: fmt.Sprintf(`variables.warnClean || size(variables.warnViolations) <= %[1]d ? '' : 'would violate netguard "' + variables.warnLevelVersion + '": ' + variables.warnViolations[%[1]d]`, k),
 			Message:           "would violate netguard",
 		})
 	}
 	warnAudit.Spec.AuditAnnotations = []admissionregistrationv1.AuditAnnotation{
 		{Key: AuditAnnotationEnforcePolicy, ValueExpression: `variables.enforceLevelVersion`},
-		{Key: AuditAnnotationViolations, ValueExpression: `size(variables.enforceViolations) > 0 || size(variables.auditViolations) == 0 ? '' : 'would violate netguard "' + variables.auditLevelVersion + '": ' + variables.auditViolations.join('; ')`},
+		{Key: AuditAnnotationViolations, ValueExpression: `variables.auditClean || !variables.enforceClean ? '' : 'would violate netguard "' + variables.auditLevelVersion + '": ' + variables.auditViolations.join('; ')`},
 	}
 
 	excluded := bindingExcluded(cfg, o)
