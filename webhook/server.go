@@ -49,6 +49,9 @@ type Server struct {
 	// confirmations rate-limits the API server reads that confirm
 	// dependency warnings; nil means no limit (tests).
 	confirmations *rate.Limiter
+	// confirmed keeps what the confirmations read for a second, so that
+	// the namespace's next ones read nothing.
+	confirmed confirmationCache
 	// recorder records the Normal events of admission (policyEvents); nil
 	// records nothing.
 	recorder events.EventRecorder

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -64,7 +65,8 @@ func userNetguardAnnotations(a map[string]string) map[string]string {
 // second per replica (newConfirmationLimiter); when a namespace holds more, a list
 // fails or the rate is spent, it says nothing: warnings must not cost an
 // admission, and a tenant must not make netguard read an unbounded list on
-// every write.
+// every write. What a confirmation read is reused for confirmationTTL by
+// the namespace's later confirmations (confirmationCache).
 func (s *Server) dependencyWarnings(ctx context.Context, w rules.Workload) []string {
 	ann, _, errs := rules.ParseAnnotations(w.Name, w.Annotations, field.NewPath("metadata"))
 	if len(errs) > 0 || len(ann.DependsOn) == 0 {
@@ -74,23 +76,34 @@ func (s *Server) dependencyWarnings(ctx context.Context, w rules.Workload) []str
 	if len(warnings) == 0 || s.apiReader == nil {
 		return warnings
 	}
-	if s.confirmations != nil && !s.confirmations.Allow() {
+	d := s.confirmed.declarations(ctx, w.Namespace, s.confirmations, func(ctx context.Context) (*declarations, error) {
+		return readDeclarations(ctx, s.apiReader, w.Namespace, confirmListLimit)
+	})
+	if d == nil {
 		// Under load the confirmations would cost the API server more
-		// than the warnings are worth: say nothing rather than guess.
+		// than the warnings are worth, or the namespace is too large to
+		// list: say nothing rather than guess.
 		return nil
 	}
-	return undeclaredIn(ctx, s.apiReader, w, ann, confirmListLimit)
+	return d.undeclared(w, ann)
 }
 
 // newConfirmationLimiter bounds how often, per replica, a dependency
 // warning is confirmed with the API server (one list per workload kind each
 // time): 5 a second, bursts of 10. Past it the warning is not given, so that
 // a flood of annotated writes or dry runs cannot turn into a flood of lists.
+// A confirmation answered by confirmationCache reads nothing and spends none
+// of it.
 func newConfirmationLimiter() *rate.Limiter { return rate.NewLimiter(5, 10) }
 
 // confirmListLimit bounds each list that confirms a dependency warning with
 // the API server.
 const confirmListLimit = 500
+
+// errTooMany is a confirming list that did not hold all of a namespace's
+// objects of a kind. It stays so for a while, unlike a failed list, so
+// confirmationCache keeps it (as "nothing to say").
+var errTooMany = errors.New("too many objects to confirm dependency warnings")
 
 // fromWatchCache makes a confirming list read the API server's watch cache
 // as it is: resourceVersion "1" with resourceVersionMatch NotOlderThan is
@@ -114,11 +127,41 @@ func fromWatchCache() client.ListOption {
 // lists run concurrently, each of at most limit objects, and a namespace
 // with more of a kind gives no warnings.
 func undeclaredIn(ctx context.Context, r client.Reader, w rules.Workload, ann rules.Annotations, limit int64) []string {
+	d, err := readDeclarations(ctx, r, w.Namespace, limit)
+	if err != nil {
+		logf.FromContext(ctx).V(1).Info("cannot list workloads for dependency warnings", "error", err.Error())
+		return nil
+	}
+	return d.undeclared(w, ann)
+}
+
+// declarations are the components a namespace's workloads and
+// LocalNetworkConfigs declare, as one read found them, indexed so that
+// judging a workload's dependencies against them costs a few map lookups
+// however large the namespace: confirmationCache answers many workloads
+// with one. They are never changed once read.
+type declarations struct {
+	// components counts the annotated workloads that declare each
+	// component; byWorkload is what each declares, by "Kind/name".
+	components map[string]int
+	byWorkload map[string]string
+	// unannotated are the workloads without netguard annotations by name,
+	// as "Kind/name" in the order of workloadKinds.
+	unannotated map[string][]string
+	// local are the components of the LocalNetworkConfigs.
+	local map[string]bool
+}
+
+// readDeclarations lists the namespace's workloads (metadata) and
+// LocalNetworkConfigs from r. With limit > 0 the lists run concurrently,
+// each of at most limit objects, and a namespace with more of a kind is
+// errTooMany.
+func readDeclarations(ctx context.Context, r client.Reader, ns string, limit int64) (*declarations, error) {
 	lists := make([]*metav1.PartialObjectMetadataList, len(workloadKinds))
 	locals := &netguardv1alpha1.LocalNetworkConfigList{}
 	read := make([]func() error, 0, len(workloadKinds)+1)
 	opts := func() []client.ListOption {
-		opts := []client.ListOption{client.InNamespace(w.Namespace)}
+		opts := []client.ListOption{client.InNamespace(ns)}
 		if limit > 0 {
 			opts = append(opts, client.Limit(limit), fromWatchCache())
 		}
@@ -131,7 +174,7 @@ func undeclaredIn(ctx context.Context, r client.Reader, w rules.Workload, ann ru
 				return fmt.Errorf("list %ss: %w", kind, err)
 			}
 			if limit > 0 && lists[i].Continue != "" {
-				return fmt.Errorf("more than %d %ss", limit, kind)
+				return fmt.Errorf("more than %d %ss: %w", limit, kind, errTooMany)
 			}
 			return nil
 		})
@@ -143,43 +186,60 @@ func undeclaredIn(ctx context.Context, r client.Reader, w rules.Workload, ann ru
 			return nil
 		}
 		if limit > 0 && locals.Continue != "" {
-			return fmt.Errorf("more than %d LocalNetworkConfigs", limit)
+			return fmt.Errorf("more than %d LocalNetworkConfigs: %w", limit, errTooMany)
 		}
 		return nil
 	})
 	if err := runAll(limit > 0, read); err != nil {
-		logf.FromContext(ctx).V(1).Info("cannot list workloads for dependency warnings", "error", err.Error())
-		return nil
+		return nil, err
 	}
-	declared := map[string]bool{ann.Component: true}
-	unannotated := map[string]string{}
+	d := &declarations{components: map[string]int{}, byWorkload: map[string]string{}, unannotated: map[string][]string{}, local: map[string]bool{}}
 	for i, kind := range workloadKinds {
 		for j := range lists[i].Items {
 			o := &lists[i].Items[j]
-			if kind == w.Kind && o.Name == w.Name {
-				continue // the request's version counts, not the cached one
-			}
+			ref := kind + "/" + o.Name
 			if !rules.IsAnnotated(o.Annotations) {
-				if _, ok := unannotated[o.Name]; !ok {
-					unannotated[o.Name] = kind + "/" + o.Name
-				}
+				d.unannotated[o.Name] = append(d.unannotated[o.Name], ref)
 				continue
 			}
-			if c, ok := o.Annotations[rules.AnnotationComponent]; ok {
-				declared[strings.TrimSpace(c)] = true
-			} else {
-				declared[o.Name] = true
+			c := o.Name
+			if v, ok := o.Annotations[rules.AnnotationComponent]; ok {
+				c = strings.TrimSpace(v)
 			}
+			d.components[c]++
+			d.byWorkload[ref] = c
 		}
 	}
 	for _, l := range locals.Items {
 		for c := range l.Spec.Components {
-			declared[c] = true
+			d.local[c] = true
 		}
 	}
-	return rules.UndeclaredDependencies(w.Namespace, ann.DependsOn,
-		func(c string) bool { return declared[c] },
-		func(name string) string { return unannotated[name] })
+	return d, nil
+}
+
+// undeclared are the warnings about w's dependencies on components that
+// nothing in d declares. w's own version in d is left out: the request's
+// version counts, not the stored one.
+func (d *declarations) undeclared(w rules.Workload, ann rules.Annotations) []string {
+	self := w.Kind + "/" + w.Name
+	own, annotated := d.byWorkload[self]
+	declared := func(c string) bool {
+		n := d.components[c]
+		if annotated && own == c {
+			n--
+		}
+		return c == ann.Component || n > 0 || d.local[c]
+	}
+	unannotated := func(name string) string {
+		for _, ref := range d.unannotated[name] {
+			if ref != self {
+				return ref
+			}
+		}
+		return ""
+	}
+	return rules.UndeclaredDependencies(w.Namespace, ann.DependsOn, declared, unannotated)
 }
 
 // runAll runs fns, concurrently when concurrent is set, and returns the
