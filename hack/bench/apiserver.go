@@ -11,7 +11,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/netguard/netguard/hack/loadgen/load"
@@ -152,8 +151,14 @@ type apiResult struct {
 	Policies, Concurrency int
 	// Verified says how the modes answered a bad policy before timing.
 	Verified []string
-	Create   map[string]latencies
-	Update   map[string]latencies
+	// Create and Update: the typical team policy (load.AllowedPolicy),
+	// which netguard's admission policies decide in CEL.
+	Create map[string]latencies
+	Update map[string]latencies
+	// CreateMixed and UpdateMixed: the mixed corpus (load.MixedPolicy), 6
+	// of 10 decided in CEL, 4 judged by netguard's webhook.
+	CreateMixed map[string]latencies
+	UpdateMixed map[string]latencies
 	// Deployments: create latency with and without netguard annotations.
 	Deployments              int
 	DeployPlain, DeployInjct latencies
@@ -167,7 +172,7 @@ type apiResult struct {
 
 func runAPIServer(ctx context.Context, e *benchEnv, s settings) (*apiResult, error) {
 	t0 := time.Now()
-	res := &apiResult{Policies: s.APIPolicies, Concurrency: s.APIConcurrency, Create: map[string]latencies{}, Update: map[string]latencies{}}
+	res := &apiResult{Policies: s.APIPolicies, Concurrency: s.APIConcurrency, Create: map[string]latencies{}, Update: map[string]latencies{}, CreateMixed: map[string]latencies{}, UpdateMixed: map[string]latencies{}}
 	labels := map[string]map[string]string{
 		modeNone:     {webhook.LabelIgnore: ""},
 		modeVAP:      {webhook.LabelIgnore: "", labelVAP: "true"},
@@ -195,12 +200,37 @@ func runAPIServer(ctx context.Context, e *benchEnv, s settings) (*apiResult, err
 		return nil, err
 	}
 
-	// CREATE, then UPDATE, each request of the modes interleaved.
+	// The typical team policy, then the mixed corpus: CREATE, then UPDATE,
+	// each request of the modes interleaved.
+	if err := e.runPolicyWrites(ctx, s, load.AllowedPolicy, "np", res.Create, res.Update); err != nil {
+		return nil, err
+	}
+	progress("  created and updated %d typical NetworkPolicies in each mode", s.APIPolicies)
+	if err := e.runPolicyWrites(ctx, s, load.MixedPolicy, "mx", res.CreateMixed, res.UpdateMixed); err != nil {
+		return nil, err
+	}
+	progress("  created and updated %d NetworkPolicies of the mixed corpus in each mode", s.APIPolicies)
+
+	if err := e.runDeployments(ctx, s, res); err != nil {
+		return nil, err
+	}
+	res.Elapsed = time.Since(t0)
+	return res, nil
+}
+
+// runPolicyWrites creates s.APIPolicies NetworkPolicies gen(namespace,
+// prefix-i, i) in each mode's namespace, then updates each with
+// load.UpdatedPolicy, the requests of the modes interleaved and
+// s.APIConcurrency at a time, and records the latencies by mode.
+func (e *benchEnv) runPolicyWrites(ctx context.Context, s settings, gen func(namespace, name string, i int) *networkingv1.NetworkPolicy, prefix string, create, update map[string]latencies) error {
 	created := map[string][]*networkingv1.NetworkPolicy{}
+	for _, m := range apiModes {
+		created[m] = make([]*networkingv1.NetworkPolicy, s.APIPolicies)
+	}
 	var mu sync.Mutex
-	err = runJobs(ctx, s.APIPolicies*len(apiModes), s.APIConcurrency, func(ctx context.Context, j int) error {
+	err := runJobs(ctx, s.APIPolicies*len(apiModes), s.APIConcurrency, func(ctx context.Context, j int) error {
 		m, i := apiModes[j%len(apiModes)], j/len(apiModes)
-		np := load.AllowedPolicy(apiNamespace(m), fmt.Sprintf("np-%d", i), i)
+		np := gen(apiNamespace(m), fmt.Sprintf("%s-%d", prefix, i), i)
 		t := time.Now()
 		out, err := e.cs.NetworkingV1().NetworkPolicies(np.Namespace).Create(ctx, np, metav1.CreateOptions{})
 		d := time.Since(t)
@@ -208,20 +238,17 @@ func runAPIServer(ctx context.Context, e *benchEnv, s settings) (*apiResult, err
 			return fmt.Errorf("%s: create %s: %w", m, np.Name, err)
 		}
 		mu.Lock()
-		res.Create[m] = append(res.Create[m], d)
-		created[m] = append(created[m], out)
+		create[m] = append(create[m], d)
+		created[m][i] = out
 		mu.Unlock()
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	progress("  created %d NetworkPolicies in each mode", s.APIPolicies)
-	err = runJobs(ctx, s.APIPolicies*len(apiModes), s.APIConcurrency, func(ctx context.Context, j int) error {
+	return runJobs(ctx, s.APIPolicies*len(apiModes), s.APIConcurrency, func(ctx context.Context, j int) error {
 		m, i := apiModes[j%len(apiModes)], j/len(apiModes)
-		np := created[m][i].DeepCopy()
-		p := intstr.FromInt32(9000 + int32(i%100))
-		np.Spec.Ingress[0].Ports[0].Port = &p
+		np := load.UpdatedPolicy(created[m][i], i)
 		t := time.Now()
 		_, err := e.cs.NetworkingV1().NetworkPolicies(np.Namespace).Update(ctx, np, metav1.UpdateOptions{})
 		d := time.Since(t)
@@ -229,20 +256,10 @@ func runAPIServer(ctx context.Context, e *benchEnv, s settings) (*apiResult, err
 			return fmt.Errorf("%s: update %s: %w", m, np.Name, err)
 		}
 		mu.Lock()
-		res.Update[m] = append(res.Update[m], d)
+		update[m] = append(update[m], d)
 		mu.Unlock()
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	progress("  updated them")
-
-	if err := e.runDeployments(ctx, s, res); err != nil {
-		return nil, err
-	}
-	res.Elapsed = time.Since(t0)
-	return res, nil
 }
 
 // verifyModes proves, before anything is timed, that the VAP and netguard
@@ -272,9 +289,13 @@ func (e *benchEnv) verifyModes(ctx context.Context) ([]string, error) {
 				}
 				out = append(out, fmt.Sprintf("%s, %s: %s", m, badPolicyNames[i], verdict))
 			}
-			good := load.AllowedPolicy(apiNamespace(m), "good", 0)
-			if _, err := e.cs.NetworkingV1().NetworkPolicies(good.Namespace).Create(ctx, good, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
-				return nil, fmt.Errorf("%s: a good policy is not allowed: %w", m, err)
+			// A good policy, and one of each shape of the mixed corpus that
+			// netguard's webhook judges (i%10 = 6..9).
+			for _, i := range []int{0, 6, 7, 8, 9} {
+				good := load.MixedPolicy(apiNamespace(m), "good", i)
+				if _, err := e.cs.NetworkingV1().NetworkPolicies(good.Namespace).Create(ctx, good, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+					return nil, fmt.Errorf("%s: a good policy (mixed corpus, variant %d) is not allowed: %w", m, i, err)
+				}
 			}
 		}
 		if ok {

@@ -61,6 +61,9 @@ func ratio(a, b float64) string {
 	return fmt.Sprintf("%.2fx", a/b)
 }
 
+// mixedLabel names section 3's mixed corpus in the targets.
+const mixedLabel = "mixed corpus (6 of 10 decided in CEL, 4 need the webhook)"
+
 func (r *report) checks() []check {
 	var cs []check
 	if v, ok := r.Micro.get("EvaluateTypical", "ns/op"); ok {
@@ -102,20 +105,36 @@ func (r *report) checks() []check {
 	}
 	if a := r.API; a != nil {
 		for _, op := range []struct {
-			name string
-			m    map[string]latencies
-		}{{"CREATE", a.Create}, {"UPDATE", a.Update}} {
+			name   string
+			m      map[string]latencies
+			target float64
+		}{
+			{"CREATE, typical team policy", a.Create, 1.05},
+			{"CREATE, " + mixedLabel, a.CreateMixed, 1.15},
+			{"UPDATE, typical team policy", a.Update, 1.05},
+			{"UPDATE, " + mixedLabel, a.UpdateMixed, 1.15},
+		} {
+			if len(op.m[modeNetguard]) == 0 || len(op.m[modeVAP]) == 0 {
+				continue
+			}
 			for _, q := range []struct {
 				name string
 				q    float64
 			}{{"median", .5}, {"p99", .99}} {
 				c, b := op.m[modeNetguard].q(q.q), op.m[modeVAP].q(q.q)
 				x := float64(c) / float64(b)
-				cs = append(cs, check{fmt.Sprintf("NetworkPolicy %s through the API server, %s: netguard / ValidatingAdmissionPolicy", op.name, q.name), "<= 1.2x", fmt.Sprintf("%.2fx (%s vs %s)", x, ms(c), ms(b)), boolp(x <= 1.2)})
+				cs = append(cs, check{fmt.Sprintf("NetworkPolicy %s, through the API server, %s: netguard / ValidatingAdmissionPolicy", op.name, q.name), fmt.Sprintf("<= %.2fx", op.target), fmt.Sprintf("%.2fx (%s vs %s)", x, ms(c), ms(b)), boolp(x <= op.target)})
 			}
 		}
 		added := a.DeployInjct.q(.99) - a.DeployPlain.q(.99)
-		cs = append(cs, check{"Deployment CREATE with 5 dependencies and 2 profiles: p99 added by injection", "<= 30 ms", ms(added), boolp(added <= 30*time.Millisecond)})
+		what := "Deployment CREATE with 5 dependencies and 2 profiles: p99 added by injection (with minus without annotations) / p99 of the same writes without netguard (the generated NetworkPolicies applied by the benchmark 8 at a time, as netguard's webhook applies them, in a namespace no webhook sees)"
+		if len(a.ApplyBatch) == 0 {
+			cs = append(cs, check{what, "<= 1.15x", "no apply batches measured", nil})
+		} else {
+			base := a.ApplyBatch.q(.99)
+			x := float64(added) / float64(base)
+			cs = append(cs, check{what, "<= 1.15x", fmt.Sprintf("%.2fx (%s vs %s)", x, ms(added), ms(base)), boolp(x <= 1.15)})
+		}
 	}
 	if s := r.Scale; s != nil {
 		label := fmt.Sprintf("netguard RSS with %d namespaces, %d profiles, %d policies in its caches", s.Namespaces, s.Profiles, s.Policies)
@@ -131,7 +150,7 @@ func (r *report) checks() []check {
 		if s.EmptyRate != nil {
 			empty := float64(s.EmptyRate.Netguard.P99) / float64(s.EmptyRate.Floor.P99)
 			full := float64(s.Rate.Netguard.P99) / float64(s.Rate.Floor.P99)
-			cs = append(cs, check{"p99 at 1000 req/s stays flat at scale: (netguard/floor at scale) / (netguard/floor empty)", "<= 1.25x", fmt.Sprintf("%.2fx (%.2fx vs %.2fx)", full/empty, full, empty), boolp(full/empty <= 1.25)})
+			cs = append(cs, check{"p99 at 1000 req/s stays flat at scale: (netguard/floor at scale) / (netguard/floor empty)", "<= 1.2x", fmt.Sprintf("%.2fx (%.2fx vs %.2fx)", full/empty, full, empty), boolp(full/empty <= 1.2)})
 		}
 	}
 	return cs
@@ -288,24 +307,36 @@ func (r *report) writeAPI(w func(string, ...any)) {
 		w("Not run.\n\n")
 		return
 	}
-	w("%d NetworkPolicies created and then updated in each of %d namespaces of one kube-apiserver, requests of all modes interleaved (%d at a time), so that drift hits them alike:\n\n", a.Policies, len(apiModes), a.Concurrency)
+	w("%d NetworkPolicies of each corpus (the typical team policy, then the mixed corpus) created and then updated in each of %d namespaces of one kube-apiserver, requests of all modes interleaved (%d at a time), so that drift hits them alike. The UPDATE moves the first ingress port (and its endPort along, if any), which keeps each policy's shape:\n\n", a.Policies, len(apiModes), a.Concurrency)
 	w("- **none**: a namespace labelled `netguard.io/ignore`, outside netguard's webhooks and the VAP binding;\n")
 	w("- **vap**: the same plus the label the `ValidatingAdmissionPolicy` binding selects: an in-tree CEL policy with the baseline checks CEL can express (every rule names its peers, no ipBlock, a namespaceSelector only when it pins kubernetes.io/metadata.name to the own namespace; see `hack/bench/apiserver.go`);\n")
 	w("- **floor**: a namespace outside netguard's webhooks, sent to the honest floor of section 2 by a webhook registered like netguard's (same TLS, URL on 127.0.0.1, failurePolicy Fail): a webhook that allows everything, so what any admission webhook costs the API server before the webhook does any work;\n")
-	w("- **netguard**: a namespace at enforce baseline, through netguard's validating webhook (warn and audit restricted, the defaults).\n\n")
-	w("The selectors cost every request a label match, so 'none' is not quite zero admission. Before timing, each mode was sent three bad policies (dry run) and a good one:\n\n")
+	w("- **netguard**: a namespace at enforce baseline (warn and audit restricted, the defaults), as installed: netguard's ValidatingAdmissionPolicies decide the policies CEL decides exactly, its validating webhook is called for the rest.\n\n")
+	w("The selectors cost every request a label match, so 'none' is not quite zero admission. Before timing, each mode was sent three bad policies (dry run) and five good ones, which all must allow (the typical policy and one of each shape of the mixed corpus the webhook judges):\n\n")
 	for _, v := range a.Verified {
 		w("- %s\n", v)
 	}
-	w("\n| mode | CREATE median | CREATE p90 | CREATE p99 | UPDATE median | UPDATE p90 | UPDATE p99 |\n|---|---:|---:|---:|---:|---:|---:|\n")
-	for _, m := range apiModes {
-		w("| %s | %s | %s | %s | %s | %s | %s |\n", m, ms(a.Create[m].q(.5)), ms(a.Create[m].q(.9)), ms(a.Create[m].q(.99)), ms(a.Update[m].q(.5)), ms(a.Update[m].q(.9)), ms(a.Update[m].q(.99)))
-	}
-	w("\n| ratio | CREATE median | CREATE p99 | UPDATE median | UPDATE p99 |\n|---|---:|---:|---:|---:|\n")
-	for _, c := range []struct{ name, x, y string }{{"vap / none", modeVAP, modeNone}, {"floor / none", modeFloor, modeNone}, {"netguard / none", modeNetguard, modeNone}, {"floor / vap", modeFloor, modeVAP}, {"netguard / vap", modeNetguard, modeVAP}, {"netguard / floor", modeNetguard, modeFloor}} {
-		w("| %s | %s | %s | %s | %s |\n", c.name,
-			ratio(float64(a.Create[c.x].q(.5)), float64(a.Create[c.y].q(.5))), ratio(float64(a.Create[c.x].q(.99)), float64(a.Create[c.y].q(.99))),
-			ratio(float64(a.Update[c.x].q(.5)), float64(a.Update[c.y].q(.5))), ratio(float64(a.Update[c.x].q(.99)), float64(a.Update[c.y].q(.99))))
+	for _, c := range []struct {
+		title          string
+		create, update map[string]latencies
+	}{
+		{"Typical team policy (`load.AllowedPolicy`: podSelector peers with matchLabels, no endPort, 6 of the 12 slots; netguard's admission policies decide every write in CEL, its webhook is not called)", a.Create, a.Update},
+		{"Mixed corpus (`load.MixedPolicy`): 6 of 10 decided in CEL, 4 need the webhook (a namespaceSelector pinned to the own namespace, matchExpressions, an endPort range, 16 slots); all allowed at baseline and by the VAP", a.CreateMixed, a.UpdateMixed},
+	} {
+		if len(c.create) == 0 {
+			continue
+		}
+		w("\n**%s.**\n", c.title)
+		w("\n| mode | CREATE median | CREATE p90 | CREATE p99 | UPDATE median | UPDATE p90 | UPDATE p99 |\n|---|---:|---:|---:|---:|---:|---:|\n")
+		for _, m := range apiModes {
+			w("| %s | %s | %s | %s | %s | %s | %s |\n", m, ms(c.create[m].q(.5)), ms(c.create[m].q(.9)), ms(c.create[m].q(.99)), ms(c.update[m].q(.5)), ms(c.update[m].q(.9)), ms(c.update[m].q(.99)))
+		}
+		w("\n| ratio | CREATE median | CREATE p99 | UPDATE median | UPDATE p99 |\n|---|---:|---:|---:|---:|\n")
+		for _, r := range []struct{ name, x, y string }{{"vap / none", modeVAP, modeNone}, {"floor / none", modeFloor, modeNone}, {"netguard / none", modeNetguard, modeNone}, {"floor / vap", modeFloor, modeVAP}, {"netguard / vap", modeNetguard, modeVAP}, {"netguard / floor", modeNetguard, modeFloor}} {
+			w("| %s | %s | %s | %s | %s |\n", r.name,
+				ratio(float64(c.create[r.x].q(.5)), float64(c.create[r.y].q(.5))), ratio(float64(c.create[r.x].q(.99)), float64(c.create[r.y].q(.99))),
+				ratio(float64(c.update[r.x].q(.5)), float64(c.update[r.y].q(.5))), ratio(float64(c.update[r.x].q(.99)), float64(c.update[r.y].q(.99))))
+		}
 	}
 	w("\n**Injection.** %d Deployments with 5 dependencies and 2 profiles (netguard's mutating webhook labels the pod template; its validating webhook writes the generated NetworkPolicies with server-side apply before the Deployment is stored: %d for the first one) and %d identical Deployments without annotations (no webhook is called: the webhooks' CEL match conditions skip them), created one at a time, alternating:\n\n", a.Deployments, a.InjectedPolicies, a.Deployments)
 	w("| Deployment CREATE | median | p90 | p99 | max |\n|---|---:|---:|---:|---:|\n")
@@ -315,7 +346,7 @@ func (r *report) writeAPI(w func(string, ...any)) {
 	if len(a.ApplyBatch) > 0 {
 		w("| the same policies, applied by the benchmark 8 at a time, no webhook called | %s | %s | %s | %s |\n", ms(a.ApplyBatch.q(.5)), ms(a.ApplyBatch.q(.9)), ms(a.ApplyBatch.q(.99)), ms(a.ApplyBatch.q(1)))
 	}
-	w("\nThe last row is the API server's and etcd's share of injection: the writes injection must finish before the Deployment is stored, so that no pod starts without its policies, timed without netguard in the way (interleaved with the Deployments above).\n\n")
+	w("\nThe last row is the API server's and etcd's share of injection: the writes injection must finish before the Deployment is stored, so that no pod starts without its policies, timed without netguard in the way (interleaved with the Deployments above). The injection target divides the added p99 by its p99.\n\n")
 	w("Section 3 took %s.\n\n", a.Elapsed.Round(time.Second))
 }
 

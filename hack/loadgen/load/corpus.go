@@ -104,6 +104,69 @@ func AllowedPolicy(namespace, name string, i int) *networkingv1.NetworkPolicy {
 	}
 }
 
+// MixedPolicy is the mixed corpus of issue 18: of every 10 policies, 6
+// (i%10 in 0..5) are AllowedPolicy, a shape netguard's
+// ValidatingAdmissionPolicies decide entirely in CEL
+// (rules.CELShapeExpression), and 4 are shapes CEL leaves to netguard's
+// webhook, each allowed at baseline and by a VAP with the baseline checks CEL
+// can express (every rule names its peers, no ipBlock, a namespaceSelector
+// only when it pins kubernetes.io/metadata.name to the own namespace):
+//
+//   - i%10 == 6: an ingress peer with a namespaceSelector pinning
+//     kubernetes.io/metadata.name to namespace, plus a podSelector;
+//   - i%10 == 7: an ingress peer whose podSelector uses matchExpressions
+//     (app In [web, batch]);
+//   - i%10 == 8: an ingress port range 8000-8010 (endPort; narrow, far below
+//     the wide port range the checks report);
+//   - i%10 == 9: 16 slots, over rules.CELMaxSlots: 8 peers and 6 ports in
+//     the ingress rule, plus the egress rule's 2.
+//
+// Every variant keeps Ingress[0].Ports[0] a numbered TCP port, with endPort
+// only in variant 8.
+func MixedPolicy(namespace, name string, i int) *networkingv1.NetworkPolicy {
+	np := AllowedPolicy(namespace, name, i)
+	in := &np.Spec.Ingress[0]
+	switch i % 10 {
+	case 6:
+		in.From[1] = networkingv1.NetworkPolicyPeer{NamespaceSelector: labels(corev1.LabelMetadataName, namespace), PodSelector: labels("app", "batch")}
+	case 7:
+		in.From = []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: "app", Operator: metav1.LabelSelectorOpIn, Values: []string{"web", "batch"}},
+		}}}}
+	case 8:
+		start, end := intstr.FromInt32(8000), int32(8010)
+		in.Ports[0].Port, in.Ports[0].EndPort = &start, &end
+	case 9:
+		tcp := corev1.ProtocolTCP
+		in.From, in.Ports = nil, nil
+		for k := range 8 {
+			in.From = append(in.From, networkingv1.NetworkPolicyPeer{PodSelector: labels("app", fmt.Sprintf("client-%d", k))})
+		}
+		for k := range 6 {
+			p := intstr.FromInt32(int32(7000 + k))
+			in.Ports = append(in.Ports, networkingv1.NetworkPolicyPort{Protocol: &tcp, Port: &p})
+		}
+	}
+	return np
+}
+
+// UpdatedPolicy is the UPDATE the benchmarks send for a policy of
+// AllowedPolicy or MixedPolicy: a copy of np with Ingress[0].Ports[0] moved
+// to port 9000+i%100, and its endPort, if any, moved along to keep the range
+// 10 ports wide. The copy keeps np's shape: decided in CEL or not, allowed at
+// baseline.
+func UpdatedPolicy(np *networkingv1.NetworkPolicy, i int) *networkingv1.NetworkPolicy {
+	np = np.DeepCopy()
+	e := &np.Spec.Ingress[0].Ports[0]
+	p := intstr.FromInt32(9000 + int32(i%100))
+	e.Port = &p
+	if e.EndPort != nil {
+		end := p.IntVal + 10
+		e.EndPort = &end
+	}
+	return np
+}
+
 // DeniedPolicy fails baseline in one of three ways: ingress from anywhere,
 // egress to an ipBlock, or ingress from every namespace.
 func DeniedPolicy(namespace, name string, i int) *networkingv1.NetworkPolicy {
