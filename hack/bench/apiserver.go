@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -159,6 +161,10 @@ type apiResult struct {
 	// of 10 decided in CEL, 4 judged by netguard's webhook.
 	CreateMixed map[string]latencies
 	UpdateMixed map[string]latencies
+	// Reviewed and ReviewedMixed: how many of netguard's mode's writes of
+	// each pass its webhook answered (its decisions metric): the proof
+	// that the admission policies decided the rest in the API server.
+	Reviewed, ReviewedMixed int
 	// Deployments: create latency with and without netguard annotations.
 	Deployments              int
 	DeployPlain, DeployInjct latencies
@@ -202,11 +208,11 @@ func runAPIServer(ctx context.Context, e *benchEnv, s settings) (*apiResult, err
 
 	// The typical team policy, then the mixed corpus: CREATE, then UPDATE,
 	// each request of the modes interleaved.
-	if err := e.runPolicyWrites(ctx, s, load.AllowedPolicy, "np", res.Create, res.Update); err != nil {
+	if res.Reviewed, err = e.runPolicyWrites(ctx, s, load.AllowedPolicy, "np", res.Create, res.Update); err != nil {
 		return nil, err
 	}
 	progress("  created and updated %d typical NetworkPolicies in each mode", s.APIPolicies)
-	if err := e.runPolicyWrites(ctx, s, load.MixedPolicy, "mx", res.CreateMixed, res.UpdateMixed); err != nil {
+	if res.ReviewedMixed, err = e.runPolicyWrites(ctx, s, load.MixedPolicy, "mx", res.CreateMixed, res.UpdateMixed); err != nil {
 		return nil, err
 	}
 	progress("  created and updated %d NetworkPolicies of the mixed corpus in each mode", s.APIPolicies)
@@ -221,14 +227,20 @@ func runAPIServer(ctx context.Context, e *benchEnv, s settings) (*apiResult, err
 // runPolicyWrites creates s.APIPolicies NetworkPolicies gen(namespace,
 // prefix-i, i) in each mode's namespace, then updates each with
 // load.UpdatedPolicy, the requests of the modes interleaved and
-// s.APIConcurrency at a time, and records the latencies by mode.
-func (e *benchEnv) runPolicyWrites(ctx context.Context, s settings, gen func(namespace, name string, i int) *networkingv1.NetworkPolicy, prefix string, create, update map[string]latencies) error {
+// s.APIConcurrency at a time, and records the latencies by mode. It
+// returns how many NetworkPolicy reviews netguard's webhook answered
+// meanwhile (only netguard's mode calls it).
+func (e *benchEnv) runPolicyWrites(ctx context.Context, s settings, gen func(namespace, name string, i int) *networkingv1.NetworkPolicy, prefix string, create, update map[string]latencies) (int, error) {
+	before, err := e.networkPolicyReviews()
+	if err != nil {
+		return 0, err
+	}
 	created := map[string][]*networkingv1.NetworkPolicy{}
 	for _, m := range apiModes {
 		created[m] = make([]*networkingv1.NetworkPolicy, s.APIPolicies)
 	}
 	var mu sync.Mutex
-	err := runJobs(ctx, s.APIPolicies*len(apiModes), s.APIConcurrency, func(ctx context.Context, j int) error {
+	err = runJobs(ctx, s.APIPolicies*len(apiModes), s.APIConcurrency, func(ctx context.Context, j int) error {
 		m, i := apiModes[j%len(apiModes)], j/len(apiModes)
 		np := gen(apiNamespace(m), fmt.Sprintf("%s-%d", prefix, i), i)
 		t := time.Now()
@@ -244,9 +256,9 @@ func (e *benchEnv) runPolicyWrites(ctx context.Context, s settings, gen func(nam
 		return nil
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return runJobs(ctx, s.APIPolicies*len(apiModes), s.APIConcurrency, func(ctx context.Context, j int) error {
+	err = runJobs(ctx, s.APIPolicies*len(apiModes), s.APIConcurrency, func(ctx context.Context, j int) error {
 		m, i := apiModes[j%len(apiModes)], j/len(apiModes)
 		np := load.UpdatedPolicy(created[m][i], i)
 		t := time.Now()
@@ -260,6 +272,32 @@ func (e *benchEnv) runPolicyWrites(ctx context.Context, s settings, gen func(nam
 		mu.Unlock()
 		return nil
 	})
+	if err != nil {
+		return 0, err
+	}
+	after, err := e.networkPolicyReviews()
+	return after - before, err
+}
+
+// networkPolicyReviews is the sum of netguard's
+// netguard_admission_decisions_total for NetworkPolicies.
+func (e *benchEnv) networkPolicyReviews() (int, error) {
+	m, err := e.ng.Metrics()
+	if err != nil {
+		return 0, fmt.Errorf("read netguard's metrics: %w", err)
+	}
+	total := 0.0
+	for _, line := range strings.Split(m, "\n") {
+		if !strings.HasPrefix(line, "netguard_admission_decisions_total{") || !strings.Contains(line, `resource="networkpolicies"`) {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
+		if err != nil {
+			return 0, fmt.Errorf("netguard's metrics: %q: %w", line, err)
+		}
+		total += v
+	}
+	return int(total), nil
 }
 
 // verifyModes proves, before anything is timed, that the VAP and netguard
