@@ -90,6 +90,9 @@ var hybridNamespaces = map[string]map[string]string{
 	"hy-defaults":   nil,
 	"hy-bad-level":  {"netguard.io/enforce": "strict", "netguard.io/warn": "restricted"},
 	"hy-bad-ver":    {"netguard.io/enforce": "baseline", "netguard.io/enforce-version": "v1", "netguard.io/warn": "restricted", "netguard.io/warn-version": "latest"},
+	// A warn label that is not a level: warn at managed; both warn bindings
+	// select the namespace, and it must be warned once.
+	"hy-bad-warn": {"netguard.io/enforce": "privileged", "netguard.io/warn": "loud"},
 }
 
 // hybridEdgeCases are shapes at the edges of what CEL decides: entries

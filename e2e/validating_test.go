@@ -31,8 +31,8 @@ import (
 // The user-facing texts these tests expect verbatim.
 const (
 	webhookDenied = `admission webhook "networkpolicies.netguard.io" denied the request: `
-	policyDenied  = `ValidatingAdmissionPolicy 'netguard-enforce' with binding 'netguard-enforce' denied request: `
-	policyWarned  = `Validation failed for ValidatingAdmissionPolicy 'networkpolicies.netguard.io' with binding 'networkpolicies.netguard.io': `
+	policyDenied  = `ValidatingAdmissionPolicy 'networkpolicies.netguard.io' with binding 'networkpolicies.netguard.io' denied request: `
+	policyWarned  = `Validation failed for ValidatingAdmissionPolicy 'netguard-warn' with binding 'netguard-warn': `
 	vAnywhere     = "[ingressFromAnywhere] spec.ingress[0]: allows traffic from any source; select the client pods with podSelector or use a NetworkProfile"
 	vAllPorts     = "[ingressAllPorts] spec.ingress[0]: allows every port of every protocol; list the ports in use under ports"
 	vRaw          = "[rawNetworkPolicy] only platform identities and netguard's generated policies may write NetworkPolicies in this namespace; declare connections with netguard annotations and NetworkProfiles instead"

@@ -17,33 +17,52 @@ import (
 	"github.com/netguard/netguard/rules"
 )
 
-// netguard decides in the API server what CEL can decide exactly: three
-// ValidatingAdmissionPolicies, one per mode, each with a binding whose
-// validationActions are the mode's (enforce: Deny, warn: Warn, audit:
-// Audit; the audit policy writes the webhook's audit annotations). They match the NetworkPolicy writes rules.CELDecidedExpression
-// accepts, read the level from the namespace's labels and the configured
-// defaults as the webhook does, and word their messages as the webhook
-// does. The NetworkPolicy webhook skips exactly those writes
-// (NetworkPolicyMatchExpression), so each write is judged by one of the two.
-// serve applies the policies and bindings at start, before it is ready,
-// from its own configuration; see docs/admission.md.
+// netguard decides in the API server what CEL can decide exactly, with
+// three ValidatingAdmissionPolicies, each with a binding whose
+// validationActions are the policy's (Deny or Warn). They match the
+// NetworkPolicy writes rules.CELDecidedExpression accepts, read the levels
+// from the namespace's labels and the configured defaults as the webhook
+// does, and word their messages as the webhook does. The NetworkPolicy
+// webhook skips exactly those writes (NetworkPolicyMatchExpression), so
+// each write is judged by one of the two. serve applies the policies and
+// bindings at start, before it is ready, from its own configuration; see
+// docs/admission.md.
+//
+// Every policy costs the API server, on every write it matches, a
+// conversion of the request for each of its match conditions, validations,
+// message expressions and audit annotations (each is evaluated with its own
+// variables), and every expression costs an evaluation. So:
+//
+//   - the enforce policy also carries the audit annotations: they are
+//     published whatever the binding's validationActions, and it has the
+//     NetworkPolicy webhook's name, which the API server puts before their
+//     keys, so an audit pipeline reads one key whichever path decided;
+//   - the warnings, one validation per possible violation, are in a policy
+//     whose match condition skips every write that has no violation at
+//     restricted: the common write costs it one condition, no validation.
+//     The condition cannot read the namespace, and at managed every write
+//     has a violation (rawNetworkPolicy), so a second warn policy, without
+//     that condition, is bound to the namespaces whose warn level is
+//     managed; each warn policy speaks only at its own levels, so that a
+//     namespace both bindings select (a warn label that is not a level) is
+//     warned once.
 
 // Names of the ValidatingAdmissionPolicies and of their bindings (each
 // binding has its policy's name).
 const (
-	AdmissionPolicyEnforce = "netguard-enforce"
-	// AdmissionPolicyWarnAudit warns and audits. It has the NetworkPolicy
+	// AdmissionPolicyEnforce denies and audits. It has the NetworkPolicy
 	// webhook's name: the API server prefixes a policy's audit annotations
-	// with its name. Warn and audit are one policy because every policy
-	// costs the API server a conversion of the request and an evaluation of
-	// its match conditions and of the enforce level on each write; a
-	// policy's audit annotations are published whatever its binding's
-	// validationActions, so the binding's Warn serves both.
-	AdmissionPolicyWarnAudit = "networkpolicies.netguard.io"
+	// with its name.
+	AdmissionPolicyEnforce = "networkpolicies.netguard.io"
+	// AdmissionPolicyWarn warns, at privileged, baseline and restricted, on
+	// the writes that have a violation at restricted.
+	AdmissionPolicyWarn = "netguard-warn"
+	// AdmissionPolicyWarnManaged warns at managed, on every write.
+	AdmissionPolicyWarnManaged = "netguard-warn-managed"
 )
 
 // AdmissionPolicyNames are the policies, enforce first.
-var AdmissionPolicyNames = []string{AdmissionPolicyEnforce, AdmissionPolicyWarnAudit}
+var AdmissionPolicyNames = []string{AdmissionPolicyEnforce, AdmissionPolicyWarn, AdmissionPolicyWarnManaged}
 
 // AdmissionPolicyOptions say where the policies apply.
 type AdmissionPolicyOptions struct {
@@ -77,79 +96,94 @@ func AdmissionPolicies(cfg *Config, o AdmissionPolicyOptions) ([]*admissionregis
 	}
 	// The violations depend on the level alone (rules/cel.go: no check's
 	// versions differ in the part CEL decides), so a mode at the level of
-	// an earlier one reuses its list: the warn and audit defaults are one
-	// level, and the API server evaluates variables lazily, once each.
-	modeVars := func(mode string, def LevelVersion, earlier ...string) []admissionregistrationv1.Variable {
+	// enforce reuses its answers, and the API server evaluates variables
+	// lazily, once each per expression list.
+	modeVars := func(mode string, def LevelVersion) []admissionregistrationv1.Variable {
 		l := rules.CELLevelFor(labels, mode, def)
 		rank := rules.CELRank("variables." + mode + "Level")
-		clean, violations := rules.CELCleanExpression(rank), rules.CELViolationsExpression(rank, "request.namespace")
-		for _, e := range earlier {
-			clean = fmt.Sprintf(`variables.%[1]sLevel == variables.%[2]sLevel ? variables.%[2]sClean : (%[3]s)`, mode, e, clean)
-			violations = fmt.Sprintf(`variables.%[1]sLevel == variables.%[2]sLevel ? variables.%[2]sViolations : (%[3]s)`, mode, e, violations)
-		}
 		return []admissionregistrationv1.Variable{
 			{Name: mode + "Level", Expression: l.Level},
 			{Name: mode + "Version", Expression: l.Version},
-			{Name: mode + "Clean", Expression: clean},
-			{Name: mode + "Violations", Expression: violations},
+			{Name: mode + "Clean", Expression: fmt.Sprintf(`variables.%[1]sLevel == variables.enforceLevel ? variables.enforceClean : (%[2]s)`, mode, rules.CELCleanExpression(rank))},
+			{Name: mode + "Violations", Expression: fmt.Sprintf(`variables.%[1]sLevel == variables.enforceLevel ? variables.enforceViolations : (%[2]s)`, mode, rules.CELViolationsExpression(rank, "request.namespace"))},
 			lvOf(mode),
 		}
 	}
 	forbidden := metav1.StatusReasonForbidden
 
-	enforcePolicy := newAdmissionPolicy(AdmissionPolicyEnforce, cfg, append(common,
+	// Every expression asks first whether there is any violation (the
+	// *Clean variables: a walk of the spec, no list, no string) and builds
+	// the list only when there is: the API server evaluates the
+	// validations, every message expression (whether its validation
+	// failed or not) and the audit annotations each with their own
+	// variables. No message expression indexes past the end of the list:
+	// that would be an evaluation error, built and dropped on every write.
+	enforcePolicy := newAdmissionPolicy(AdmissionPolicyEnforce, cfg, "", slices.Concat(common, []admissionregistrationv1.Variable{
 		lvOf("enforce"),
-		admissionregistrationv1.Variable{Name: "labelNote", Expression: enforceLabelNote(labels, enforce)},
-	))
+		{Name: "labelNote", Expression: enforceLabelNote(labels, enforce)},
+	}, modeVars("audit", cfg.Defaults.Audit)))
 	enforcePolicy.Spec.Validations = []admissionregistrationv1.Validation{{
 		Expression:        `variables.enforceClean || size(variables.enforceViolations) == 0`,
 		MessageExpression: `variables.enforceClean ? '' : 'violates netguard "' + variables.enforceLevelVersion + '": ' + variables.enforceViolations.join('; ') + variables.labelNote`,
 		Message:           "violates netguard: see the NetworkPolicy webhook's message",
 		Reason:            &forbidden,
 	}}
-
-	// One validation per violation, as the webhook sends one warning per
-	// violation; none when enforce denies, as the webhook sends none then.
-	//
-	// The API server evaluates a policy's validations, every message
-	// expression (whether its validation failed or not) and the audit
-	// annotations each with its own variables, so each would build the
-	// list of violations again. Every expression asks first whether there
-	// is any (the *Clean variables: a walk of the spec, no list, no
-	// string), and the warn and audit ones before the enforce one: CEL's
-	// || stops at a true left side, so a write with nothing to say (the
-	// common case) never builds a list and evaluates no other level. No
-	// message expression indexes past the end of the list: that would be
-	// an evaluation error, built and discarded for every validation.
-	// The audit annotations use the webhook's keys: the API server
-	// prefixes them with the policy's name, which is the webhook's, so an
-	// audit pipeline reads one key whichever path decided; an empty value
-	// is left out, as the webhook leaves the key out.
-	warnAudit := newAdmissionPolicy(AdmissionPolicyWarnAudit, cfg, slices.Concat(common, modeVars("warn", cfg.Defaults.Warn, "enforce"), modeVars("audit", cfg.Defaults.Audit, "warn", "enforce"), []admissionregistrationv1.Variable{lvOf("enforce")}))
-	for k := range rules.CELMaxSlots + 1 {
-		warnAudit.Spec.Validations = append(warnAudit.Spec.Validations, admissionregistrationv1.Validation{
-			Expression:        fmt.Sprintf(`variables.warnClean || size(variables.warnViolations) <= %[1]d || !variables.enforceClean`, k),
-			MessageExpression: fmt.Sprintf(`variables.warnClean || size(variables.warnViolations) <= %[1]d ? '' : 'would violate netguard "' + variables.warnLevelVersion + '": ' + variables.warnViolations[%[1]d]`, k),
-			Message:           "would violate netguard",
-		})
-	}
-	warnAudit.Spec.AuditAnnotations = []admissionregistrationv1.AuditAnnotation{
+	// The audit annotations use the webhook's keys; an empty value is left
+	// out, as the webhook leaves the key out.
+	enforcePolicy.Spec.AuditAnnotations = []admissionregistrationv1.AuditAnnotation{
 		{Key: AuditAnnotationEnforcePolicy, ValueExpression: `variables.enforceLevelVersion`},
 		{Key: AuditAnnotationViolations, ValueExpression: `variables.auditClean || !variables.enforceClean ? '' : 'would violate netguard "' + variables.auditLevelVersion + '": ' + variables.auditViolations.join('; ')`},
 	}
 
+	// One validation per violation, as the webhook sends one warning per
+	// violation; none when enforce denies, as the webhook sends none then.
+	// Each warn policy speaks at its own levels only (speaks).
+	warnPolicy := func(name, condition, speaks string) *admissionregistrationv1.ValidatingAdmissionPolicy {
+		p := newAdmissionPolicy(name, cfg, condition, slices.Concat(common, modeVars("warn", cfg.Defaults.Warn)))
+		for k := range rules.CELMaxSlots + 1 {
+			p.Spec.Validations = append(p.Spec.Validations, admissionregistrationv1.Validation{
+				Expression:        fmt.Sprintf(`!(%[2]s) || variables.warnClean || size(variables.warnViolations) <= %[1]d || !variables.enforceClean`, k, speaks),
+				MessageExpression: fmt.Sprintf(`!(%[2]s) || variables.warnClean || size(variables.warnViolations) <= %[1]d ? '' : 'would violate netguard "' + variables.warnLevelVersion + '": ' + variables.warnViolations[%[1]d]`, k, speaks),
+				Message:           "would violate netguard",
+			})
+		}
+		return p
+	}
+	managed := strconv.Quote(string(rules.LevelManaged))
+	// At privileged, baseline and restricted the violations are among
+	// restricted's, so a write without any there has nothing to warn about.
+	wouldWarn := "!(" + rules.CELCleanExpression(strconv.Itoa(rules.LevelRestricted.Rank())) + ")"
+	warn := warnPolicy(AdmissionPolicyWarn, wouldWarn, "variables.warnLevel != "+managed)
+	warnManaged := warnPolicy(AdmissionPolicyWarnManaged, "", "variables.warnLevel == "+managed)
+
+	// The warn bindings split the namespaces by their warn label, as
+	// CELLevelFor reads it: no label is the default, a label that is not a
+	// level is managed.
+	levels := []string{string(rules.LevelPrivileged), string(rules.LevelBaseline), string(rules.LevelRestricted)}
+	isLevel := metav1.LabelSelectorRequirement{Key: rules.LabelWarn, Operator: metav1.LabelSelectorOpIn, Values: levels}
+	notLevel := metav1.LabelSelectorRequirement{Key: rules.LabelWarn, Operator: metav1.LabelSelectorOpNotIn, Values: levels}
+	warnWhere := []metav1.LabelSelectorRequirement{{Key: rules.LabelWarn, Operator: metav1.LabelSelectorOpNotIn, Values: []string{string(rules.LevelManaged)}}}
+	managedWhere := []metav1.LabelSelectorRequirement{{Key: rules.LabelWarn, Operator: metav1.LabelSelectorOpExists}, notLevel}
+	if cfg.Defaults.Warn.Level == rules.LevelManaged {
+		warnWhere = []metav1.LabelSelectorRequirement{isLevel}
+		managedWhere = []metav1.LabelSelectorRequirement{notLevel}
+	}
+
 	excluded := bindingExcluded(cfg, o)
-	policies := []*admissionregistrationv1.ValidatingAdmissionPolicy{enforcePolicy, warnAudit}
-	actions := [][]admissionregistrationv1.ValidationAction{{admissionregistrationv1.Deny}, {admissionregistrationv1.Warn}}
+	policies := []*admissionregistrationv1.ValidatingAdmissionPolicy{enforcePolicy, warn, warnManaged}
+	actions := []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny, admissionregistrationv1.Warn, admissionregistrationv1.Warn}
+	where := [][]metav1.LabelSelectorRequirement{nil, warnWhere, managedWhere}
 	var bindings []*admissionregistrationv1.ValidatingAdmissionPolicyBinding
 	for i, p := range policies {
+		sel := namespaceSelector(excluded)
+		sel.MatchExpressions = append(sel.MatchExpressions, where[i]...)
 		bindings = append(bindings, &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
 			TypeMeta:   metav1.TypeMeta{APIVersion: admissionregistrationv1.SchemeGroupVersion.String(), Kind: "ValidatingAdmissionPolicyBinding"},
 			ObjectMeta: metav1.ObjectMeta{Name: p.Name, Labels: map[string]string{"app.kubernetes.io/name": "netguard"}},
 			Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
 				PolicyName:        p.Name,
-				ValidationActions: actions[i],
-				MatchResources:    &admissionregistrationv1.MatchResources{NamespaceSelector: namespaceSelector(excluded)},
+				ValidationActions: []admissionregistrationv1.ValidationAction{actions[i]},
+				MatchResources:    &admissionregistrationv1.MatchResources{NamespaceSelector: sel},
 			},
 		})
 	}
@@ -164,10 +198,18 @@ func bindingExcluded(cfg *Config, o AdmissionPolicyOptions) []string {
 	return slices.Compact(excluded)
 }
 
-func newAdmissionPolicy(name string, cfg *Config, vars []admissionregistrationv1.Variable) *admissionregistrationv1.ValidatingAdmissionPolicy {
+// newAdmissionPolicy is a policy for the writes CEL decides, and, when
+// condition is set, for which condition holds too. The condition is in the
+// same expression, after the decided part: CEL's && stops at a false left
+// side, and a condition that failed on a shape outside that part would fail
+// the policy, which denies.
+func newAdmissionPolicy(name string, cfg *Config, condition string, vars []admissionregistrationv1.Variable) *admissionregistrationv1.ValidatingAdmissionPolicy {
 	fail := admissionregistrationv1.Fail
 	equivalent := admissionregistrationv1.Equivalent
 	conds := []admissionregistrationv1.MatchCondition{{Name: "netguard-decides-in-cel", Expression: rules.CELDecidedExpression()}}
+	if condition != "" {
+		conds[0] = admissionregistrationv1.MatchCondition{Name: "netguard-decides-in-cel-and-would-warn", Expression: "(" + rules.CELDecidedExpression() + ") && " + condition}
+	}
 	if e := exemptUsersExpression(cfg); e != "" {
 		conds = append(conds, admissionregistrationv1.MatchCondition{Name: "not-exempt-or-platform", Expression: e})
 	}

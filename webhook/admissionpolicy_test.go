@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -23,12 +24,12 @@ func TestAdmissionPoliciesShape(t *testing.T) {
 		PlatformGroups:    []string{"platform-admins"},
 	}
 	policies, bindings := AdmissionPolicies(cfg, AdmissionPolicyOptions{ExcludedNamespaces: []string{"netguard-system"}})
-	if len(policies) != 2 || len(bindings) != 2 {
-		t.Fatalf("%d policies and %d bindings, want 2 and 2", len(policies), len(bindings))
+	if len(policies) != 3 || len(bindings) != 3 {
+		t.Fatalf("%d policies and %d bindings, want 3 and 3", len(policies), len(bindings))
 	}
-	// Warn and audit share one policy: its audit annotations are published
+	// The enforce policy audits too: its audit annotations are published
 	// whatever the binding's actions.
-	wantActions := map[string]admissionregistrationv1.ValidationAction{AdmissionPolicyEnforce: admissionregistrationv1.Deny, AdmissionPolicyWarnAudit: admissionregistrationv1.Warn}
+	wantActions := map[string]admissionregistrationv1.ValidationAction{AdmissionPolicyEnforce: admissionregistrationv1.Deny, AdmissionPolicyWarn: admissionregistrationv1.Warn, AdmissionPolicyWarnManaged: admissionregistrationv1.Warn}
 	for i, p := range policies {
 		b := bindings[i]
 		if b.Spec.PolicyName != p.Name || !slices.Equal(b.Spec.ValidationActions, []admissionregistrationv1.ValidationAction{wantActions[p.Name]}) {
@@ -47,7 +48,12 @@ func TestAdmissionPoliciesShape(t *testing.T) {
 			t.Errorf("policy %s: failurePolicy %s, want Fail", p.Name, *p.Spec.FailurePolicy)
 		}
 		conds := p.Spec.MatchConditions
-		if len(conds) != 2 || conds[0].Expression != rules.CELDecidedExpression() {
+		decided := conds[0].Expression == rules.CELDecidedExpression()
+		if p.Name == AdmissionPolicyWarn {
+			// Only the writes with a violation at restricted.
+			decided = strings.HasPrefix(conds[0].Expression, "("+rules.CELDecidedExpression()+") && !(")
+		}
+		if len(conds) != 2 || !decided {
 			t.Fatalf("policy %s: match conditions %+v", p.Name, conds)
 		}
 		for _, who := range []string{`"ci-bot"`, `"platform"`, `"breakglass"`, `"platform-admins"`} {
@@ -56,15 +62,30 @@ func TestAdmissionPoliciesShape(t *testing.T) {
 			}
 		}
 	}
-	if n := len(policies[1].Spec.Validations); n != rules.CELMaxSlots+1 {
-		t.Errorf("warn policy has %d validations, want one per possible violation (%d)", n, rules.CELMaxSlots+1)
+	for _, p := range policies[1:] {
+		if n := len(p.Spec.Validations); n != rules.CELMaxSlots+1 {
+			t.Errorf("warn policy %s has %d validations, want one per possible violation (%d)", p.Name, n, rules.CELMaxSlots+1)
+		}
 	}
-	if keys := []string{policies[1].Spec.AuditAnnotations[0].Key, policies[1].Spec.AuditAnnotations[1].Key}; !slices.Equal(keys, []string{AuditAnnotationEnforcePolicy, AuditAnnotationViolations}) {
+	if keys := []string{policies[0].Spec.AuditAnnotations[0].Key, policies[0].Spec.AuditAnnotations[1].Key}; !slices.Equal(keys, []string{AuditAnnotationEnforcePolicy, AuditAnnotationViolations}) {
 		t.Errorf("audit annotations %v", keys)
+	}
+	// The warn bindings split the namespaces by their warn label: absent or
+	// a level other than managed, and managed or not a level.
+	for i, want := range []string{"netguard.io/warn NotIn [managed]", "netguard.io/warn Exists []; netguard.io/warn NotIn [privileged baseline restricted]"} {
+		var got []string
+		for _, r := range bindings[i+1].Spec.MatchResources.NamespaceSelector.MatchExpressions {
+			if r.Key == rules.LabelWarn {
+				got = append(got, fmt.Sprintf("%s %s %v", r.Key, r.Operator, r.Values))
+			}
+		}
+		if strings.Join(got, "; ") != want {
+			t.Errorf("binding %s selects warn labels %q, want %q", bindings[i+1].Name, got, want)
+		}
 	}
 	// The audit default is pinned: its version is in the level's text.
 	var auditVersion string
-	for _, v := range policies[1].Spec.Variables {
+	for _, v := range policies[0].Spec.Variables {
 		if v.Name == "auditVersion" {
 			auditVersion = v.Expression
 		}
@@ -98,5 +119,29 @@ func TestNetworkPolicyMatchExpressionNegatesTheDecidedPart(t *testing.T) {
 	}
 	if vwc.Webhooks[0].Name != networkPolicyWebhookName {
 		t.Errorf("the NetworkPolicy webhook is %q, EnableCELSkip writes to %q", vwc.Webhooks[0].Name, networkPolicyWebhookName)
+	}
+}
+
+// With managed as the warn default, a namespace without the label warns at
+// managed: the managed warn policy is bound there, the other only where the
+// label names another level.
+func TestAdmissionPoliciesWarnDefaultManaged(t *testing.T) {
+	cfg := &Config{Defaults: Policy{Enforce: LevelVersion{Level: rules.LevelBaseline}, Warn: LevelVersion{Level: rules.LevelManaged}, Audit: LevelVersion{Level: rules.LevelRestricted}}}
+	_, bindings := AdmissionPolicies(cfg, AdmissionPolicyOptions{})
+	want := map[string]string{
+		AdmissionPolicyEnforce:     "",
+		AdmissionPolicyWarn:        "netguard.io/warn In [privileged baseline restricted]",
+		AdmissionPolicyWarnManaged: "netguard.io/warn NotIn [privileged baseline restricted]",
+	}
+	for _, b := range bindings {
+		var got []string
+		for _, r := range b.Spec.MatchResources.NamespaceSelector.MatchExpressions {
+			if r.Key == rules.LabelWarn {
+				got = append(got, fmt.Sprintf("%s %s %v", r.Key, r.Operator, r.Values))
+			}
+		}
+		if strings.Join(got, "; ") != want[b.Name] {
+			t.Errorf("binding %s selects warn labels %q, want %q", b.Name, got, want[b.Name])
+		}
 	}
 }

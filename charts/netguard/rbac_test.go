@@ -122,7 +122,7 @@ func beyondNeeds(ns, secret string) []access {
 		{"deletecollection", "networking.k8s.io", "networkpolicies", "team-a", ""},
 		// Other admission policies, and deleting netguard's.
 		{"patch", "admissionregistration.k8s.io", "validatingadmissionpolicies", "", "someone-elses"},
-		{"delete", "admissionregistration.k8s.io", "validatingadmissionpolicies", "", "netguard-enforce"},
+		{"delete", "admissionregistration.k8s.io", "validatingadmissionpolicies", "", "networkpolicies.netguard.io"},
 		{"list", "admissionregistration.k8s.io", "validatingadmissionpolicybindings", "", ""},
 		// Profiles belong to the platform team.
 		{"create", "netguard.io", "networkprofiles", "", ""},
