@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"fmt"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"slices"
 	"strings"
 	"testing"
@@ -43,6 +44,9 @@ func TestAdmissionPoliciesShape(t *testing.T) {
 		}
 		if want := []string{"kube-system", "netguard-system", "sandbox"}; !slices.Equal(notIn, want) {
 			t.Errorf("binding %s skips %v, want %v", b.Name, notIn, want)
+		}
+		if sel := b.Spec.MatchResources.ObjectSelector; sel == nil || len(sel.MatchExpressions) != 1 || sel.MatchExpressions[0].Key != rules.LabelManagedBy || sel.MatchExpressions[0].Operator != metav1.LabelSelectorOpNotIn {
+			t.Errorf("binding %s: objectSelector %+v, want managed-by NotIn [netguard]", b.Name, sel)
 		}
 		if *p.Spec.FailurePolicy != admissionregistrationv1.Fail {
 			t.Errorf("policy %s: failurePolicy %s, want Fail", p.Name, *p.Spec.FailurePolicy)
