@@ -64,7 +64,7 @@ func confirmingServer(t *testing.T, cached []client.Object, live ...client.Objec
 	s, informer := testServer(t, cached...)
 	api := fake.NewClientBuilder().WithScheme(NewScheme()).WithObjects(append(slices.Clone(cached), live...)...).Build()
 	lists := &confirmingLists{byNS: map[string]int{}}
-	s.apiReader = interceptor.NewClient(api.(client.WithWatch), interceptor.Funcs{List: func(ctx context.Context, cl client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+	s.apiReader = interceptor.NewClient(api, interceptor.Funcs{List: func(ctx context.Context, cl client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
 		if l, ok := list.(*metav1.PartialObjectMetadataList); ok {
 			ns := (&client.ListOptions{}).ApplyOptions(opts).Namespace
 			lists.mu.Lock()
