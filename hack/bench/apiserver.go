@@ -171,7 +171,13 @@ type apiResult struct {
 	// ApplyBatch: the same generated policies written by server-side apply
 	// from the benchmark, 8 at a time, where no webhook is called: the
 	// API server's and etcd's share of injection.
-	ApplyBatch       latencies
+	ApplyBatch latencies
+	// HandlerMean is the mean time netguard's handler took per call of
+	// each workload webhook path while the Deployments were created
+	// (controller-runtime's controller_runtime_webhook_latency_seconds),
+	// and HandlerCalls how many calls it saw.
+	HandlerMean      map[string]time.Duration
+	HandlerCalls     map[string]int
 	InjectedPolicies int
 	Elapsed          time.Duration
 }
@@ -279,6 +285,42 @@ func (e *benchEnv) runPolicyWrites(ctx context.Context, s settings, gen func(nam
 	return after - before, err
 }
 
+// latencySum is a histogram's sum (seconds) and count.
+type latencySum struct{ sum, count float64 }
+
+// webhookLatency reads controller_runtime_webhook_latency_seconds from
+// netguard's metrics, by webhook path.
+func (e *benchEnv) webhookLatency() (map[string]latencySum, error) {
+	m, err := e.ng.Metrics()
+	if err != nil {
+		return nil, fmt.Errorf("read netguard's metrics: %w", err)
+	}
+	out := map[string]latencySum{}
+	for _, line := range strings.Split(m, "\n") {
+		name, rest, ok := strings.Cut(line, "{")
+		if !ok || (name != "controller_runtime_webhook_latency_seconds_sum" && name != "controller_runtime_webhook_latency_seconds_count") {
+			continue
+		}
+		_, after, ok := strings.Cut(rest, `webhook="`)
+		if !ok {
+			continue
+		}
+		path, _, _ := strings.Cut(after, `"`)
+		v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
+		if err != nil {
+			return nil, fmt.Errorf("netguard's metrics: %q: %w", line, err)
+		}
+		l := out[path]
+		if strings.HasSuffix(name, "_sum") {
+			l.sum += v
+		} else {
+			l.count += v
+		}
+		out[path] = l
+	}
+	return out, nil
+}
+
 // networkPolicyReviews is the sum of netguard's
 // netguard_admission_decisions_total for NetworkPolicies.
 func (e *benchEnv) networkPolicyReviews() (int, error) {
@@ -366,6 +408,10 @@ func (e *benchEnv) runDeployments(ctx context.Context, s settings, res *apiResul
 		return err
 	}
 	res.Deployments = s.Deployments
+	before, err := e.webhookLatency()
+	if err != nil {
+		return err
+	}
 	profiles := load.ProfileNames[:2]
 	known := map[string]rules.Profile{}
 	for _, p := range load.Profiles() {
@@ -408,6 +454,18 @@ func (e *benchEnv) runDeployments(ctx context.Context, s settings, res *apiResul
 		return err
 	}
 	res.InjectedPolicies = len(list.Items)
+	after, err := e.webhookLatency()
+	if err != nil {
+		return err
+	}
+	res.HandlerMean, res.HandlerCalls = map[string]time.Duration{}, map[string]int{}
+	for _, path := range []string{webhook.PathMutateWorkload, webhook.PathValidateWorkload} {
+		n := after[path].count - before[path].count
+		if n > 0 {
+			res.HandlerCalls[path] = int(n)
+			res.HandlerMean[path] = time.Duration((after[path].sum - before[path].sum) / n * float64(time.Second))
+		}
+	}
 	if res.InjectedPolicies == 0 {
 		return fmt.Errorf("no generated NetworkPolicies for Deployment inject-0: injection did not happen")
 	}
