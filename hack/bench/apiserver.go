@@ -412,6 +412,14 @@ func (e *benchEnv) runDeployments(ctx context.Context, s settings, res *apiResul
 	if err != nil {
 		return err
 	}
+	// With -pprof, netguard's CPU profile of the first seconds of the
+	// Deployments.
+	profiled := make(chan struct{})
+	go func() {
+		defer close(profiled)
+		e.saveProfile(ctx, "profile?seconds=5", "cpu-injection.pprof")
+	}()
+	defer func() { <-profiled }()
 	profiles := load.ProfileNames[:2]
 	known := map[string]rules.Profile{}
 	for _, p := range load.Profiles() {

@@ -79,7 +79,7 @@ func main() {
 		ngBin  = flag.String("netguard", "", "a netguard binary to measure instead of building ./cmd/netguard (to compare two builds)")
 		deps   = flag.Int("deployments", 0, "override the number of Deployments of each kind in section 3")
 		pols   = flag.Int("api-policies", 0, "override the number of NetworkPolicies per mode in section 3")
-		pprof  = flag.String("pprof", "", "directory for netguard's profiles: CPU during the first saturation run, heap after the load runs (netguard runs with --pprof-bind-address)")
+		pprof  = flag.String("pprof", "", "directory for netguard's profiles: CPU during the first saturation run and the first 5 s of section 3's Deployments, heap after the load runs (netguard runs with --pprof-bind-address)")
 	)
 	flag.Parse()
 	// envtest logs through controller-runtime; the report is the output.
