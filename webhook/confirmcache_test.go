@@ -226,19 +226,25 @@ func TestDependencyConfirmationFailedOrTruncated(t *testing.T) {
 	})
 }
 
-// Concurrent confirmations in a namespace share one round of lists: the
-// ones that arrive while it is in flight wait for it, the later ones find
-// it in the cache.
-func TestDependencyConfirmationConcurrentShareLists(t *testing.T) {
-	s, lists, _, _ := confirmingServer(t, nil)
-	release := make(chan struct{})
+// holdLists makes every list of lists wait until release is closed;
+// entered is closed when the first list starts.
+func holdLists(lists *confirmingLists) (entered, release chan struct{}) {
+	entered, release = make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	entered := make(chan struct{})
 	lists.fail = func(*metav1.PartialObjectMetadataList) error {
 		once.Do(func() { close(entered) })
 		<-release
 		return nil
 	}
+	return entered, release
+}
+
+// Concurrent confirmations in a namespace share one round of lists: the
+// ones that arrive while it is in flight wait for it, the later ones find
+// it in the cache.
+func TestDependencyConfirmationConcurrentShareLists(t *testing.T) {
+	s, lists, _, _ := confirmingServer(t, nil)
+	entered, release := holdLists(lists)
 	const callers = 20
 	results := make([][]string, callers)
 	var wg sync.WaitGroup
@@ -265,14 +271,7 @@ func TestDependencyConfirmationConcurrentShareLists(t *testing.T) {
 // at once, rather than wait for them.
 func TestDependencyConfirmationCallerGone(t *testing.T) {
 	s, lists, _, _ := confirmingServer(t, nil)
-	release := make(chan struct{})
-	var once sync.Once
-	entered := make(chan struct{})
-	lists.fail = func(*metav1.PartialObjectMetadataList) error {
-		once.Do(func() { close(entered) })
-		<-release
-		return nil
-	}
+	entered, release := holdLists(lists)
 	defer close(release)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan []string)
