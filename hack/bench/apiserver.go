@@ -291,55 +291,62 @@ type latencySum struct{ sum, count float64 }
 // webhookLatency reads controller_runtime_webhook_latency_seconds from
 // netguard's metrics, by webhook path.
 func (e *benchEnv) webhookLatency() (map[string]latencySum, error) {
-	m, err := e.ng.Metrics()
-	if err != nil {
-		return nil, fmt.Errorf("read netguard's metrics: %w", err)
-	}
 	out := map[string]latencySum{}
-	for _, line := range strings.Split(m, "\n") {
-		name, rest, ok := strings.Cut(line, "{")
-		if !ok || (name != "controller_runtime_webhook_latency_seconds_sum" && name != "controller_runtime_webhook_latency_seconds_count") {
-			continue
-		}
-		_, after, ok := strings.Cut(rest, `webhook="`)
+	err := e.netguardSamples(func(name, labels string, v float64) {
+		_, after, ok := strings.Cut(labels, `webhook="`)
 		if !ok {
-			continue
+			return
 		}
 		path, _, _ := strings.Cut(after, `"`)
-		v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
-		if err != nil {
-			return nil, fmt.Errorf("netguard's metrics: %q: %w", line, err)
-		}
 		l := out[path]
-		if strings.HasSuffix(name, "_sum") {
+		switch name {
+		case "controller_runtime_webhook_latency_seconds_sum":
 			l.sum += v
-		} else {
+		case "controller_runtime_webhook_latency_seconds_count":
 			l.count += v
+		default:
+			return
 		}
 		out[path] = l
-	}
-	return out, nil
+	})
+	return out, err
 }
 
 // networkPolicyReviews is the sum of netguard's
 // netguard_admission_decisions_total for NetworkPolicies.
 func (e *benchEnv) networkPolicyReviews() (int, error) {
+	total := 0.0
+	err := e.netguardSamples(func(name, labels string, v float64) {
+		if name == "netguard_admission_decisions_total" && strings.Contains(labels, `resource="networkpolicies"`) {
+			total += v
+		}
+	})
+	return int(total), err
+}
+
+// netguardSamples calls fn with each labelled sample of netguard's metrics
+// (name, the text between the braces, value).
+func (e *benchEnv) netguardSamples(fn func(name, labels string, v float64)) error {
 	m, err := e.ng.Metrics()
 	if err != nil {
-		return 0, fmt.Errorf("read netguard's metrics: %w", err)
+		return fmt.Errorf("read netguard's metrics: %w", err)
 	}
-	total := 0.0
 	for _, line := range strings.Split(m, "\n") {
-		if !strings.HasPrefix(line, "netguard_admission_decisions_total{") || !strings.Contains(line, `resource="networkpolicies"`) {
+		name, rest, ok := strings.Cut(line, "{")
+		if !ok || strings.HasPrefix(line, "#") {
 			continue
 		}
-		v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
-		if err != nil {
-			return 0, fmt.Errorf("netguard's metrics: %q: %w", line, err)
+		end := strings.LastIndex(rest, "} ")
+		if end < 0 {
+			return fmt.Errorf("netguard's metrics: %q: no value after the labels", line)
 		}
-		total += v
+		v, err := strconv.ParseFloat(strings.TrimSpace(rest[end+2:]), 64)
+		if err != nil {
+			return fmt.Errorf("netguard's metrics: %q: %w", line, err)
+		}
+		fn(name, rest[:end], v)
 	}
-	return int(total), nil
+	return nil
 }
 
 // verifyModes proves, before anything is timed, that the VAP and netguard
