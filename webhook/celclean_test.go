@@ -11,7 +11,6 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/traits"
-	"k8s.io/apiserver/pkg/cel/environment"
 	"sigs.k8s.io/yaml"
 
 	"github.com/netguard/netguard/rules"
@@ -27,29 +26,12 @@ import (
 // part CEL decides (rules.CELShapeExpression) are compared: the admission
 // policies never evaluate the others.
 func TestCELCleanAgreesWithViolations(t *testing.T) {
-	env, err := environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()).Env(environment.StoredExpressions)
-	if err != nil {
-		t.Fatal(err)
+	clean, violations := map[rules.Level]cel.Program{}, map[rules.Level]cel.Program{}
+	for _, l := range rules.Levels() {
+		rank := strconv.Itoa(l.Rank())
+		clean[l], violations[l] = webhooktest.CEL(t, rules.CELCleanExpression(rank)), webhooktest.CEL(t, rules.CELViolationsExpression(rank, `"ns"`))
 	}
-	env, err = env.Extend(cel.Variable("object", cel.DynType), cel.Variable("rank", cel.IntType))
-	if err != nil {
-		t.Fatal(err)
-	}
-	compile := func(expr string) cel.Program {
-		t.Helper()
-		ast, iss := env.Compile(expr)
-		if iss.Err() != nil {
-			t.Fatalf("compile: %v", iss.Err())
-		}
-		prg, err := env.Program(ast)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return prg
-	}
-	clean := compile(rules.CELCleanExpression("rank"))
-	violations := compile(rules.CELViolationsExpression("rank", `"ns"`))
-	shape := compile(rules.CELShapeExpression())
+	shape := webhooktest.CEL(t, rules.CELShapeExpression())
 
 	objects := map[string]map[string]any{}
 	files, _ := filepath.Glob("../rules/testdata/*/*/*.yaml")
@@ -86,9 +68,9 @@ func TestCELCleanAgreesWithViolations(t *testing.T) {
 			continue
 		}
 		for _, l := range rules.Levels() {
-			in := map[string]any{"object": obj, "rank": int64(l.Rank())}
-			c, _, cerr := clean.Eval(in)
-			v, _, verr := violations.Eval(in)
+			in := map[string]any{"object": obj}
+			c, _, cerr := clean[l].Eval(in)
+			v, _, verr := violations[l].Eval(in)
 			if cerr != nil || verr != nil {
 				t.Errorf("%s at %s: clean error %v, violations error %v", name, l, cerr, verr)
 				continue
