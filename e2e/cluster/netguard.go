@@ -374,6 +374,28 @@ func (n *Netguard) Metrics() (string, error) {
 	return string(b), err
 }
 
+// NetworkPolicyReviews is how many NetworkPolicy reviews netguard has
+// answered: the sum of netguard_admission_decisions_total for
+// NetworkPolicies.
+func (n *Netguard) NetworkPolicyReviews() (int, error) {
+	m, err := n.Metrics()
+	if err != nil {
+		return 0, fmt.Errorf("read netguard's metrics: %w", err)
+	}
+	total := 0.0
+	for _, line := range strings.Split(m, "\n") {
+		if !strings.HasPrefix(line, "netguard_admission_decisions_total{") || !strings.Contains(line, `resource="networkpolicies"`) {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
+		if err != nil {
+			return 0, fmt.Errorf("netguard's metrics: %q: %w", line, err)
+		}
+		total += v
+	}
+	return int(total), nil
+}
+
 // Kill stops netguard with SIGKILL and leaves its webhook configurations in
 // place, as a crash would.
 func (n *Netguard) Kill() error {

@@ -237,7 +237,7 @@ func runAPIServer(ctx context.Context, e *benchEnv, s settings) (*apiResult, err
 // returns how many NetworkPolicy reviews netguard's webhook answered
 // meanwhile (only netguard's mode calls it).
 func (e *benchEnv) runPolicyWrites(ctx context.Context, s settings, gen func(namespace, name string, i int) *networkingv1.NetworkPolicy, prefix string, create, update map[string]latencies) (int, error) {
-	before, err := e.networkPolicyReviews()
+	before, err := e.ng.NetworkPolicyReviews()
 	if err != nil {
 		return 0, err
 	}
@@ -281,7 +281,7 @@ func (e *benchEnv) runPolicyWrites(ctx context.Context, s settings, gen func(nam
 	if err != nil {
 		return 0, err
 	}
-	after, err := e.networkPolicyReviews()
+	after, err := e.ng.NetworkPolicyReviews()
 	return after - before, err
 }
 
@@ -310,18 +310,6 @@ func (e *benchEnv) webhookLatency() (map[string]latencySum, error) {
 		out[path] = l
 	})
 	return out, err
-}
-
-// networkPolicyReviews is the sum of netguard's
-// netguard_admission_decisions_total for NetworkPolicies.
-func (e *benchEnv) networkPolicyReviews() (int, error) {
-	total := 0.0
-	err := e.netguardSamples(func(name, labels string, v float64) {
-		if name == "netguard_admission_decisions_total" && strings.Contains(labels, `resource="networkpolicies"`) {
-			total += v
-		}
-	})
-	return int(total), err
 }
 
 // netguardSamples calls fn with each labelled sample of netguard's metrics
