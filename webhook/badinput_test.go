@@ -50,7 +50,7 @@ func npWith(name, spec string) ([]byte, string) {
 	return withUID(name, npRequest("team", []byte(obj)))
 }
 
-func badInputs(t *testing.T) []badInput {
+func badInputs(t testing.TB) []badInput {
 	goodReq := npRequest("team", npJSON(t, "team"))
 	goodReq.UID = "good-uid"
 	good := review(goodReq)

@@ -127,11 +127,26 @@ func FuzzNetworkPolicyReview(f *testing.F) {
 	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"u","kind":{"group":"networking.k8s.io","version":"v1","kind":"NetworkPolicy"},"namespace":"open","operation":"CREATE","userInfo":{"username":"bob"},"object":{}}}`))
 	f.Add([]byte(`{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":null}`))
 	f.Add([]byte("not json"))
+	for _, c := range badInputs(f) {
+		if c.path == PathValidateNetworkPolicy && len(c.body) < 1<<20 {
+			f.Add(c.body)
+		}
+	}
 
 	s := newTestServer(true)
 	h := s.handlers(noRecover)[PathValidateNetworkPolicy]
+	// The same validator behind the two-pass decoding (the review, then
+	// each object from its bytes): the one-pass decoding serve uses
+	// (decodeNetworkPolicyReview) must answer every body byte for byte as
+	// it does.
+	twoPass := &admission.Webhook{Handler: &networkPolicyValidator{cfg: s.cfg, isSelf: s.isSelf, namespaces: s.namespaces}}
+	noRecover(twoPass)
+	ref := serveReview(MaxRequestBytes, twoPass)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		status, out := serveRaw(h, PathValidateNetworkPolicy, body)
+		if refStatus, refOut := serveRaw(ref, PathValidateNetworkPolicy, body); refStatus != status || !bytes.Equal(refOut, out) {
+			t.Fatalf("one-pass decoding answered HTTP %d %s\ntwo-pass decoding answered HTTP %d %s", status, out, refStatus, refOut)
+		}
 		resp, req := checkAnswer(t, body, status, out)
 		if resp == nil || req == nil || !resp.Allowed {
 			return

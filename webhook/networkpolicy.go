@@ -209,6 +209,10 @@ func managedDenial(op admissionv1.Operation, oldNP, newNP *networkingv1.NetworkP
 // requestPolicy is the NetworkPolicy in a request's object or oldObject,
 // decoded from its raw bytes.
 func requestPolicy(fieldName string, ext runtime.RawExtension) (*networkingv1.NetworkPolicy, error) {
+	if np, ok := ext.Object.(*networkingv1.NetworkPolicy); ok && np != nil {
+		// Decoded with the review (decodeNetworkPolicyReview).
+		return checkPolicyKind(fieldName, np)
+	}
 	return decodeNetworkPolicy(fieldName, ext.Raw)
 }
 

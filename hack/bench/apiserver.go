@@ -241,6 +241,15 @@ func (e *benchEnv) runPolicyWrites(ctx context.Context, s settings, gen func(nam
 	if err != nil {
 		return 0, err
 	}
+	// With -pprof, the API server's CPU profile of the first seconds of the
+	// CREATEs: where admission spends its time (history.md, sections 17
+	// and 18).
+	profiled := make(chan struct{})
+	go func() {
+		defer close(profiled)
+		e.saveAPIServerProfile(ctx, 5, "cpu-apiserver-"+prefix+".pprof")
+	}()
+	defer func() { <-profiled }()
 	created := map[string][]*networkingv1.NetworkPolicy{}
 	for _, m := range apiModes {
 		created[m] = make([]*networkingv1.NetworkPolicy, s.APIPolicies)

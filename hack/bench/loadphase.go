@@ -386,6 +386,25 @@ func (e *benchEnv) saveProfile(ctx context.Context, endpoint, file string) {
 	progress("  netguard profile: %s", filepath.Join(e.pprofDir, file))
 }
 
+// saveAPIServerProfile fetches a CPU profile of secs seconds from
+// kube-apiserver's /debug/pprof (profiling is on by default; the bench's
+// client is an administrator) into the profile directory; failures are
+// reported, not fatal.
+func (e *benchEnv) saveAPIServerProfile(ctx context.Context, secs int, file string) {
+	if e.pprofDir == "" {
+		return
+	}
+	b, err := e.cs.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", strconv.Itoa(secs)).DoRaw(ctx)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(e.pprofDir, file), b, 0o644)
+	}
+	if err != nil {
+		progress("kube-apiserver pprof: %v", err)
+		return
+	}
+	progress("  kube-apiserver profile: %s", filepath.Join(e.pprofDir, file))
+}
+
 const corpusDescription = "per 10 requests: 4 allowed and 2 denied NetworkPolicy CREATEs to " + webhook.PathValidateNetworkPolicy +
 	", 3 Deployments with 10 dependencies and 3 profiles to " + webhook.PathMutateWorkload + " and 1 to " + webhook.PathValidateWorkload +
 	" (dryRun=true, so nothing is written); 400 distinct requests over 4 namespaces at the default levels (enforce baseline, warn and audit restricted)"
