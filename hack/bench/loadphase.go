@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -196,15 +197,18 @@ type pair struct {
 }
 
 type loadResult struct {
-	Corpus       string
-	Duration     time.Duration
-	Rates        []pair
-	Saturation   []pair
-	NetguardRSS  float64
-	NetguardHeap float64
-	NetguardLive float64
-	FloorRSS     float64
-	HonestRSS    float64
+	Corpus     string
+	Duration   time.Duration
+	Rates      []pair
+	Saturation []pair
+	// SaturationHTTP1 is one saturation run over HTTP/1.1, as the API
+	// server calls a webhook behind a Service.
+	SaturationHTTP1 *pair
+	NetguardRSS     float64
+	NetguardHeap    float64
+	NetguardLive    float64
+	FloorRSS        float64
+	HonestRSS       float64
 }
 
 // target is one server under load.
@@ -324,6 +328,31 @@ func runLoad(ctx context.Context, e *benchEnv, s settings) (*loadResult, error) 
 		p.Workers = s.Workers
 		res.Saturation = append(res.Saturation, p)
 	}
+	// Over HTTP/1.1, as the API server talks to a webhook that is not on
+	// localhost: each connection's requests are served on that
+	// connection's goroutine, one at a time.
+	progress("  saturation over HTTP/1.1, %d workers, %s each ...", s.Workers, s.RunDuration)
+	h1 := make([]*target, 0, len(ts))
+	for _, t := range ts {
+		c, err := load.NewClientHTTP1(e.ng.CABundle)
+		if err != nil {
+			return nil, err
+		}
+		t1 := *t
+		t1.opts.Client = c
+		h1 = append(h1, &t1)
+	}
+	p, err := measure(ctx, h1, false, closedLoop(s.Workers))
+	if err != nil {
+		return nil, fmt.Errorf("saturation over HTTP/1.1: %w", err)
+	}
+	for _, r := range []stat{p.Netguard, p.Floor, p.Honest} {
+		if r.HTTP2 {
+			return nil, errors.New("saturation over HTTP/1.1: a server answered over HTTP/2")
+		}
+	}
+	p.Workers = s.Workers
+	res.SaturationHTTP1 = &p
 	res.NetguardRSS, _ = rssBytes(e.ngPID)
 	res.FloorRSS, _ = rssBytes(e.floor.pid())
 	res.HonestRSS, _ = rssBytes(e.honest.pid())

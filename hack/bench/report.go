@@ -95,6 +95,10 @@ func (r *report) checks() []check {
 				cs = append(cs, check{"saturation throughput, netguard / honest floor (no-op: decode the uid, answer allowed)", ">= 0.8x", fmt.Sprintf("%.2fx (%.0f vs %.0f req/s)", ng/hn, ng/float64(len(l.Saturation)), hn/float64(len(l.Saturation))), boolp(ng/hn >= 0.8)})
 			}
 		}
+		if p := l.SaturationHTTP1; p != nil && p.Honest.Throughput > 0 {
+			ng, hn := p.Netguard.Throughput, p.Honest.Throughput
+			cs = append(cs, check{"saturation throughput over HTTP/1.1 (as the API server calls a webhook behind a Service), netguard / honest floor", ">= 0.8x", fmt.Sprintf("%.2fx (%.0f vs %.0f req/s)", ng/hn, ng, hn), boolp(ng/hn >= 0.8)})
+		}
 		for _, p := range l.Rates {
 			if p.Rate != 1000 {
 				continue
@@ -263,7 +267,7 @@ func (r *report) writeLoad(w func(string, ...any)) {
 		w("Not run.\n\n")
 		return
 	}
-	w("netguard (`netguard serve --disable-controllers`, caches synced against the envtest control plane) the floor (`hack/loadgen/floor`: a controller-runtime webhook server with netguard's TLS settings and paths, whose handlers allow everything) and the honest floor (`hack/loadgen/floor -minimal`: net/http with the same TLS settings, reading only request.uid and answering allowed, the fastest no-op a webhook can be) served the same requests from `hack/loadgen/load`, over HTTP/2 connections kept alive and TLS trusting the local CA, at 127.0.0.1. Requests: %s.\n\n", l.Corpus)
+	w("netguard (`netguard serve --disable-controllers`, caches synced against the envtest control plane) the floor (`hack/loadgen/floor`: a controller-runtime webhook server with netguard's TLS settings and paths, whose handlers allow everything) and the honest floor (`hack/loadgen/floor -minimal`: net/http with the same TLS settings, reading only request.uid and answering allowed, the fastest no-op a webhook can be) served the same requests from `hack/loadgen/load`, over HTTP/2 connections kept alive and TLS trusting the local CA, at 127.0.0.1, as the API server calls a webhook URL on localhost (one more saturation run is over HTTP/1.1, as it calls a webhook behind a Service or at any other URL: a connection per request in flight). Requests: %s.\n\n", l.Corpus)
 	w("Open loop: requests are sent when due at the fixed rate, each in its own goroutine, whether or not earlier ones were answered; latency is from sending to reading the whole answer. Each run lasts %s; the two servers alternate which goes first. Saturation: %d closed-loop workers for %s. 'unexpected verdicts' counts answers that differ from netguard's expected verdict (the floor allows the denied policies too, so its count is the denied share). Server CPU per request is from /proc/PID/stat. The load generator shares the 2 cores with the server it measures.\n\n", l.Duration, r.Settings.Workers, l.Duration)
 	w(statHeader)
 	for _, p := range l.Rates {
@@ -276,9 +280,17 @@ func (r *report) writeLoad(w func(string, ...any)) {
 		statRow(w, fmt.Sprintf("floor, saturation %d", i+1), p.Floor, p.FloorCPU)
 		statRow(w, fmt.Sprintf("honest floor, saturation %d", i+1), p.Honest, p.HonestCPU)
 	}
+	if p := l.SaturationHTTP1; p != nil {
+		statRow(w, "netguard, saturation over HTTP/1.1", p.Netguard, p.NetguardCPU)
+		statRow(w, "floor, saturation over HTTP/1.1", p.Floor, p.FloorCPU)
+		statRow(w, "honest floor, saturation over HTTP/1.1", p.Honest, p.HonestCPU)
+	}
 	w("\nRatios netguard / floor:\n\n| run | p50 | p99 | p99.9 | throughput | CPU per request |\n|---|---:|---:|---:|---:|---:|\n")
 	for _, p := range l.Rates {
 		w("| %d/s | %s | %s | %s | %s | %s |\n", p.Rate, ratio(float64(p.Netguard.P50), float64(p.Floor.P50)), ratio(float64(p.Netguard.P99), float64(p.Floor.P99)), ratio(float64(p.Netguard.P999), float64(p.Floor.P999)), ratio(p.Netguard.Throughput, p.Floor.Throughput), ratio(float64(p.NetguardCPU), float64(p.FloorCPU)))
+	}
+	if p := l.SaturationHTTP1; p != nil {
+		w("| saturation over HTTP/1.1 | %s | %s | %s | %s | %s |\n", ratio(float64(p.Netguard.P50), float64(p.Floor.P50)), ratio(float64(p.Netguard.P99), float64(p.Floor.P99)), ratio(float64(p.Netguard.P999), float64(p.Floor.P999)), ratio(p.Netguard.Throughput, p.Floor.Throughput), ratio(float64(p.NetguardCPU), float64(p.FloorCPU)))
 	}
 	for i, p := range l.Saturation {
 		w("| saturation %d | %s | %s | %s | %s | %s |\n", i+1, ratio(float64(p.Netguard.P50), float64(p.Floor.P50)), ratio(float64(p.Netguard.P99), float64(p.Floor.P99)), ratio(float64(p.Netguard.P999), float64(p.Floor.P999)), ratio(p.Netguard.Throughput, p.Floor.Throughput), ratio(float64(p.NetguardCPU), float64(p.FloorCPU)))

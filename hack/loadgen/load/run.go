@@ -27,15 +27,32 @@ const (
 
 // NewClient returns an HTTP/2 client that trusts caPEM, keeps its
 // connections alive and never follows redirects, as the API server's
-// webhook client does.
+// webhook client does for a webhook URL on localhost.
 func NewClient(caPEM []byte) (*http.Client, error) {
+	return newClient(caPEM, true)
+}
+
+// NewClientHTTP1 is NewClient speaking HTTP/1.1 only, one request per
+// connection at a time, as the API server calls a webhook behind a Service
+// or at any URL not on localhost (k8s.io/apiserver/pkg/util/webhook,
+// client.go: NextProtos http/1.1, so that concurrent calls spread over a
+// Service's endpoints).
+func NewClientHTTP1(caPEM []byte) (*http.Client, error) {
+	return newClient(caPEM, false)
+}
+
+func newClient(caPEM []byte, h2 bool) (*http.Client, error) {
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, errors.New("no CA certificate in the bundle")
 	}
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if !h2 {
+		cfg.NextProtos = []string{"http/1.1"}
+	}
 	tr := &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-		ForceAttemptHTTP2:   true,
+		TLSClientConfig:     cfg,
+		ForceAttemptHTTP2:   h2,
 		MaxIdleConns:        100,
 		MaxIdleConnsPerHost: 100,
 		IdleConnTimeout:     90 * time.Second,
