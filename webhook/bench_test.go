@@ -222,7 +222,7 @@ func BenchmarkServeNetworkPolicy(b *testing.B) {
 		np.APIVersion, np.Kind, np.Namespace = "networking.k8s.io/v1", "NetworkPolicy", "team"
 		body := reviewBody(b, npKind, npResource, np, np.Name)
 		b.Run(c.name, func(b *testing.B) {
-			serveBench(b, serveReview(MaxRequestBytes, wh), PathValidateNetworkPolicy, body, c.allowed)
+			serveBench(b, serveNetworkPolicyReview(MaxRequestBytes, wh), PathValidateNetworkPolicy, body, c.allowed)
 		})
 	}
 }
@@ -308,7 +308,7 @@ func BenchmarkServeOnNewGoroutines(b *testing.B) {
 	np := webhooktest.GoodPolicy("frontend-to-backend")
 	np.APIVersion, np.Kind, np.Namespace = "networking.k8s.io/v1", "NetworkPolicy", "team"
 	b.Run("networkpolicy", func(b *testing.B) {
-		serveBenchOnNewGoroutines(b, serveReview(MaxRequestBytes, &admission.Webhook{Handler: v}), PathValidateNetworkPolicy, reviewBody(b, npKind, npResource, np, np.Name))
+		serveBenchOnNewGoroutines(b, serveNetworkPolicyReview(MaxRequestBytes, &admission.Webhook{Handler: v}), PathValidateNetworkPolicy, reviewBody(b, npKind, npResource, np, np.Name))
 	})
 	s := &Server{cfg: testConfig(), injector: &injector{cache: benchProfiles()}}
 	s.namespaces = &fakeNamespaces{labels: map[string]map[string]string{"team": nil}}

@@ -52,6 +52,12 @@ func serveReview(max int64, wh *admission.Webhook) http.Handler {
 	return serveTypedReview(max, wh, nil)
 }
 
+// serveNetworkPolicyReview is serveReview for the NetworkPolicy webhook,
+// which decodes the review and its policies in one pass.
+func serveNetworkPolicyReview(max int64, wh *admission.Webhook) http.Handler {
+	return serveTypedReview(max, wh, decodeNetworkPolicyReview)
+}
+
 // serveTypedReview is serveReview with a typed decoder: typed decodes the
 // review and its objects in one pass (decodeNetworkPolicyReview), and when
 // it cannot, the body is decoded as by serveReview, so that a malformed

@@ -165,7 +165,7 @@ func (s *Server) handlers(opts ...func(*admission.Webhook)) map[string]http.Hand
 		}
 		h := serveReview(MaxRequestBytes, wh)
 		if path == PathValidateNetworkPolicy {
-			h = serveTypedReview(MaxRequestBytes, wh, decodeNetworkPolicyReview)
+			h = serveNetworkPolicyReview(MaxRequestBytes, wh)
 			// Judging a policy is the work a tenant can make costly; the
 			// workload webhooks fail open and are not limited here.
 			h = concurrencyLimit(s.cfg.MaxConcurrentEvaluations, "networkpolicies", h)
