@@ -49,7 +49,10 @@ const MaxRequestBytes = 3 << 20
 // message), the workload webhooks fail open (the controller generates the
 // policies later).
 func serveReview(max int64, wh *admission.Webhook) http.Handler {
-	return serveTypedReview(max, wh, nil)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		growStack32()
+		handleReview(max, wh, nil, w, r)
+	})
 }
 
 // serveNetworkPolicyReview is serveReview for the NetworkPolicy webhook,
@@ -64,12 +67,12 @@ func serveNetworkPolicyReview(max int64, wh *admission.Webhook) http.Handler {
 // review or object gets the same answer either way.
 func serveTypedReview(max int64, wh *admission.Webhook, typed func([]byte) *admissionv1.AdmissionReview) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		growStack16()
 		handleReview(max, wh, typed, w, r)
 	})
 }
 
 func handleReview(max int64, wh *admission.Webhook, typed func([]byte) *admissionv1.AdmissionReview, w http.ResponseWriter, r *http.Request) {
-	growStack()
 	if r.Body == nil || r.Body == http.NoBody {
 		writeReviewError(w, "", errors.New("request body is empty"))
 		return
